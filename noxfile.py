@@ -1,0 +1,44 @@
+"""Developer and CI sessions. `nox -s tests` is what CI runs (see .ci/run)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = ["3.11"]
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """Install mlchain with its test extras into a fresh venv and run the whole suite."""
+    venv = ".nox/tests-venv"
+    session.run("python", "-m", "venv", venv, external=True)
+    py = f"{venv}/bin/python"
+    session.run(py, "-m", "pip", "install", "--quiet", "--upgrade", "pip", external=True)
+    session.run(py, "-m", "pip", "install", "--quiet", "-e", ".[test]", external=True)
+    session.run(
+        py,
+        "-m",
+        "pytest",
+        "--cov=mlchain",
+        "--cov-report=term:skip-covered",
+        *session.posargs,
+        external=True,
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff format --check and ruff check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy", "--strict", "src/mlchain")

@@ -1,0 +1,5 @@
+"""Allow ``python -m mlchain``."""
+
+from mlchain.cli import main
+
+main()

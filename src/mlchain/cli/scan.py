@@ -1,0 +1,139 @@
+"""``mlchain scan``: parse arguments, call the core, render, pick the exit code."""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlchain.cli import console
+from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.errors import UsageError
+from mlchain.models import Severity
+from mlchain.output import OutputFormat
+
+HELP = (
+    "Scan model files and folders for unsafe content, without loading them.\n\n"
+    "Formats are detected from content: pickle (raw, PyTorch zip/legacy, NumPy, joblib), "
+    "safetensors, ONNX, GGUF and model-repository files. Exit codes: 0 nothing at or above "
+    "--fail-on; 1 findings at or above it (or unscanned files with --strict); 2 usage error; "
+    "3 could not complete."
+)
+
+
+@enum.unique
+class SeverityChoice(str, enum.Enum):
+    """Values of ``--fail-on``; ``never`` turns the gate off (advisory runs)."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+    NEVER = "never"
+
+    def to_severity(self) -> Severity | None:
+        """Map onto the ordered :class:`Severity`; ``None`` for ``never``."""
+        return None if self is SeverityChoice.NEVER else Severity.parse(self.value)
+
+
+def scan(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Model files or folders to scan", show_default=False),
+    ],
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", "-f", envvar="MLCHAIN_FORMAT", help="Output format"),
+    ] = OutputFormat.TABLE,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", envvar="MLCHAIN_OUTPUT", help="Write the report to this file"
+        ),
+    ] = None,
+    fail_on: Annotated[
+        SeverityChoice,
+        typer.Option(
+            "--fail-on", envvar="MLCHAIN_FAIL_ON", help="Exit 1 on findings at or above this"
+        ),
+    ] = SeverityChoice.MEDIUM,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", envvar="MLCHAIN_STRICT", help="Also exit 1 if a file was not scanned"
+        ),
+    ] = False,
+    allow_global: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-global",
+            envvar="MLCHAIN_ALLOW_GLOBAL",
+            help="Treat this pickle global (module.name) as safe; repeatable, shown in the report",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help="Worker processes (0: one per core)"
+        ),
+    ] = 0,
+) -> None:
+    """Scan model files and folders for unsafe content, without loading them."""
+    with error_boundary():
+        from mlchain.scan import ScanOptions, scan_paths
+
+        _check_paths(paths)
+        allowed = frozenset(_check_global(g) for g in allow_global or ())
+        options = ScanOptions(allow_globals=allowed, jobs=jobs)
+        report = scan_paths(paths, options, progress=_progress_callback())
+        formatter = fmt.formatter()
+        if fmt is OutputFormat.TABLE:
+            from mlchain.output.table import TableFormatter
+
+            formatter = TableFormatter(color=output is None and console.stdout_is_color_terminal())
+        console.write_output(formatter.render(report), output)
+        from mlchain.output.table import summary_line
+
+        console.info(summary_line(report))
+    failed = report.exceeds(fail_on.to_severity(), strict=strict)
+    raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
+
+
+def _check_paths(paths: list[Path]) -> None:
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise UsageError(
+            f"No such file or directory: {', '.join(missing)}.",
+            hint="Check the path; mlchain scans local files and folders.",
+        )
+
+
+def _check_global(name: str) -> str:
+    module, _, qualname = name.strip().rpartition(".")
+    if not module or not qualname or any(c.isspace() for c in name.strip()):
+        raise UsageError(
+            f"--allow-global expects module.name (for example collections.OrderedDict), "
+            f"got {name!r}."
+        )
+    return name.strip()
+
+
+def _progress_callback() -> Callable[[int, int], None] | None:
+    """Return a progress callback drawing on stderr when it is a terminal, else ``None``."""
+    import sys
+
+    if console.state.quiet or not sys.stderr.isatty():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        if total >= 50 and (done % 25 == 0 or done == total):
+            end = "\n" if done == total else "\r"
+            sys.stderr.write(f"scanning {done}/{total} files{end}")
+            sys.stderr.flush()
+
+    return progress

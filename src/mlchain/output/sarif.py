@@ -1,0 +1,134 @@
+"""SARIF 2.1.0, as GitHub code scanning accepts it.
+
+Severity maps to SARIF levels as zizmor does (info/low: note, medium: warning, high/critical:
+error) and to ``security-severity`` scores GitHub uses to rank alerts. Locations are relative to
+the scan root; binary files get a byte region (``byteOffset``) when the offset is known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from mlchain.models import Finding, ScanReport, Severity
+from mlchain.output.base import Formatter
+from mlchain.rules import RULES, Rule
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://github.com/mlchain-dev/mlchain"
+
+LEVELS = {
+    Severity.INFO: "note",
+    Severity.LOW: "note",
+    Severity.MEDIUM: "warning",
+    Severity.HIGH: "error",
+    Severity.CRITICAL: "error",
+}
+SECURITY_SEVERITY = {
+    Severity.INFO: "0.0",
+    Severity.LOW: "3.0",
+    Severity.MEDIUM: "5.5",
+    Severity.HIGH: "8.0",
+    Severity.CRITICAL: "9.5",
+}
+
+
+def _rule_descriptor(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": "".join(part.capitalize() for part in rule.id.split("-")),
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": rule.description},
+        "help": {
+            "text": f"{rule.description}\n\nRemediation: {rule.remediation}",
+            "markdown": f"{rule.description}\n\n**Remediation:** {rule.remediation}",
+        },
+        "helpUri": rule.help_uri,
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {
+            "tags": list(rule.tags),
+            "security-severity": SECURITY_SEVERITY[rule.severity],
+            "precision": "high",
+        },
+    }
+
+
+def fingerprint(f: Finding) -> str:
+    """Stable hash of rule + path + member + evidence, for GitHub's alert de-duplication."""
+    key = "\0".join(
+        [f.rule_id, str(f.location.path), f.location.member or "", f.evidence or f.message]
+    )
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32] + ":1"
+
+
+def _result(f: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
+    physical: dict[str, Any] = {
+        "artifactLocation": {"uri": _uri(str(f.location.path)), "uriBaseId": "%SRCROOT%"},
+    }
+    if f.location.offset is not None:
+        physical["region"] = {"byteOffset": f.location.offset, "byteLength": 1}
+    message = f.message
+    if f.location.member:
+        message += f" (member {f.location.member})"
+    if f.evidence:
+        message += f" Evidence: {f.evidence}"
+    result: dict[str, Any] = {
+        "ruleId": f.rule_id,
+        "ruleIndex": rule_index[f.rule_id],
+        "level": LEVELS[f.severity],
+        "message": {"text": message},
+        "locations": [{"physicalLocation": physical}],
+        "partialFingerprints": {"primaryLocationLineHash": fingerprint(f)},
+        "properties": {
+            "severity": f.severity.label,
+            "confidence": f.confidence.label,
+            "security-severity": SECURITY_SEVERITY[f.severity],
+        },
+    }
+    if f.location.member:
+        result["properties"]["member"] = f.location.member
+    return result
+
+
+def _uri(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+class SarifFormatter(Formatter):
+    """Renders a SARIF 2.1.0 log with one run."""
+
+    def render(self, report: ScanReport) -> str:
+        """Return the SARIF document followed by a newline."""
+        rules = sorted(RULES.values(), key=lambda r: r.id)
+        rule_index = {rule.id: i for i, rule in enumerate(rules)}
+        not_scanned = [
+            {"uri": _uri(str(r.location.path)), "reason": r.skipped} for r in report.not_scanned
+        ]
+        log = {
+            "$schema": SARIF_SCHEMA,
+            "version": "2.1.0",
+            "runs": [
+                {
+                    "tool": {
+                        "driver": {
+                            "name": "mlchain",
+                            "version": report.tool_version,
+                            "semanticVersion": report.tool_version,
+                            "informationUri": INFORMATION_URI,
+                            "rules": [_rule_descriptor(rule) for rule in rules],
+                        }
+                    },
+                    "originalUriBaseIds": {"%SRCROOT%": {"uri": "./"}},
+                    "results": [_result(f, rule_index) for f in report.findings],
+                    "properties": {
+                        "schema_version": report.schema_version,
+                        "allowlist_additions": list(report.allowlist_additions),
+                        "not_scanned": not_scanned,
+                    },
+                }
+            ],
+        }
+        return json.dumps(log, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,200 @@
+"""The scan pipeline: walk -> detect -> dispatch -> collect.
+
+``scan_paths`` is the single entry point used by the CLI, the policy gate and the benchmarks. Files
+are scanned in worker processes when there are enough of them to pay for the pool (both cores of a
+CI machine are used); each worker gets a path and returns our own :class:`ScanResult` objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from mlchain import __version__
+from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
+from mlchain.scan.base import Artifact, ScanContext, ScanOptions, finding
+from mlchain.scan.walk import Entry, walk
+
+__all__ = ["ScanOptions", "scan_file", "scan_paths"]
+
+log = logging.getLogger(__name__)
+
+POOL_THRESHOLD = 24
+"""Below this many files, a process pool costs more than it saves."""
+
+
+def scan_paths(
+    paths: Sequence[Path],
+    options: ScanOptions | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanReport:
+    """Scan files and directories and return a deterministic report.
+
+    Raises:
+        InputError: if a given path does not exist or cannot be listed.
+    """
+    options = options or ScanOptions()
+    excluded: list[str] = []
+    entries: list[Entry] = []
+    for path in paths:
+        entries.extend(walk(path, excluded))
+    limit = options.limits.max_files
+    overflow = entries[limit:]
+    entries = entries[:limit]
+    results = _run(entries, options, progress)
+    if overflow:
+        loc = Location(overflow[0].rel)
+        results.append(
+            ScanResult(
+                loc,
+                ArtifactFormat.DATA,
+                (
+                    finding(
+                        "scan-limit-exceeded",
+                        f"{len(overflow)} files beyond the limit of {limit} files were not scanned",
+                        loc,
+                    ),
+                ),
+                skipped="file limit reached",
+            )
+        )
+    results.sort(key=lambda r: (str(r.location.path), r.location.member or ""))
+    return ScanReport(
+        results=tuple(results),
+        roots=tuple(str(p) for p in paths),
+        tool_version=__version__,
+        allowlist_additions=tuple(sorted(options.allow_globals)),
+        metadata={"excluded": ",".join(sorted(excluded))} if excluded else {},
+    )
+
+
+def _run(
+    entries: list[Entry],
+    options: ScanOptions,
+    progress: Callable[[int, int], None] | None,
+) -> list[ScanResult]:
+    total = len(entries)
+    jobs = options.jobs or usable_cores()
+    results: list[ScanResult] = []
+    if jobs <= 1 or total < POOL_THRESHOLD:
+        for done, entry in enumerate(entries, 1):
+            results.append(scan_entry(entry, options))
+            if progress:
+                progress(done, total)
+        return results
+    # fork is cheap and our workers only touch their own files; fall back where unavailable.
+    ctx = get_context("fork") if "fork" in _start_methods() else get_context()
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        chunk = max(1, min(64, total // (jobs * 8)))
+        for done, result in enumerate(
+            pool.map(scan_entry, entries, [options] * total, chunksize=chunk), 1
+        ):
+            results.append(result)
+            if progress:
+                progress(done, total)
+    return results
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _start_methods() -> list[str]:
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()
+
+
+def scan_file(path: Path, options: ScanOptions | None = None) -> ScanResult:
+    """Scan one regular file as if it were the only thing under its folder."""
+    report = scan_paths([path], options)
+    return report.results[0]
+
+
+def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
+    """Scan one walked entry. Never raises for content problems: they become findings."""
+    from mlchain.scan.detect import read_head
+
+    loc = Location(entry.rel)
+    if entry.escape is not None:
+        return ScanResult(
+            loc,
+            ArtifactFormat.DATA,
+            (
+                finding(
+                    "symlink-outside-root",
+                    "symbolic link resolves outside the scan root; it was not followed",
+                    loc,
+                    evidence=entry.escape,
+                ),
+            ),
+            skipped="symlink leaves the scan root",
+        )
+    if entry.skipped is not None:
+        return ScanResult(loc, ArtifactFormat.DATA, skipped=entry.skipped)
+    try:
+        head = read_head(entry.path)
+    except OSError as exc:
+        return _unreadable(loc, exc)
+    return _scan_content(entry, loc, head, options)
+
+
+def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions) -> ScanResult:
+    from mlchain.scan.detect import detect
+    from mlchain.scan.inert import UnrecognisedContent
+    from mlchain.scan.registry import UNSCANNED, scanner_for
+
+    detection = detect(entry.path, head, entry.size)
+    fmt = detection.format
+    findings: list[Finding] = []
+    if detection.mismatch:
+        findings.append(finding("format-mismatch", f"file is {detection.mismatch}", loc))
+    if fmt is ArtifactFormat.LFS_POINTER:
+        findings.append(
+            finding("lfs-pointer", "Git LFS pointer file: the model bytes were not fetched", loc)
+        )
+    skipped = UNSCANNED.get(fmt)
+    scanner = scanner_for(fmt) if skipped is None else None
+    if skipped is None and scanner is None:
+        skipped = f"no scanner for {fmt.value} files yet"
+    if scanner is not None:
+        artifact = Artifact(entry.path, loc, entry.root, entry.size, fmt)
+        try:
+            findings.extend(scanner.scan(artifact, ScanContext(options)))
+        except UnrecognisedContent as exc:
+            skipped = str(exc)
+        except OSError as exc:
+            return _unreadable(loc, exc, fmt)
+        except Exception as exc:  # a scanner bug must never pass a file or crash the run
+            log.debug("scanner for %s failed on %s", fmt.value, entry.path, exc_info=True)
+            findings.append(
+                finding(
+                    "scanner-error",
+                    f"the {fmt.value} scanner failed ({type(exc).__name__}); "
+                    "the file was not fully scanned",
+                    loc,
+                    evidence=str(exc),
+                )
+            )
+    findings.sort(key=Finding.sort_key)
+    return ScanResult(loc, fmt, tuple(findings), skipped=skipped, size=entry.size)
+
+
+def _unreadable(
+    loc: Location, exc: OSError, fmt: ArtifactFormat = ArtifactFormat.DATA
+) -> ScanResult:
+    reason = exc.strerror or type(exc).__name__
+    return ScanResult(
+        loc,
+        fmt,
+        (finding("file-unreadable", f"file could not be read: {reason}", loc),),
+        skipped=f"unreadable: {reason}",
+    )

@@ -1,0 +1,87 @@
+"""A cheap "is this a protocol 0/1 pickle?" test for format detection.
+
+Protocol 2+ pickles announce themselves with PROTO; older ones do not, and attackers use them in
+``.bin`` files precisely because name- and magic-based checks miss them. This walks the opcodes
+of the file's head with their argument sizes and accepts it when the walk reaches STOP (or the end
+of a full head) without an invalid opcode. The real analysis happens in the pickle scanner.
+"""
+
+from __future__ import annotations
+
+import pickletools
+
+_BY_CODE: dict[int, pickletools.OpcodeInfo] = {
+    op.code.encode("latin-1")[0]: op for op in pickletools.opcodes
+}
+_UINT_SIZES = {
+    pickletools.TAKEN_FROM_ARGUMENT1: (1, "<B"),
+    pickletools.TAKEN_FROM_ARGUMENT4: (4, "<i"),
+    pickletools.TAKEN_FROM_ARGUMENT4U: (4, "<I"),
+    pickletools.TAKEN_FROM_ARGUMENT8U: (8, "<Q"),
+}
+_MIN_OPCODES = 3
+
+
+def sniff_pickle(head: bytes, *, head_is_whole_file: bool | None = None) -> bool:
+    """Return True when ``head`` parses as the start of a pickle opcode stream."""
+    import struct
+
+    pos = 0
+    count = 0
+    end = len(head)
+    while pos < end:
+        op = _BY_CODE.get(head[pos])
+        if op is None:
+            return False
+        pos += 1
+        count += 1
+        arg = op.arg
+        if arg is not None:
+            n = arg.n
+            if n >= 0:
+                pos += n
+            elif n == pickletools.UP_TO_NEWLINE:
+                newline = head.find(b"\n", pos)
+                if newline < 0:
+                    return _accept_cut(count, head_is_whole_file)
+                line = head[pos:newline]
+                if not _line_ok(op.code, line):
+                    return False
+                pos = newline + 1
+                if op.code == "c":  # GLOBAL takes two lines: module and name
+                    newline = head.find(b"\n", pos)
+                    if newline < 0:
+                        return _accept_cut(count, head_is_whole_file)
+                    if not head[pos:newline].strip():
+                        return False
+                    pos = newline + 1
+            elif n in _UINT_SIZES:
+                size, fmt = _UINT_SIZES[n]
+                if pos + size > end:
+                    return _accept_cut(count, head_is_whole_file)
+                (length,) = struct.unpack_from(fmt, head, pos)
+                if length < 0:
+                    return False
+                pos += size + length
+            else:  # pragma: no cover - pickletools has no other kinds
+                return False
+        if op.code == ".":
+            return count >= _MIN_OPCODES or (count >= 2 and head[0] != ord("."))
+    return _accept_cut(count, head_is_whole_file)
+
+
+def _line_ok(code: str, line: bytes) -> bool:
+    if code in {"I", "L", "F", "p", "g", "J"}:
+        text = line.rstrip(b"L").strip()
+        return bool(text) and all(c in b"0123456789+-.eEinfaINFA" for c in text)
+    if code == "S":
+        return len(line) >= 2 and line[:1] in (b"'", b'"') and line[-1:] == line[:1]
+    if code == "c":
+        return bool(line.strip()) and b" " not in line.strip()
+    return True
+
+
+def _accept_cut(count: int, head_is_whole_file: bool | None) -> bool:
+    # A stream that runs off the end of the head is a pickle only if the head is a prefix
+    # of a larger file and enough opcodes parsed; a whole file must reach STOP.
+    return head_is_whole_file is False and count >= 16
