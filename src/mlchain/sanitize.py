@@ -20,6 +20,8 @@ def clean(text: str, limit: int = DEFAULT_LIMIT) -> str:
 
     Newlines and tabs become visible escapes so that one finding stays on one line.
     """
+    # Undecodable bytes in file names arrive as lone surrogates: make them visible escapes.
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     text = _ANSI.sub("", text)
     text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from mlchain import __version__
@@ -75,16 +74,9 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point: run the app and exit with the documented code."""
-    try:
-        code = app(standalone_mode=False, prog_name="mlchain")
-    except click.exceptions.Abort:
-        console.error("interrupted.")
-        code = ExitCode.INTERRUPTED
-    except KeyboardInterrupt:
-        console.error("interrupted.")
-        code = ExitCode.INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    sys.exit(int(code) if isinstance(code, int) else 0)
+    """Console-script entry point.
+
+    Typer's standalone mode turns usage errors into exit 2 with a message; commands run inside
+    :func:`mlchain.cli.errors.error_boundary`, which maps everything else onto the contract.
+    """
+    app(prog_name="mlchain")

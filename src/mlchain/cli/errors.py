@@ -7,7 +7,6 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import click
 import typer
 
 from mlchain.cli import console
@@ -32,11 +31,11 @@ def error_boundary() -> Iterator[None]:
     """Turn errors into one diagnostic paragraph on stderr and the documented exit code.
 
     Tracebacks are shown only with ``--verbose``. ``typer.Exit`` subclasses ``RuntimeError``,
-    so click's own exceptions are re-raised untouched first.
+    so typer's own exceptions (exit, abort, usage errors) are re-raised untouched first.
     """
     try:
         yield
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+    except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except MlchainError as exc:
         _maybe_traceback()

@@ -44,7 +44,9 @@ class SeverityChoice(str, enum.Enum):
 def scan(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Model files or folders to scan", show_default=False),
+        typer.Argument(
+            help="Model files or folders to scan", show_default=False, metavar="PATH..."
+        ),
     ],
     fmt: Annotated[
         OutputFormat,

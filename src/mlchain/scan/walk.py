@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mlchain.errors import InputError
+from mlchain.sanitize import clean_path
 
 EXCLUDED_DIRS = frozenset({".git", ".hg", ".svn"})
 
@@ -49,7 +50,7 @@ def walk(path: Path, excluded: list[str]) -> Iterator[Entry]:
         yield from _walk_dir(root, root, excluded)
         return
     root = path.parent
-    yield _classify(path, PurePosixPath(path.name), root, st)
+    yield _classify(path, PurePosixPath(clean_path(path.name)), root, st)
 
 
 def _walk_dir(root: Path, directory: Path, excluded: list[str]) -> Iterator[Entry]:
@@ -118,4 +119,6 @@ def _kind(mode: int) -> str:
 
 
 def _rel(root: Path, full: Path) -> PurePosixPath:
-    return PurePosixPath(full.relative_to(root).as_posix())
+    # Reported names are sanitised once, here: control characters, ANSI sequences and invalid
+    # UTF-8 in file names must not reach any output format. The real path stays in Entry.path.
+    return PurePosixPath(clean_path(full.relative_to(root).as_posix()))

@@ -29,7 +29,9 @@ def file_digests(
     """
     from model_signing import hashing
 
-    config = hashing.Config().use_file_serialization(hashing_algorithm=algorithm)
+    config = hashing.Config().use_file_serialization(  # type: ignore[no-untyped-call]
+        hashing_algorithm=algorithm
+    )
     config.set_ignored_paths(paths=list(ignore), ignore_git_paths=True)
     manifest = config.hash(model_path)
     digests = {
@@ -37,5 +39,6 @@ def file_digests(
         for descriptor in manifest.resource_descriptors()
     }
     if model_path.is_file():  # model-signing names a single file "."
-        return {model_path.name: digest for digest in digests.values()}
+        (digest,) = digests.values()
+        return {model_path.name: digest}
     return digests

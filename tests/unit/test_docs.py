@@ -1,0 +1,46 @@
+"""Docs that are derived from code must not drift from it."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from conftest import REPO
+from mlchain.rules import RULES
+
+
+def _gen_rules() -> object:
+    spec = importlib.util.spec_from_file_location("gen_rules", REPO / "docs" / "gen_rules.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_rule_has_an_up_to_date_page() -> None:
+    pages = _gen_rules().expected_pages()  # type: ignore[attr-defined]
+    rules_dir = REPO / "docs" / "rules"
+    for rule_id in RULES:
+        assert (rules_dir / f"{rule_id}.md").is_file(), f"run python docs/gen_rules.py ({rule_id})"
+    for name, text in pages.items():
+        assert (rules_dir / name).read_text(encoding="utf-8") == text, f"stale docs/rules/{name}"
+    assert {p.name for p in rules_dir.glob("*.md")} == set(pages)
+
+
+def test_docs_copy_of_report_schema_matches_package() -> None:
+    packaged = REPO / "src" / "mlchain" / "schemas" / "report.schema.json"
+    assert (REPO / "docs" / "schemas" / "report.schema.json").read_bytes() == packaged.read_bytes()
+
+
+def test_rule_ids_are_kebab_slugs_with_remediation() -> None:
+    for rule in RULES.values():
+        assert rule.id == rule.id.lower() and " " not in rule.id
+        assert rule.title and rule.description and rule.remediation
+        assert rule.help_uri.endswith(f"/docs/rules/{rule.id}.md")
+
+
+def test_exit_code_doc_matches_cli_enum() -> None:
+    from mlchain.cli.errors import ExitCode
+
+    text = (REPO / "docs" / "exit-codes.md").read_text()
+    for code in ExitCode:
+        assert f"| {int(code)} |" in text, code
