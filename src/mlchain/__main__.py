@@ -1,5 +1,5 @@
 """Allow ``python -m mlchain``."""
 
-from mlchain.cli import main
+from mlchain._entry import main
 
 main()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import enum
+import sys
 from typing import TYPE_CHECKING
 
-from typing_extensions import assert_never
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import assert_never
 
 if TYPE_CHECKING:
     from mlchain.output.base import Formatter
