@@ -89,7 +89,8 @@ def _run(
         return results
     # fork is cheap and our workers only touch their own files; fall back where unavailable.
     ctx = get_context("fork") if "fork" in _start_methods() else get_context()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    # Workers ignore SIGINT: Ctrl-C is handled once, in the parent (exit 130, no partial output).
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint) as pool:
         chunk = max(1, min(64, total // (jobs * 8)))
         for done, result in enumerate(
             pool.map(scan_entry, entries, [options] * total, chunksize=chunk), 1
@@ -98,6 +99,12 @@ def _run(
             if progress:
                 progress(done, total)
     return results
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def usable_cores() -> int:
