@@ -1,7 +1,7 @@
 """mlchain never deserializes or executes model content: checked on the source itself.
 
-ruff's banned-api rule (pyproject.toml) covers imports; this test walks the AST of every module in
-src/ for calls to deserializers and code execution, which a rename or alias could slip past a linter.
+ruff's banned-api rule (pyproject.toml) covers imports; this test walks the AST of every module
+in src/ for deserializer and exec calls, which an alias could slip past a linter.
 """
 
 from __future__ import annotations
