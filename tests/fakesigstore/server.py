@@ -15,6 +15,7 @@ import json
 import struct
 import threading
 import time
+from collections.abc import Collection
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +26,7 @@ import rfc8785
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 AUDIENCE = "sigstore"
@@ -163,7 +164,16 @@ class FakeSigstore:
         requests: ``(method, path, status)`` of every request served, for assertions.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, allowed_issuers: Collection[str] | None = None) -> None:
+        """Generate fresh keys and certificates (the server is not started yet).
+
+        Args:
+            allowed_issuers: Issuer URLs the fake Fulcio certifies. ``None`` (the default)
+                accepts any ``iss`` on a token signed by this server's OIDC key and certifies
+                that issuer, which lets tests simulate CI issuers; a collection refuses the
+                others with HTTP 401, like a Fulcio not configured for them.
+        """
+        self.allowed_issuers = None if allowed_issuers is None else frozenset(allowed_issuers)
         now = datetime.now(timezone.utc).replace(microsecond=0)
         self.not_before = now - timedelta(hours=1)
         self.not_after = now + timedelta(days=1)
@@ -298,6 +308,8 @@ class FakeSigstore:
             )
         except jwt.PyJWTError as exc:
             raise HttpError(401, f"invalid identity token: {exc}") from exc
+        if self.allowed_issuers is not None and claims["iss"] not in self.allowed_issuers:
+            raise HttpError(401, f"issuer {claims['iss']!r} is not configured")
         return claims
 
     def _san(self, claims: dict[str, Any]) -> x509.GeneralName:
@@ -319,6 +331,8 @@ class FakeSigstore:
             csr = x509.load_pem_x509_csr(pem)
         except (KeyError, TypeError, ValueError) as exc:
             raise HttpError(400, f"bad certificateSigningRequest: {exc}") from exc
+        if not isinstance(csr.public_key(), ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise HttpError(400, "CSR key must be ECDSA or RSA")
         if not csr.is_signature_valid:
             raise HttpError(400, "CSR signature does not verify (no proof of possession)")
         issuer_url = str(claims["iss"])
@@ -328,7 +342,7 @@ class FakeSigstore:
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))
             .issuer_name(self.intermediate_cert.subject)
-            .public_key(csr.public_key())  # type: ignore[arg-type]
+            .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now)
             .not_valid_after(now + LEAF_LIFETIME)
@@ -336,7 +350,7 @@ class FakeSigstore:
                 x509.KeyUsage(True, False, False, False, False, False, False, False, False), True
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), False)  # type: ignore[arg-type]
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_pub), False)
             .add_extension(x509.SubjectAlternativeName([san]), critical=True)
             .add_extension(x509.UnrecognizedExtension(_OID_ISSUER_V1, issuer_url.encode()), False)
@@ -454,7 +468,7 @@ class FakeSigstore:
             leaves = list(self._leaves)
         integrated = int(time.time())
         body_b64 = _b64(body)
-        promise = {
+        promise: dict[str, Any] = {
             "body": body_b64,
             "integratedTime": integrated,
             "logID": log_id,

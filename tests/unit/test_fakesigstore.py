@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fakesigstore.fixture import FakeSigstoreSession, fake_sigstore  # noqa: F401
+from fakesigstore.server import FakeSigstore
 
 IDENTITY = "alice@example.com"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test here that tries to reach a host other than 127.0.0.1."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] != "127.0.0.1":
+            raise AssertionError(f"test tried to reach {address!r}: tests must stay offline")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 def _trust(fake: FakeSigstoreSession):  # type: ignore[no-untyped-def]
@@ -188,6 +205,8 @@ def test_model_signing_keyless_round_trip(
         )
 
     verifier().verify(model, signature)
+    # model-signing fetches OIDC discovery even when handed a token
+    assert ("GET", "/oidc/.well-known/openid-configuration", 200) in fake_sigstore.server.requests
     with pytest.raises(VerificationError, match="SANs do not match"):
         verifier(identity="mallory@example.com").verify(model, signature)
     with pytest.raises(VerificationError, match="OIDCIssuer"):
@@ -203,3 +222,75 @@ def test_startup_time_is_reported(fake_sigstore: FakeSigstoreSession) -> None:  
     print(f"fake sigstore started in {fake_sigstore.startup_seconds * 1000:.1f} ms")
     assert fake_sigstore.startup_seconds > 0
     assert fake_sigstore.url.startswith("http://127.0.0.1:")
+
+
+def test_fulcio_can_refuse_unconfigured_issuers() -> None:
+    import requests
+
+    with FakeSigstore(allowed_issuers=[]) as fake:
+        token = fake.mint_token(IDENTITY)
+        resp = requests.post(
+            f"{fake.url}/api/v2/signingCert",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+    assert resp.status_code == 401
+    assert "not configured" in resp.json()["message"]
+
+
+def test_server_binds_loopback_and_stops() -> None:
+    fake = FakeSigstore().start()
+    port = int(fake.url.rsplit(":", 1)[1])
+    assert fake.url == f"http://127.0.0.1:{port}"
+    thread = fake._thread
+    assert thread is not None
+    assert thread.is_alive()
+    fake.stop()
+    assert not thread.is_alive()
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 1):
+        pass
+
+
+def test_rekor_refuses_entries_whose_signature_does_not_verify(
+    fake_sigstore: FakeSigstoreSession,  # noqa: F811
+) -> None:
+    import requests
+    from cryptography.hazmat.primitives import serialization
+
+    bundle = _sign_artifact(fake_sigstore, b"x", fake_sigstore.mint_token(IDENTITY))
+    pem = bundle.signing_certificate.public_bytes(serialization.Encoding.PEM)
+    before = len(fake_sigstore.server.entries)
+    entry = {
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "signature": {
+                "content": base64.b64encode(bundle.signature).decode(),
+                "publicKey": {"content": base64.b64encode(pem).decode()},
+            },
+            "data": {"hash": {"algorithm": "sha256", "value": hashlib.sha256(b"y").hexdigest()}},
+        },
+    }
+    resp = requests.post(f"{fake_sigstore.url}/api/v1/log/entries", json=entry, timeout=5)
+    assert resp.status_code == 400
+    assert "InvalidSignature" in resp.json()["message"]
+    assert len(fake_sigstore.server.entries) == before
+
+
+@pytest.mark.parametrize("size", range(1, 12))
+def test_inclusion_proofs_match_sigstore_merkle_check(size: int) -> None:
+    """Every leaf of trees of 1..11 leaves proves against the root with sigstore's algorithm."""
+    from sigstore._internal import merkle
+
+    from fakesigstore.server import _audit_path, _leaf_hash, _tree_root
+
+    bodies = [b"entry %d" % i for i in range(size)]
+    leaves = [_leaf_hash(b) for b in bodies]
+    root = _tree_root(leaves)
+    for index in range(size):
+        proof = _audit_path(index, leaves)
+        inner, border = merkle._decomp_inclusion_proof(index, size)
+        assert len(proof) == inner + border
+        seed = merkle._chain_inner(merkle._hash_leaf(bodies[index]), proof[:inner], index)
+        assert merkle._chain_border_right(seed, proof[inner:]) == root
