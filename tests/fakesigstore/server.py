@@ -194,6 +194,7 @@ class FakeSigstore:
             self.not_after,
         )
         self.entries: list[bytes] = []
+        self._by_uuid: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, int]] = []
         self._leaves: list[bytes] = []
         self._lock = threading.Lock()
@@ -489,7 +490,25 @@ class FakeSigstore:
                 },
             },
         }
-        return {leaves[index].hex(): entry}
+        uuid = leaves[index].hex()
+        with self._lock:
+            self._by_uuid[uuid] = entry
+        return {uuid: entry}
+
+    def get_entry(self, uuid: str) -> dict[str, Any]:
+        """Rekor ``GET /api/v1/log/entries/<uuid>`` (the proof is as of the entry's creation)."""
+        with self._lock:
+            entry = self._by_uuid.get(uuid)
+        if entry is None:
+            raise HttpError(404, f"no entry {uuid}")
+        return {uuid: entry}
+
+    def _trust_bundle(self) -> dict[str, Any]:
+        pems = [
+            c.public_bytes(serialization.Encoding.PEM).decode()
+            for c in (self.intermediate_cert, self.root_cert)
+        ]
+        return {"chains": [{"certificates": pems}]}
 
     def _log_info(self) -> dict[str, Any]:
         with self._lock:
@@ -590,6 +609,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, fake._jwks())
             elif self.command == "GET" and path == "/api/v1/log":
                 self._send(200, fake._log_info())
+            elif self.command == "GET" and path.startswith("/api/v1/log/entries/"):
+                self._send(200, fake.get_entry(path.rsplit("/", 1)[1]))
+            elif self.command == "GET" and path == "/api/v2/trustBundle":
+                self._send(200, fake._trust_bundle())
             elif self.command == "POST" and path == "/api/v2/signingCert":
                 auth = self.headers.get("Authorization", "")
                 body = self._json()

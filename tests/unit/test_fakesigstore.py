@@ -294,3 +294,18 @@ def test_inclusion_proofs_match_sigstore_merkle_check(size: int) -> None:
         assert len(proof) == inner + border
         seed = merkle._chain_inner(merkle._hash_leaf(bodies[index]), proof[:inner], index)
         assert merkle._chain_border_right(seed, proof[inner:]) == root
+
+
+def test_read_endpoints_serve_what_was_logged(fake_sigstore: FakeSigstoreSession) -> None:  # noqa: F811
+    from sigstore._internal.fulcio.client import FulcioClient
+    from sigstore._internal.rekor.client import RekorClient
+
+    bundle = _sign_artifact(fake_sigstore, b"z", fake_sigstore.mint_token(IDENTITY))
+    rekor = RekorClient(fake_sigstore.url)
+    body = bundle.log_entry._inner.canonicalized_body
+    uuid = hashlib.sha256(b"\x00" + body).hexdigest()
+    fetched = rekor.log.entries.get(uuid=uuid)
+    assert fetched._inner.canonicalized_body == body
+    assert rekor.log.get().tree_size == len(fake_sigstore.server.entries)
+    chains = FulcioClient(fake_sigstore.url).trust_bundle.get().trust_bundle
+    assert chains == [[fake_sigstore.server.intermediate_cert, fake_sigstore.server.root_cert]]
