@@ -123,8 +123,12 @@ def verify(
         )
         console.write_output(text, output)
         if not result.verified:
+            from mlchain.sanitize import clean, clean_path
+
+            more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
             console.error(
-                f"{result.model} failed verification: {result.errors[0]} Do not deploy this "
+                f"{clean_path(result.model)} failed verification: {clean(result.errors[0], 400)}"
+                f"{more} Do not deploy this "
                 "model; re-sign it or investigate who changed it."
             )
     raise typer.Exit(ExitCode.OK if result.verified else ExitCode.FAIL)
@@ -204,10 +208,11 @@ def render_table(result: ModelVerification) -> str:
     signer = result.signer
     lines = []
     status = "VERIFIED" if result.verified else "FAILED"
-    lines.append(
-        f"{status}: {clean_path(result.model)} ({len(result.files)} signed files, "
-        f"{result.hash_algorithm})"
-    )
+    if result.files:
+        counts = f"{len(result.files)} signed files, {result.hash_algorithm}"
+    else:
+        counts = "signature not accepted"
+    lines.append(f"{status}: {clean_path(result.model)} ({counts})")
     if signer.method == "sigstore":
         who = f"{clean(signer.subject or '(none)')} (issuer {clean(signer.issuer or '(none)')})"
         if signer.log_entry is not None:
@@ -216,7 +221,7 @@ def render_table(result: ModelVerification) -> str:
         who = f"certificate {clean(signer.subject or '')} issued by {clean(signer.issuer or '')}"
     else:
         who = f"key sha256:{signer.key_fingerprint}" if signer.key_fingerprint else "a key"
-    lines.append(f"signer: {who}")
+    lines.append(f"signer: {who}" if result.files else f"claimed signer (unverified): {who}")
     unprotected = [p for p in result.ignored if p not in _DEFAULT_IGNORES]
     unprotected = [p for p in unprotected if p != Path(result.signature).name]
     if unprotected:

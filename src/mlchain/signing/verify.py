@@ -428,7 +428,13 @@ def _verify_keyless(parsed: ParsedBundle, method: VerificationMethod) -> tuple[s
     except SigstoreError as exc:
         if policy.failure is not None:
             raise _Rejected(policy.failure) from exc
-        raise _Rejected(f"The Sigstore signature does not verify: {exc}") from exc
+        message = f"The Sigstore signature does not verify: {exc}."
+        if "chain" in str(exc):
+            message += (
+                " The signing certificate or timestamp does not chain to the trusted Sigstore "
+                "root (the public-good root unless --trust-config names a private instance)."
+            )
+        raise _Rejected(message) from exc
     return str(payload_type), bytes(payload)
 
 
