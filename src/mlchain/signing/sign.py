@@ -208,8 +208,8 @@ def _sign_statement_keyless(raw: bytes, method: SigningMethod) -> str:
     from sigstore.oidc import IdentityToken
     from sigstore.sign import SigningContext
 
-    trust = _signing_trust_config(method)
     token = identity_token(method)
+    trust = _signing_trust_config(method)
 
     def sign() -> str:
         context = SigningContext.from_trust_config(trust)
