@@ -352,11 +352,17 @@ def _run_signer(call: Callable[[], _T], method: SigningMethod) -> _T:
     """Run a third-party signing step, turning its errors into :class:`SigningError`."""
     import requests
     from sigstore.errors import Error as SigstoreError
+    from sigstore.oidc import IdentityError
 
     try:
         return call()
+    except IdentityError as exc:
+        raise SigningError(
+            f"The OIDC identity token was rejected: {' '.join(str(exc).split())}.",
+            hint="Get a fresh token (they expire within minutes) for the audience 'sigstore'.",
+        ) from exc
     except SigstoreError as exc:
-        raise SigningError(f"Sigstore signing failed: {exc.diagnostics().strip()}") from exc
+        raise SigningError(f"Sigstore signing failed: {' '.join(str(exc).split())}.") from exc
     except requests.RequestException as exc:
         raise SigningError(
             f"Cannot reach a Sigstore service ({type(exc).__name__}: {exc}).",
