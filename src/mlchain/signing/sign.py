@@ -134,6 +134,11 @@ def sign_model(
         raise SigningError(
             f"Cannot hash {model_path}: {exc}", hint="Check that every model file is readable."
         ) from exc
+    if not list(manifest.resource_descriptors()):
+        raise UsageError(
+            f"Nothing to sign in {model_path}: every file is ignored or the folder is empty.",
+            hint="Check the --ignore options.",
+        )
     payload = ms_signing.Payload(manifest)
     bundle_json = _run_signer(lambda: signer.sign(payload).bundle.to_json(), method)
     write_atomically(signature, bundle_json)

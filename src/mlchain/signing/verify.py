@@ -252,6 +252,8 @@ def verify_model(
         return _replace(base, errors=(f"Cannot hash the model: {exc}",))
     actual_files = {d.identifier: d.digest.digest_hex for d in actual.resource_descriptors()}
     errors = _diff(model_path, expected_files, actual_files)
+    if not expected_files:  # fail closed: a signature over nothing proves nothing
+        errors.insert(0, "The signature covers no files (is everything in its ignore list?).")
     return _replace(base, errors=tuple(errors))
 
 

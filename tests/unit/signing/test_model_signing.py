@@ -390,3 +390,35 @@ def test_file_swapped_for_symlink_after_signing_fails(
         result = _verify(model, keys, allow_symlinks=allow)
         assert not result.verified
         assert "weights-2.bin" in result.errors[0]
+
+
+def test_upstream_sharded_bundle(model: Path, keys: KeyPair) -> None:
+    import model_signing
+
+    hashing = model_signing.hashing.Config().use_shard_serialization(shard_size=1024)
+    hashing.set_ignored_paths(paths=["model.sig"])
+    config = model_signing.signing.Config().set_hashing_config(hashing)
+    config.use_elliptic_key_signer(private_key=keys.private).sign(model, model / "model.sig")
+    result = _verify(model, keys)
+    assert result.verified, result.errors
+    assert "weights-1.bin:1024:2000" in result.files
+    (model / "weights-1.bin").write_bytes(b"\x00\x01" * 999 + b"zz")
+    assert _verify(model, keys).errors[0].startswith("weights-1.bin:1024:2000: changed")
+
+
+def test_nothing_to_sign(model: Path, keys: KeyPair) -> None:
+    with pytest.raises(UsageError, match="Nothing to sign"):
+        sign_model(model, SigningMethod.key(keys.private), ignore=list(model.iterdir()))
+
+
+def test_signature_over_no_files_fails(tmp_path: Path, keys: KeyPair) -> None:
+    import model_signing
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    hashing = model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"])
+    config = model_signing.signing.Config().set_hashing_config(hashing)
+    config.use_elliptic_key_signer(private_key=keys.private).sign(empty, empty / "model.sig")
+    result = _verify(empty, keys)
+    assert not result.verified
+    assert "covers no files" in result.errors[0]
