@@ -195,3 +195,25 @@ def test_expired_token_is_a_clear_signing_error(
     assert "Traceback" not in result.output
     assert result.stderr.startswith("error: The OIDC identity token was rejected")
     assert not (model / "model.sig").exists()
+
+
+def test_keyless_interop_with_model_signing(
+    tmp_path: Path,
+    signed_model: Path,
+    fake_sigstore: FakeSigstoreSession,  # noqa: F811
+) -> None:
+    import model_signing
+
+    # upstream verifies what mlchain signed
+    model_signing.verifying.Config().use_sigstore_verifier(
+        identity=ALICE, oidc_issuer=fake_sigstore.issuer, trust_config=fake_sigstore.trust_config
+    ).verify(signed_model, signed_model / "model.sig")
+
+    # mlchain verifies what upstream signed
+    other = make_model(tmp_path / "upstream")
+    hashing = model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"])
+    model_signing.signing.Config().set_hashing_config(hashing).use_sigstore_signer(
+        identity_token=fake_sigstore.mint_token(ALICE), trust_config=fake_sigstore.trust_config
+    ).sign(other, other / "model.sig")
+    result = _verify(other, fake_sigstore, "--identity", ALICE, "--issuer", fake_sigstore.issuer)
+    assert result.exit_code == 0, result.output
