@@ -217,3 +217,16 @@ def test_keyless_interop_with_model_signing(
     ).sign(other, other / "model.sig")
     result = _verify(other, fake_sigstore, "--identity", ALICE, "--issuer", fake_sigstore.issuer)
     assert result.exit_code == 0, result.output
+
+
+def test_unreachable_sigstore_exits_3(tmp_path: Path) -> None:
+    from fakesigstore.server import FakeSigstore
+
+    with FakeSigstore() as fake:
+        config = fake.trust_config(tmp_path / "trust.json")
+        token = fake.mint_token(ALICE)
+    model = make_model(tmp_path)  # the fake is stopped: its port refuses connections
+    result = _run("sign", model, "--identity-token", token, "--trust-config", config)
+    assert result.exit_code == 3
+    assert "Cannot reach a Sigstore service" in result.stderr
+    assert not (model / "model.sig").exists()

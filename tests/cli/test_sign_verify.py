@@ -289,3 +289,18 @@ def test_help_does_not_import_signing_libraries() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_bad_option_value_is_usage_error_without_traceback(model: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run(
+        [sys.executable, "-m", "mlchain", "sign", str(model), "--hash", "md5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "--hash" in done.stderr

@@ -76,6 +76,14 @@ def _register() -> None:
 _register()
 
 
+# NOTE(signing): typer >= 0.2x vendors click, so a bad option value (e.g. `--hash md5`) raises
+# typer's own ClickException, not click's; catch both so that it is a usage error (exit 2).
+_TYPER_CLICK_EXCEPTION: type[click.ClickException] = next(
+    (c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
+    click.ClickException,
+)
+
+
 def main() -> None:
     """Console-script entry point: run the app and exit with the documented code."""
     try:
@@ -86,7 +94,7 @@ def main() -> None:
     except KeyboardInterrupt:
         console.error("interrupted.")
         code = ExitCode.INTERRUPTED
-    except click.ClickException as exc:
+    except (click.ClickException, _TYPER_CLICK_EXCEPTION) as exc:
         exc.show()
         code = exc.exit_code
     sys.exit(int(code) if isinstance(code, int) else 0)
