@@ -202,7 +202,7 @@ def verify_model(
     re-applied (it is part of the signed statement and reported in the result).
 
     Raises:
-        InputError: the model does not exist (exit 3).
+        InputError: the model does not exist or a file cannot be read (exit 3).
         BundleError: the bundle is unreadable or malformed (exit 3).
         TrustMaterialError: the trust configuration is unusable (exit 3).
     """
@@ -239,17 +239,19 @@ def verify_model(
     except _manifest.SymlinkError as exc:
         return _replace(base, errors=(exc.message,))
 
-    config = _manifest.hashing_config(
-        algorithm=algorithm,
-        ignore=ignores,
-        allow_symlinks=allow_symlinks,
-        method=str(serialization.get("method", "files")),
-        shard_size=serialization.get("shard_size"),
-    )
     try:
+        config = _manifest.hashing_config(
+            algorithm=algorithm,
+            ignore=ignores,
+            allow_symlinks=allow_symlinks,
+            method=str(serialization.get("method", "files")),
+            shard_size=serialization.get("shard_size"),
+        )
         actual = config.hash(model_path)
-    except (ValueError, OSError) as exc:
-        return _replace(base, errors=(f"Cannot hash the model: {exc}",))
+    except OSError as exc:
+        raise InputError(f"Cannot read the model to verify it: {exc}.") from exc
+    except (ValueError, TypeError) as exc:  # unsupported signed settings, special files
+        return _replace(base, errors=(f"Cannot hash the model as the signature says: {exc}",))
     actual_files = {d.identifier: d.digest.digest_hex for d in actual.resource_descriptors()}
     errors = _diff(model_path, expected_files, actual_files)
     if not expected_files:  # fail closed: a signature over nothing proves nothing

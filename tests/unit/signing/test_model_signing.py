@@ -422,3 +422,11 @@ def test_signature_over_no_files_fails(tmp_path: Path, keys: KeyPair) -> None:
     result = _verify(empty, keys)
     assert not result.verified
     assert "covers no files" in result.errors[0]
+
+
+def test_special_file_in_model_fails(model: Path, keys: KeyPair) -> None:
+    _sign(model, keys)
+    os.mkfifo(model / "pipe")
+    result = _verify(model, keys)
+    assert not result.verified
+    assert "pipe" in result.errors[0]
