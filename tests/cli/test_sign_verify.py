@@ -304,3 +304,15 @@ def test_bad_option_value_is_usage_error_without_traceback(model: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "--hash" in done.stderr
+
+
+def test_json_stdout_stays_clean_for_bundles_without_key_hint(
+    runner: CliRunner, model: Path, keys: KeyPair
+) -> None:
+    assert _run(runner, "sign", model, "--key", keys.private).exit_code == 0
+    bundle = json.loads((model / "model.sig").read_text())
+    del bundle["verificationMaterial"]["publicKey"]["hint"]  # older model-signing bundles
+    (model / "model.sig").write_text(json.dumps(bundle))
+    result = _run(runner, "verify", model, "--key", keys.public, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["verified"] is True

@@ -12,6 +12,8 @@ missing trust material: exit 3) and contradictory options (exit 2).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import re
@@ -379,7 +381,12 @@ def _verify_traditional(parsed: ParsedBundle, method: VerificationMethod) -> tup
     try:
         # NOTE(signing): model-signing's public verify() also hashes the model and raises one
         # ValueError for everything; the signature step alone lets mlchain report precisely.
-        payload_type, payload = verifier._verify_signed_content(signature)
+        # model-signing print()s a warning for bundles without a key hint; keep stdout clean
+        # for `-f json` and route it to the log instead.
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            payload_type, payload = verifier._verify_signed_content(signature)
+        if printed.getvalue().strip():
+            _LOG.warning("model-signing: %s", printed.getvalue().strip())
     except InvalidSignature as exc:
         raise _Rejected(
             f"The signature does not verify with {method.describe()}: the bundle was signed "
