@@ -64,7 +64,11 @@ def verify(
     ] = None,
     certificate_chain: Annotated[
         list[Path] | None,
-        typer.Option("--certificate-chain", help="Trusted CA certificates (PEM); repeatable"),
+        typer.Option(
+            "--certificate-chain",
+            metavar="<path>",
+            help="Trusted CA certificates (PEM); repeatable",
+        ),
     ] = None,
     trust_config: Annotated[
         Path | None,
