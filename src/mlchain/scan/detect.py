@@ -129,6 +129,8 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
     name = path.name.lower()
     if name.endswith(".py"):
         return F.PYTHON
+    if name.endswith(".jinja"):
+        return F.TOKENIZER_CONFIG  # a chat template stored on its own (transformers >= 4.43)
     if head[:1] in (b"{", b"[") or name.endswith(".json"):
         json_format = _classify_json(name)
         if json_format is not F.DATA:
@@ -160,7 +162,7 @@ def is_known_inert(path: Path, head: bytes) -> bool:
 def _classify_json(name: str) -> F:
     if name == "config.json":
         return F.HF_CONFIG
-    if name == "tokenizer_config.json":
+    if name in ("tokenizer_config.json", "chat_template.json"):
         return F.TOKENIZER_CONFIG
     if name.endswith(".safetensors.index.json"):
         return F.SAFETENSORS_INDEX
