@@ -173,8 +173,10 @@ def _is_safetensors(head: bytes, size: int) -> bool:
     if len(head) < 9:
         return False
     (header_len,) = struct.unpack_from("<Q", head, 0)
-    # A safetensors header is JSON starting with '{' right after the 8-byte length.
-    return 2 <= header_len <= size - 8 and head[8:9] == b"{"
+    # A safetensors header is JSON starting with '{' right after the 8-byte length. A length
+    # past the end of the file is still safetensors (a broken or hostile one): the scanner
+    # reports it instead of the file going unscanned.
+    return header_len >= 2 and head[8:9] == b"{"
 
 
 def _looks_like_onnx(head: bytes) -> bool:

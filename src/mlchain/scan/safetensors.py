@@ -200,8 +200,8 @@ def _check_metadata(info: Any, loc: Location) -> Iterator[Finding]:
     for key, value in info.items():
         if not isinstance(value, str):
             yield _invalid(
-                f"__metadata__ value for {key!r} is a {_json_type(value)}, not a string "
-                "(the reference loader rejects the file)",
+                f"__metadata__ value for {key!r} is not a string but a JSON "
+                f"{_json_type(value)} (the reference loader rejects the file)",
                 loc,
                 evidence=key,
             )
@@ -209,7 +209,7 @@ def _check_metadata(info: Any, loc: Location) -> Iterator[Finding]:
 
 def _check_tensor(name: str, info: Any) -> tuple[_Span | None, list[str]]:
     if not isinstance(info, dict):
-        return None, [f"entry is a {_json_type(info)}, not an object"]
+        return None, [f"entry is not an object but a JSON {_json_type(info)}"]
     problems: list[str] = []
     missing = _TENSOR_KEYS - info.keys()
     if missing:
@@ -283,7 +283,7 @@ def _check_layout(
                 "safetensors-polyglot",
                 f"{span.begin - expected} undeclared bytes between tensors before {span.name!r}",
                 loc.at(data_start + expected),
-                evidence=_peek(handle, data_start + expected, min(span.begin, data_len)).hex(" "),
+                evidence=_peek(handle, data_start + expected, span.begin - expected).hex(" "),
             )
         expected = max(expected, span.end)
     if expected > data_len:
@@ -292,7 +292,7 @@ def _check_layout(
             loc.at(data_start + data_len),
         )
     elif expected < data_len:
-        tail = _peek(handle, data_start + expected, data_len)
+        tail = _peek(handle, data_start + expected, data_len - expected)
         what = "an appended pickle" if _looks_like_pickle(tail) else "undeclared data"
         yield finding(
             "safetensors-polyglot",
@@ -302,9 +302,9 @@ def _check_layout(
         )
 
 
-def _peek(handle: BinaryIO, offset: int, stop: int) -> bytes:
-    """Read at most 16 bytes at ``offset`` (never past ``stop``) to describe hidden data."""
-    length = max(0, min(16, stop - offset))
+def _peek(handle: BinaryIO, offset: int, available: int) -> bytes:
+    """Read at most 16 of the ``available`` hidden bytes at ``offset`` to describe them."""
+    length = max(0, min(16, available))
     if not length:
         return b""
     handle.seek(offset)
