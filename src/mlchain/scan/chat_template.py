@@ -151,6 +151,7 @@ _STRING_METHODS = frozenset(
     | {"title", "capitalize", "swapcase", "casefold", "removeprefix", "removesuffix", "center"}
     | {"ljust", "rjust", "zfill", "translate", "expandtabs"}
 )
+_FORMAT_METHODS = frozenset({"format", "format_map"})
 _DUNDER = re.compile(r"(?:^|[.\[\s'\"])(__\w+__)")
 
 
@@ -405,7 +406,8 @@ class _Walker:
         if node.name == "attr":
             arg = node.args[0] if node.args else None
             candidates = self.fold(arg) if arg is not None else None
-            bad = [c for c in candidates or [] if _dangerous_name(c)]
+            # |attr('format') hands out str.format unchecked (CVE-2025-27516).
+            bad = [c for c in candidates or [] if _dangerous_name(c) or c in _FORMAT_METHODS]
             if bad:
                 yield _Issue(
                     "chat-template-injection",
@@ -513,6 +515,8 @@ class _Walker:
             )
         elif isinstance(node, nodes.Mod):
             result = self._fold_percent(node, depth)
+        elif isinstance(node, nodes.Mul):
+            result = self._fold_repeat(node, depth)
         elif isinstance(node, nodes.CondExpr):
             left = self.fold(node.expr1, depth + 1) or []
             right = self.fold(node.expr2, depth + 1) or []
@@ -541,6 +545,17 @@ class _Walker:
             parts = [self._fold_any(item, depth + 1) for item in node.items]
             if all(p is not None for p in parts):
                 return [p for p in parts if p is not None]
+        return None
+
+    def _fold_repeat(self, node: Any, depth: int) -> list[str] | None:
+        from jinja2 import nodes
+
+        for text_node, count_node in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(count_node, nodes.Const) and type(count_node.value) is int:
+                texts = self.fold(text_node, depth + 1)
+                count = count_node.value
+                if texts is not None and all(len(t) * count <= _MAX_FOLD_LEN for t in texts):
+                    return [t * count for t in texts]
         return None
 
     def _fold_percent(self, node: Any, depth: int) -> list[str] | None:

@@ -39,7 +39,7 @@ MAX_NESTING = 4
 MAX_KEPT_STRING = 4096
 """Longest ordinary metadata string kept for :func:`read_gguf_metadata` (longer ones are cut)."""
 MAX_TEMPLATE_BYTES = 1_000_000
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18
 _INT64_MAX = 2**63 - 1
 
 T_UINT8, T_INT8, T_UINT16, T_INT16, T_UINT32, T_INT32, T_FLOAT32, T_BOOL = range(8)
@@ -155,6 +155,14 @@ FILE_TYPES: dict[int, str] = {
 }
 """``general.file_type`` values (llama.cpp's ``llama_ftype``) -> quantisation label."""
 
+EXPECTED_ARRAY_TYPES: dict[str, int] = {
+    "tokenizer.ggml.tokens": T_STRING,
+    "tokenizer.ggml.merges": T_STRING,
+    "tokenizer.ggml.scores": T_FLOAT32,
+    "tokenizer.ggml.token_type": T_INT32,
+}
+"""Element types loaders assume for tokenizer arrays; a narrower type is read out of bounds."""
+
 # Minimum encoded sizes, used to bound counts by the bytes left before anything is read.
 _MIN_KV = 8 + 4 + 1
 _MIN_TENSOR_INFO = 8 + 4 + 4 + 8
@@ -192,7 +200,7 @@ class GgufInfo:
 
 
 class _Reader:
-    """Bounds-checked little-endian reads through a 1 MiB window over a file."""
+    """Bounds-checked little-endian reads through a 256 KiB window over a file."""
 
     def __init__(self, handle: BinaryIO, size: int, budget: int, loc: Location) -> None:
         self.handle = handle
@@ -438,12 +446,30 @@ def _read_kv(reader: _Reader, info: GgufInfo, keys: set[str], ctx: ScanContext) 
             text = _decode(_read_string(reader, key))
             info.metadata[key] = text[:MAX_KEPT_STRING]
     elif value_type == T_ARRAY:
+        _check_array_type(reader, info, key, at)
         kept = _read_array(reader, info, key, ctx, depth=1, keep_strings=is_template)
         for index, text in enumerate(kept):
             info.templates[f"{key}[{index}]"] = text
     else:
         raise _Stop(
             _invalid(f"metadata {key!r} has unknown value type {value_type}", reader.loc.at(at))
+        )
+
+
+def _check_array_type(reader: _Reader, info: GgufInfo, key: str, at: int) -> None:
+    """Loaders cast tokenizer arrays to the type they expect without checking (llama.cpp #26690)."""
+    expected = EXPECTED_ARRAY_TYPES.get(key)
+    if expected is None or reader.remaining() < 4:
+        return
+    index = reader._window(4, f"{key} element type")
+    elem_type = _U32.unpack_from(reader.buf, index)[0]
+    if elem_type != expected:
+        info.findings.append(
+            _invalid(
+                f"array {key!r} holds {_TYPE_NAMES.get(elem_type, str(elem_type))} elements; "
+                f"loaders read it as {_TYPE_NAMES[expected]} without checking",
+                reader.loc.at(at),
+            )
         )
 
 
