@@ -113,7 +113,8 @@ def test_appended_pickle_is_named() -> None:
     )
     assert [f.rule_id for f in found] == ["safetensors-polyglot"]
     assert "appended pickle" in found[0].message
-    assert found[0].evidence is not None and found[0].evidence.startswith("80 02")
+    assert found[0].evidence is not None
+    assert found[0].evidence.startswith("80 02")
 
 
 @pytest.mark.parametrize(
@@ -141,8 +142,9 @@ def test_header_rules(header: str, data: bytes) -> None:
 def test_bad_utf8_header() -> None:
     raw = b'{"\xff":1}'
     found = _check(struct.pack("<Q", len(raw)) + raw)
-    assert found == [("safetensors-invalid-header", Severity.LOW)] + [
-        ("safetensors-invalid-header", Severity.HIGH)
+    assert found == [
+        ("safetensors-invalid-header", Severity.LOW),
+        ("safetensors-invalid-header", Severity.HIGH),
     ]
 
 
