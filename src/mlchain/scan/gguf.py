@@ -38,7 +38,13 @@ MAX_KEY_BYTES = 65_535
 MAX_NESTING = 4
 MAX_KEPT_STRING = 4096
 """Longest ordinary metadata string kept for :func:`read_gguf_metadata` (longer ones are cut)."""
+MAX_KEPT_OTHER = 256
+"""Other metadata strings are kept only this long (enough to identify them)."""
+MAX_KEPT_KEYS = 4096
+"""Non-``general.*`` keys beyond this many are parsed and checked but not kept."""
 MAX_TEMPLATE_BYTES = 1_000_000
+MAX_TEMPLATES = 64
+"""Chat templates analysed per file; more are reported, not silently dropped."""
 _CHUNK = 1 << 18
 _INT64_MAX = 2**63 - 1
 
@@ -430,7 +436,16 @@ def _read_kv(reader: _Reader, info: GgufInfo, keys: set[str], ctx: ScanContext) 
     is_template = key.startswith("tokenizer.chat_template")
     if value_type in _SCALARS:
         value = reader.unpack(_SCALARS[value_type], key)
-        info.metadata[key] = bool(value) if value_type == T_BOOL else value
+        if len(info.metadata) < MAX_KEPT_KEYS or key.startswith("general."):
+            info.metadata[key] = bool(value) if value_type == T_BOOL else value
+        if is_template:
+            info.findings.append(
+                finding(
+                    "chat-template-suspicious",
+                    f"{key} holds a {_TYPE_NAMES[value_type]}, not a template string",
+                    reader.loc.at(at),
+                )
+            )
         if value_type == T_BOOL and value > 1:
             info.findings.append(
                 _invalid(f"boolean {key!r} holds {value}", reader.loc.at(at), Severity.MEDIUM)
@@ -440,11 +455,27 @@ def _read_kv(reader: _Reader, info: GgufInfo, keys: set[str], ctx: ScanContext) 
     elif value_type == T_STRING:
         if is_template:
             raw = _read_template(reader, info, key)
-            if raw is not None:
+            if raw is not None and len(info.templates) < MAX_TEMPLATES:
                 info.templates[key] = raw
+            elif raw is not None:
+                info.findings.append(
+                    finding(
+                        "chat-template-suspicious",
+                        f"{key} was not analysed: more than {MAX_TEMPLATES} chat templates",
+                        reader.loc.at(at),
+                        severity=Severity.HIGH,
+                    )
+                )
         else:
-            text = _decode(_read_string(reader, key))
-            info.metadata[key] = text[:MAX_KEPT_STRING]
+            length = reader.unpack(_U64, f"{key} length")
+            if length > reader.remaining():
+                raise _Stop(reader.oversized(key, length))
+            keep = min(length, MAX_KEPT_STRING if key.startswith("general.") else MAX_KEPT_OTHER)
+            if len(info.metadata) < MAX_KEPT_KEYS or key.startswith("general."):
+                info.metadata[key] = _decode(reader.take(keep, key))
+                reader.skip(length - keep, key)
+            else:
+                reader.skip(length, key)
     elif value_type == T_ARRAY:
         _check_array_type(reader, info, key, at)
         kept = _read_array(reader, info, key, ctx, depth=1, keep_strings=is_template)
@@ -517,7 +548,18 @@ def _read_array(
             reader.skip_strings(count, ctx)
             return []
         kept: list[str] = []
-        for _ in range(count):
+        for index in range(count):
+            if len(info.templates) + len(kept) >= MAX_TEMPLATES:
+                info.findings.append(
+                    finding(
+                        "chat-template-suspicious",
+                        f"{key} lists {count} templates; only {MAX_TEMPLATES} were analysed",
+                        reader.loc.at(at),
+                        severity=Severity.HIGH,
+                    )
+                )
+                reader.skip_strings(count - index, ctx)
+                break
             text = _read_template(reader, info, key)
             if text is not None:
                 kept.append(text)
@@ -647,7 +689,7 @@ def _tensor_size(
 def _check_layout(
     reader: _Reader, info: GgufInfo, tensors: list[_Tensor] | None, loc: Location
 ) -> None:
-    if tensors is None or not info.tensor_count:
+    if tensors is None:
         return
     align = info.alignment
     data_start = -(-reader.pos // align) * align

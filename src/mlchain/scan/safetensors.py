@@ -194,6 +194,8 @@ def _check_header(
 
 
 def _check_metadata(info: Any, loc: Location) -> Iterator[Finding]:
+    if info is None:
+        return  # the reference loader reads `null` as "no metadata"
     if not isinstance(info, dict):
         yield _invalid("__metadata__ is not an object of strings", loc)
         return

@@ -278,3 +278,27 @@ def test_bit_flips(bit: int) -> None:
 def test_hostile_lengths(entries: list[tuple[str, int, int]]) -> None:
     body = b"".join(gstr(key) + struct.pack("<IQ", vtype, length) for key, vtype, length in entries)
     _bounded(b"GGUF" + struct.pack("<IQQ", 3, 0, len(entries)) + body)
+
+
+def test_metadata_only_file_with_appended_pickle() -> None:
+    data = gguf(BASE_KV) + b"\x80\x02cos\nsystem\n."
+    assert ("gguf-trailing-data", Severity.HIGH) in _parse(data)
+
+
+def test_non_string_template_and_template_cap() -> None:
+    data = gguf([*BASE_KV, ("tokenizer.chat_template", 7)])
+    assert _parse(data) == [("chat-template-suspicious", Severity.MEDIUM)]
+    many = gguf([*BASE_KV, ("tokenizer.chat_templates", ["{{ x }}"] * 70)])
+    info = parse_gguf(io.BytesIO(many), len(many), LOC, ScanContext(ScanOptions()))
+    assert len(info.templates) == 64
+    assert [(f.rule_id, f.severity) for f in info.findings] == [
+        ("chat-template-suspicious", Severity.HIGH)
+    ]
+
+
+def test_long_strings_are_kept_short() -> None:
+    data = gguf([*BASE_KV, ("general.description", "d" * 9000), ("x.note", "n" * 9000)])
+    info = parse_gguf(io.BytesIO(data), len(data), LOC, ScanContext(ScanOptions()))
+    assert info.findings == []
+    assert len(info.metadata["general.description"]) == 4096
+    assert len(info.metadata["x.note"]) == 256

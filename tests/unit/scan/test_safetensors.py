@@ -289,3 +289,8 @@ def test_bit_flips(bit: int) -> None:
     data = bytearray(VALID)
     data[bit // 8] ^= 1 << (bit % 8)
     _bounded(bytes(data))
+
+
+def test_null_metadata_is_accepted() -> None:
+    header, data = build({"w": ("F32", [1])})
+    assert _check(_file({"__metadata__": None, **header}, data)) == []
