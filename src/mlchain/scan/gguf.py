@@ -693,6 +693,12 @@ def _check_layout(
         return
     align = info.alignment
     data_start = -(-reader.pos // align) * align
+    if not tensors:
+        # No data section: at most the alignment padding may follow the metadata, as zeros.
+        end_of_metadata = reader.pos
+        padding = reader.size - end_of_metadata
+        if padding >= align or (padding and reader.take(padding, "padding").strip(b"\0")):
+            data_start = end_of_metadata
     expected = 0
     for tensor in tensors:
         if tensor.offset != expected:
