@@ -276,13 +276,27 @@ class _Reader:
         self.pos += n
 
     def skip_strings(self, count: int, ctx: ScanContext) -> None:
-        """Skip ``count`` length-prefixed strings (vocabularies hold 10**5 of them)."""
-        for done in range(count):
-            length = self.unpack(_U64, "string length")
-            if length > self.remaining():
-                raise _Stop(self.oversized("string", length))
-            self.skip(length, "string")
-            if not done & 0xFFFF and ctx.out_of_time():
+        """Skip ``count`` length-prefixed strings (vocabularies hold 10**5 of them).
+
+        The hot loop walks the lengths inside the current window without creating any string.
+        """
+        unpack = _U64.unpack_from
+        done = 0
+        while done < count:
+            self._window(8, "string length")
+            buf, base, pos = self.buf, self.buf_start, self.pos
+            limit = len(buf) - 8
+            while done < count and pos - base <= limit:
+                (length,) = unpack(buf, pos - base)
+                if length > self.size - pos - 8:
+                    self.pos = pos + 8
+                    raise _Stop(self.oversized("string", length))
+                pos += 8 + length
+                done += 1
+            self.pos = pos
+            if pos > self.budget:
+                self._need(0, "string array")
+            if ctx.out_of_time():
                 raise _Stop(
                     finding("scan-limit-exceeded", "time limit reached in GGUF metadata", self.loc)
                 )
