@@ -226,8 +226,8 @@ def _check_tensor(name: str, info: Any) -> tuple[_Span | None, list[str]]:
     shape = info.get("shape")
     nelements: int | None = None
     if "shape" in info:
-        if not isinstance(shape, list) or not all(_is_uint(d) for d in shape):
-            problems.append("shape is not a list of non-negative integers")
+        if not isinstance(shape, list) or not all(_is_uint(d) and d <= _U64_MAX for d in shape):
+            problems.append("shape is not a list of non-negative 64-bit integers")
         else:
             nelements = 1
             for dim in shape:

@@ -186,3 +186,31 @@ def test_standalone_jinja_file(tmp_path: Path) -> None:
     assert ("chat-template-injection", Severity.CRITICAL) in found
     (tmp_path / "chat_template.jinja").unlink()
     assert _scan(tmp_path, "chat_template.jinja", BENIGN["gemma"]) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.integers() | st.sampled_from(["{{ x }}", "{{ x.__class__ }}", "{%"]),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.sampled_from(["chat_template", "name", "template"]), inner)
+            ),
+            max_leaves=10,
+        ).map(lambda doc: json.dumps(doc).encode()),
+    )
+)
+def test_random_tokenizer_configs(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "tokenizer_config.json").write_bytes(data)
+        report = scan_paths([Path(tmp)])
+    assert {f.rule_id for f in report.findings} <= {
+        "parse-error",
+        "chat-template-suspicious",
+        "chat-template-injection",
+        "format-mismatch",
+    }

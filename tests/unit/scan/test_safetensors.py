@@ -294,3 +294,35 @@ def test_bit_flips(bit: int) -> None:
 def test_null_metadata_is_accepted() -> None:
     header, data = build({"w": ("F32", [1])})
     assert _check(_file({"__metadata__": None, **header}, data)) == []
+
+
+def test_dimension_beyond_64_bits_with_a_zero_dimension() -> None:
+    header = {"w": {"dtype": "F32", "shape": [2**64, 0], "data_offsets": [0, 0]}}
+    assert ("safetensors-invalid-header", Severity.HIGH) in _check(_file(header))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.sampled_from(["weight_map", "metadata", "a", "../x"]), inner)
+            ),
+            max_leaves=12,
+        ).map(lambda doc: json.dumps(doc).encode()),
+    )
+)
+def test_random_index_files(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "model.safetensors.index.json").write_bytes(data)
+        report = scan_paths([Path(tmp)])
+    assert {f.rule_id for f in report.findings} <= {
+        "safetensors-invalid-header",
+        "safetensors-index-escape",
+        "format-mismatch",
+    }
