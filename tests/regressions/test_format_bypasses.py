@@ -221,7 +221,7 @@ def test_safetensors_appended_pickle_polyglot() -> None:
     """Valid safetensors plus a trailing pickle: both loaders accept the same bytes.
 
     Polyglot model files: https://github.com/trailofbits/fickling ,
-    https://huggingface.co/docs/safetensors
+    https://github.com/huggingface/safetensors
     """
     assert ("safetensors-polyglot", Severity.HIGH) in _rules(
         SAFETENSORS / "appended_pickle.safetensors"
