@@ -289,6 +289,10 @@ class _Walker:
 
         all_nodes = list(_iter_nodes(self.tree))
         self._collect_assignments(all_nodes)
+        # Variables the template defines itself (`{% set sys = ... %}`) are not host globals.
+        defined = {
+            n.name for n in all_nodes if isinstance(n, nodes.Name) and n.ctx in ("store", "param")
+        }
         for node in all_nodes:
             line = f"line {getattr(node, 'lineno', '?')}"
             if isinstance(node, nodes.Getattr):
@@ -310,7 +314,7 @@ class _Walker:
                     yield _Issue(
                         "chat-template-injection", f"uses the name {node.name} ({line})", node.name
                     )
-                elif node.name in SUSPICIOUS_NAMES:
+                elif node.name in SUSPICIOUS_NAMES and node.name not in defined:
                     yield _Issue(
                         "chat-template-suspicious",
                         f"uses the global name {node.name!r}, which no chat renderer provides "

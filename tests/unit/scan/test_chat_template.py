@@ -214,3 +214,17 @@ def test_random_tokenizer_configs(data: bytes) -> None:
         "chat-template-injection",
         "format-mismatch",
     }
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set sys = messages[0] %}{{ sys.content }}",
+        "{% macro render(config) %}{{ config.name }}{% endmacro %}{{ render(x) }}",
+        "{{ strftime_now('%d %b %Y') }}{{ messages[0]['content'].split('</think>')[-1] }}",
+        "{% set ns = namespace(first=true) %}{% set ns.first = false %}{{ x|tojson(indent=2) }}",
+        "{{ (messages|selectattr('role', 'equalto', 'user')|list)[-1].content|trim }}",
+    ],
+)
+def test_ordinary_constructs_pass(source: str) -> None:
+    assert analyse_template(source, LOC) == []
