@@ -114,7 +114,7 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         return F.XZ
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return F.SEVEN_ZIP
-    if _is_safetensors(head, size):
+    if _is_safetensors(head, size, path.name):
         return F.SAFETENSORS
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return F.PYTORCH_LEGACY if head[2:14] == _LEGACY_TORCH_MAGIC else F.PICKLE
@@ -169,14 +169,16 @@ def _classify_json(name: str) -> F:
     return F.DATA
 
 
-def _is_safetensors(head: bytes, size: int) -> bool:
+def _is_safetensors(head: bytes, size: int, name: str) -> bool:
     if len(head) < 9:
         return False
     (header_len,) = struct.unpack_from("<Q", head, 0)
-    # A safetensors header is JSON starting with '{' right after the 8-byte length. A length
-    # past the end of the file is still safetensors (a broken or hostile one): the scanner
-    # reports it instead of the file going unscanned.
-    return header_len >= 2 and head[8:9] == b"{"
+    # A safetensors header is JSON starting with '{' right after the 8-byte length. A file
+    # named .safetensors whose length runs past its end is still safetensors (a broken or
+    # hostile one): the scanner reports it instead of the file going unscanned.
+    if header_len < 2 or head[8:9] != b"{":
+        return False
+    return header_len <= size - 8 or name.lower().endswith(".safetensors")
 
 
 def _looks_like_onnx(head: bytes) -> bool:
