@@ -194,6 +194,8 @@ class GgufInfo:
     tensor_count: int | None = None
     kv_count: int | None = None
     alignment: int = DEFAULT_ALIGNMENT
+    alignment_type: str | None = None
+    """GGUF value type ``general.alignment`` was stored with (loaders require uint32)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Scalar values, and strings up to :data:`MAX_KEPT_STRING` characters (cut beyond)."""
     templates: dict[str, str] = field(default_factory=dict)
@@ -391,7 +393,9 @@ def _parse(reader: _Reader, info: GgufInfo, loc: Location, ctx: ScanContext) -> 
     _check_count("tensors", n_tensors, _MIN_TENSOR_INFO, reader, ctx, loc.at(8))
     _check_count("metadata entries", n_kv, _MIN_KV, reader, ctx, loc.at(16))
     keys: set[str] = set()
-    for _ in range(n_kv):
+    for index in range(n_kv):
+        if not index & 0xFFF and ctx.out_of_time():
+            raise _Stop(finding("scan-limit-exceeded", "time limit reached in GGUF metadata", loc))
         _read_kv(reader, info, keys, ctx)
     _check_alignment(info, loc)
     tensors = _read_tensor_infos(reader, info, n_tensors, ctx)
@@ -447,6 +451,8 @@ def _read_kv(reader: _Reader, info: GgufInfo, keys: set[str], ctx: ScanContext) 
         )
     keys.add(key)
     value_type = reader.unpack(_U32, "value type")
+    if key == "general.alignment":
+        info.alignment_type = _TYPE_NAMES.get(value_type, str(value_type))
     is_template = key.startswith("tokenizer.chat_template")
     if value_type in _SCALARS:
         value = reader.unpack(_SCALARS[value_type], key)
@@ -464,8 +470,6 @@ def _read_kv(reader: _Reader, info: GgufInfo, keys: set[str], ctx: ScanContext) 
             info.findings.append(
                 _invalid(f"boolean {key!r} holds {value}", reader.loc.at(at), Severity.MEDIUM)
             )
-        if key == "general.alignment":
-            info.metadata["general.alignment.type"] = _TYPE_NAMES[value_type]
     elif value_type == T_STRING:
         if is_template:
             raw = _read_template(reader, info, key)
@@ -601,10 +605,10 @@ def _read_array(
 
 
 def _check_alignment(info: GgufInfo, loc: Location) -> None:
-    if "general.alignment" not in info.metadata:
+    kind = info.alignment_type
+    if kind is None:
         return
-    value = info.metadata["general.alignment"]
-    kind = info.metadata.pop("general.alignment.type", None)
+    value = info.metadata.get("general.alignment")
     if kind != "uint32":
         raise _Stop(_invalid(f"general.alignment is a {kind}, not uint32", loc))
     if not isinstance(value, int) or value <= 0 or value & (value - 1):

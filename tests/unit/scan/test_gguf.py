@@ -302,3 +302,15 @@ def test_long_strings_are_kept_short() -> None:
     assert info.findings == []
     assert len(info.metadata["general.description"]) == 4096
     assert len(info.metadata["x.note"]) == 256
+
+
+def test_alignment_type_cannot_be_spoofed_by_another_key() -> None:
+    kvs = [
+        *BASE_KV,
+        ("general.alignment", (INT32, struct.pack("<i", 64))),
+        ("general.alignment.type", "uint32"),
+    ]
+    assert ("gguf-invalid-header", Severity.HIGH) in _parse(gguf(kvs, TENSORS))
+    assert _parse(gguf([*BASE_KV, ("general.alignment", "32")], TENSORS)) == [
+        ("gguf-invalid-header", Severity.HIGH)
+    ]
