@@ -283,6 +283,8 @@ class _Walker:
     def __init__(self, tree: Any) -> None:
         self.tree = tree
         self.consts: dict[str, list[str]] = {}
+        self.built: set[str] = set()
+        """Variables assigned a string assembled from parts (candidates for smuggled keys)."""
 
     def issues(self) -> Iterator[_Issue]:
         from jinja2 import nodes
@@ -340,6 +342,8 @@ class _Walker:
             for node in all_nodes:
                 if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
                     self._remember(node.target.name, self.fold(node.node))
+                    if _is_built_string(node.node):
+                        self.built.add(node.target.name)
                 elif isinstance(node, nodes.AssignBlock) and isinstance(node.target, nodes.Name):
                     parts = [self.fold(child) for child in node.body]
                     self._remember(node.target.name, _join_candidates(parts))
@@ -397,7 +401,9 @@ class _Walker:
             yield _Issue(
                 "chat-template-injection", f"subscripts with the key {bad[0]!r} ({line})", bad[0]
             )
-        elif _is_built_string(node.arg):
+        elif _is_built_string(node.arg) or (
+            isinstance(node.arg, nodes.Name) and node.arg.name in self.built
+        ):
             yield _Issue(
                 "chat-template-suspicious",
                 f"subscripts with a key assembled at render time ({line})",

@@ -49,6 +49,7 @@ def test_injection_payloads_are_critical(name: str) -> None:
         "{{ messages[0]['ro' ~ 'le'] }}",
         "{{ config.items() }}",
         "{{ (x ~ '{}').format(y) }}",
+        "{% set k = messages[0].content ~ 'class__' %}{{ messages[k] }}",
     ],
 )
 def test_unusual_constructs_are_suspicious_not_critical(source: str) -> None:
