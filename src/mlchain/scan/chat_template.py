@@ -152,6 +152,7 @@ _STRING_METHODS = frozenset(
     | {"ljust", "rjust", "zfill", "translate", "expandtabs"}
 )
 _FORMAT_METHODS = frozenset({"format", "format_map"})
+_ASSEMBLERS = frozenset({"join", "replace", "format", "format_map", "reverse", "center"})
 _DUNDER = re.compile(r"(?:^|[.\[\s'\"])(__\w+__)")
 
 
@@ -696,10 +697,11 @@ def _is_built_string(node: Any) -> bool:
             or _is_built_string(node.left)
             or _is_built_string(node.right)
         )
+    # Case and whitespace changes (`|lower`, `.strip()`) are ordinary; assembling is not.
     if isinstance(node, nodes.Filter):
-        return node.name in _STRING_FILTERS
+        return node.name in _ASSEMBLERS
     if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
-        return node.node.attr in _STRING_METHODS
+        return node.node.attr in _ASSEMBLERS
     if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
         return isinstance(node.node, nodes.Const) and isinstance(node.node.value, str)
     return False

@@ -225,6 +225,7 @@ def test_random_tokenizer_configs(data: bytes) -> None:
         "{{ strftime_now('%d %b %Y') }}{{ messages[0]['content'].split('</think>')[-1] }}",
         "{% set ns = namespace(first=true) %}{% set ns.first = false %}{{ x|tojson(indent=2) }}",
         "{{ (messages|selectattr('role', 'equalto', 'user')|list)[-1].content|trim }}",
+        "{% set role = message['role']|lower %}{{ names[role] }}{{ names[role|trim] }}",
     ],
 )
 def test_ordinary_constructs_pass(source: str) -> None:
