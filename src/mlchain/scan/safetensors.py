@@ -367,7 +367,8 @@ class SafetensorsIndexScanner:
             )
             return
         with artifact.path.open("rb") as handle:
-            data = handle.read(limit + 1)
+            # Bounded by the real size: read(n) allocates n bytes up front in CPython.
+            data = handle.read(min(artifact.size, limit) + 1)
         try:
             parsed = parse_strict(data)
         except JsonProblem as exc:
