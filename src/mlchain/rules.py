@@ -319,6 +319,26 @@ _RULES: tuple[Rule, ...] = (
         "Review the code before loading the model with trust_remote_code.",
     ),
     Rule(
+        "keras-foreign-module",
+        "Keras config imports objects from outside Keras",
+        _H,
+        "A serialized object in a `.keras` config names a module outside the Keras namespaces. "
+        "Keras imports it on load; functions from builtins, os, subprocess and similar run with "
+        "arguments from the file even under safe_mode (CVE-2025-1550). Other modules need custom "
+        "code that the loading process must provide.",
+        "Do not load the archive; rebuild the model from reviewed code with built-in layers.",
+    ),
+    Rule(
+        "keras-unsafe-reference",
+        "Keras config uses a safe_mode bypass",
+        _C,
+        "The config calls Keras functions or builds layers that defeat safe_mode: turning "
+        "unsafe deserialization on, downloading files (keras.utils.get_file, CVE-2025-8747), "
+        "loading an external SavedModel (TFSMLayer, CVE-2026-1462) or reading a vocabulary from "
+        "an arbitrary path or URL (CVE-2025-12058).",
+        "Do not load the archive; upgrade Keras and rebuild the model without these objects.",
+    ),
+    Rule(
         "keras-lambda",
         "Keras archive contains a Lambda layer or foreign function",
         _C,

@@ -28,9 +28,17 @@ def scanner_for(fmt: F) -> Scanner | None:
 def _registry() -> dict[F, Scanner]:
     # Scanner modules import their heavy dependencies lazily; importing them here, on the first
     # scan, keeps `mlchain --help` and `--version` fast.
+    from mlchain.scan.hf_config import HfConfigScanner
     from mlchain.scan.inert import InertScanner
+    from mlchain.scan.keras import KerasScanner
+    from mlchain.scan.onnx import OnnxScanner
+    from mlchain.scan.python_code import PythonCodeScanner
 
     registry: dict[F, Scanner] = {
         F.DATA: InertScanner(),
+        F.ONNX: OnnxScanner(),
+        F.HF_CONFIG: HfConfigScanner(),
+        F.PYTHON: PythonCodeScanner(),
+        F.KERAS: KerasScanner(),
     }
     return registry
