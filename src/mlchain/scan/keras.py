@@ -122,6 +122,7 @@ class _ConfigWalk:
         self.location = location
         self.findings: list[Finding] = []
         self.seen = 0
+        self.reported_functions: set[int] = set()
 
     def add(self, rule: str, message: str, evidence: str, severity: Severity | None = None) -> None:
         if len(self.findings) < 100:
@@ -130,7 +131,7 @@ class _ConfigWalk:
             )
 
     def run(self, doc: Any) -> None:
-        stack: list[tuple[Any, int, str]] = [(doc, 0, "config")]
+        stack: list[tuple[Any, int, str]] = [(doc, 0, "$")]
         while stack:
             value, depth, path = stack.pop()
             self.seen += 1
@@ -159,12 +160,13 @@ class _ConfigWalk:
         label = f"{class_name} {name!r}" if name else str(class_name)
         if class_name == "Lambda":
             fn = config.get("function") if isinstance(config, dict) else None
+            self.reported_functions.add(id(fn))
             self.add(
                 "keras-lambda",
                 f"Lambda layer {name!r} at {path} deserializes and runs Python code on load",
                 _lambda_evidence(fn),
             )
-        elif class_name == "__lambda__":
+        elif class_name == "__lambda__" and id(obj) not in self.reported_functions:
             self.add(
                 "keras-lambda",
                 f"serialized Python function (__lambda__) at {path}",

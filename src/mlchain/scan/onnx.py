@@ -476,7 +476,12 @@ class _Walk:
             return
         code_attrs = {k: v for k, v in strings.items() if k in _CODE_ATTRS or _CODE_HINT.search(v)}
         if op_type in PYTHON_OP_TYPES or code_attrs:
-            shown = "; ".join(f"{k}={v}" for k, v in (code_attrs or strings).items())
+            order = ("module", "class_name", "compute")
+            items = sorted(
+                (code_attrs or strings).items(),
+                key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]),
+            )
+            shown = "; ".join(f"{k}={v}" for k, v in items)
             self.report(
                 "onnx-custom-op",
                 f"node {label} is a Python operator ({domain or 'ai.onnx'}::{op_type}): the "

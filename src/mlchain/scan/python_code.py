@@ -100,10 +100,13 @@ class PythonCodeScanner:
             )
             source = source[:MAX_SOURCE_BYTES]
         imports, calls, problem = analyse_source(source)
-        rel = artifact.path.relative_to(artifact.path.parent).as_posix()
-        referenced = [
-            r for r in load_config_references(artifact.path.parent) if r.module_file == rel
-        ]
+        referenced = []
+        for folder in dict.fromkeys([artifact.path.parent, artifact.root]):
+            try:
+                rel = artifact.path.relative_to(folder).as_posix()
+            except ValueError:
+                continue
+            referenced += [r for r in load_config_references(folder) if r.module_file == rel]
         risky = sorted({m for m in imports if m.split(".")[0] in RISKY_MODULES})
         severity = Severity.MEDIUM if referenced else Severity.LOW
         if risky or calls or problem:
