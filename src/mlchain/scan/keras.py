@@ -24,8 +24,8 @@ import re
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator, Iterator
+from typing import Any, BinaryIO
 
 from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import Artifact, ScanContext, finding
@@ -153,7 +153,8 @@ class _ConfigWalk:
                         stack.append((item, depth + 1, f"{path}[{index}]"))
 
     def check_object(self, obj: dict[str, Any], path: str) -> None:
-        class_name = obj.get("class_name")
+        raw_class = obj.get("class_name")
+        class_name = raw_class if isinstance(raw_class, str) else None
         module = obj.get("module")
         config = obj.get("config")
         name = config.get("name") if isinstance(config, dict) else None
@@ -217,51 +218,11 @@ class KerasScanner:
     def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
         """Yield findings for member names and the serialized config."""
         loc = artifact.location
-        try:
-            with zipfile.ZipFile(artifact.path) as archive:
-                infos = archive.infolist()
-                if len(infos) > ctx.limits.max_members:
-                    yield finding(
-                        "scan-limit-exceeded",
-                        f"archive has {len(infos)} members (limit {ctx.limits.max_members})",
-                        loc,
-                    )
-                    return
-                names: set[str] = set()
-                for info in infos:
-                    problem = _member_problem(info)
-                    if info.filename in names:
-                        problem = "appears twice; extractors and loaders may pick different copies"
-                    names.add(info.filename)
-                    if problem:
-                        yield finding(
-                            "archive-suspicious-member",
-                            f"member {info.filename!r} {problem}",
-                            loc.with_member(info.filename),
-                            evidence=info.filename,
-                        )
-                config_info = next((i for i in infos if i.filename == "config.json"), None)
-                if config_info is None:
-                    yield finding("parse-error", "Keras archive has no config.json", loc)
-                    return
-                member = loc.with_member("config.json")
-                limit = min(MAX_CONFIG_BYTES, ctx.limits.max_header_bytes)
-                if config_info.file_size > limit:
-                    yield finding(
-                        "scan-limit-exceeded",
-                        f"config.json declares {config_info.file_size} bytes (limit {limit})",
-                        member,
-                    )
-                    return
-                with archive.open(config_info) as handle:
-                    data = handle.read(limit + 1)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
-                EOFError, zlib.error, ValueError) as exc:  # fmt: skip
-            yield finding("parse-error", f"Keras archive is damaged: {exc}", loc)
+        with artifact.path.open("rb") as raw:  # an unreadable file is not a parse error
+            data = yield from self._read_config(raw, loc, ctx)
+        if data is None:
             return
-        if len(data) > limit:
-            yield finding("archive-bomb", "config.json inflates past its declared size", member)
-            return
+        member = loc.with_member("config.json")
         try:
             parsed = parse_strict(data)
         except JsonProblem as exc:
@@ -278,6 +239,57 @@ class KerasScanner:
         walk = _ConfigWalk(member)
         walk.run(parsed.value)
         yield from walk.findings
+
+    def _read_config(
+        self, raw: BinaryIO, loc: Location, ctx: ScanContext
+    ) -> Generator[Finding, None, bytes | None]:
+        """Check member names and return the config.json bytes (``None`` when unusable)."""
+        try:
+            with zipfile.ZipFile(raw) as archive:
+                infos = archive.infolist()
+                if len(infos) > ctx.limits.max_members:
+                    yield finding(
+                        "scan-limit-exceeded",
+                        f"archive has {len(infos)} members (limit {ctx.limits.max_members})",
+                        loc,
+                    )
+                    return None
+                names: set[str] = set()
+                for info in infos:
+                    problem = _member_problem(info)
+                    if info.filename in names:
+                        problem = "appears twice; extractors and loaders may pick different copies"
+                    names.add(info.filename)
+                    if problem:
+                        yield finding(
+                            "archive-suspicious-member",
+                            f"member {info.filename!r} {problem}",
+                            loc.with_member(info.filename),
+                            evidence=info.filename,
+                        )
+                config_info = next((i for i in infos if i.filename == "config.json"), None)
+                if config_info is None:
+                    yield finding("parse-error", "Keras archive has no config.json", loc)
+                    return None
+                member = loc.with_member("config.json")
+                limit = min(MAX_CONFIG_BYTES, ctx.limits.max_header_bytes)
+                if config_info.file_size > limit:
+                    yield finding(
+                        "scan-limit-exceeded",
+                        f"config.json declares {config_info.file_size} bytes (limit {limit})",
+                        member,
+                    )
+                    return None
+                with archive.open(config_info) as handle:
+                    data = handle.read(limit + 1)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+                EOFError, zlib.error, ValueError, OSError) as exc:  # fmt: skip
+            yield finding("parse-error", f"Keras archive is damaged: {exc}", loc)
+            return None
+        if len(data) > limit:
+            yield finding("archive-bomb", "config.json inflates past its declared size", member)
+            return None
+        return data
 
 
 __all__ = ["DANGEROUS_MODULES", "KERAS_NAMESPACES", "KerasScanner"]
