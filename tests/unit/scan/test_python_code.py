@@ -6,10 +6,10 @@ import json
 from pathlib import Path, PurePosixPath
 
 import pytest
+from fixtures.canary import CANARY_PATH
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixtures.canary import CANARY_PATH
 from mlchain.models import ArtifactFormat, Finding, Location, Severity
 from mlchain.scan.base import Artifact, ScanContext, ScanOptions
 from mlchain.scan.python_code import PythonCodeScanner, analyse_source
