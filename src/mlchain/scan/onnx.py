@@ -142,7 +142,8 @@ class _Walk:
     opsets: list[tuple[str, int, str, int]] = field(default_factory=list)
     paths: dict[str, _PathVerdict] = field(default_factory=dict)
     emitted: dict[tuple[str, Severity | None], int] = field(default_factory=dict)
-    nodes: int = 0
+    steps: int = 0
+    """Protobuf fields visited; the time budget is checked every few thousand."""
     ops_overflow: bool = False
 
     # --- reporting ---------------------------------------------------------------------------
@@ -178,13 +179,13 @@ class _Walk:
                 )
 
     def tick(self) -> None:
-        self.nodes += 1
-        if self.nodes % _TIME_CHECK_EVERY == 0 and self.ctx.out_of_time():
+        self.steps += 1
+        if self.steps % _TIME_CHECK_EVERY == 0 and self.ctx.out_of_time():
             self.findings.append(
                 finding(
                     "scan-limit-exceeded",
                     f"time limit of {self.ctx.limits.max_seconds_per_file:g}s reached after "
-                    f"{self.nodes} nodes; the rest of the model was not examined",
+                    f"{self.steps} protobuf fields; the rest of the model was not examined",
                     self.artifact.location,
                 )
             )
@@ -194,6 +195,7 @@ class _Walk:
     def model(self) -> None:
         saw_graph = False
         for f in iter_fields(self.buf, 0, len(self.buf)):
+            self.tick()
             if f.wire_type != LEN:
                 continue
             if f.number == _MODEL_GRAPH:
@@ -222,25 +224,25 @@ class _Walk:
             self.opsets.append((domain, version, where, f.offset))
 
     def function(self, f: Field, depth: int) -> None:
+        # Two passes: the name and domain may follow the body on the wire, and nothing is
+        # buffered (a hostile function cannot make the walker hold a list of its fields).
         name, domain = "", ""
-        bodies: list[Field] = []
+        for g in iter_fields(self.buf, f.start, f.end):
+            self.tick()
+            if g.wire_type == LEN and g.number == _FUNC_NAME:
+                name = read_str(self.buf, g, 512)
+            elif g.wire_type == LEN and g.number == _FUNC_DOMAIN:
+                domain = read_str(self.buf, g, 512)
+        self.functions.add((domain, name))
+        where = f"function {domain}::{name}"
         for g in iter_fields(self.buf, f.start, f.end):
             if g.wire_type != LEN:
                 continue
-            if g.number == _FUNC_NAME:
-                name = read_str(self.buf, g, 512)
-            elif g.number == _FUNC_DOMAIN:
-                domain = read_str(self.buf, g, 512)
-            elif g.number in (_FUNC_NODE, _FUNC_OPSET, _FUNC_ATTR_PROTO):
-                bodies.append(g)
-        self.functions.add((domain, name))
-        where = f"function {domain}::{name}"
-        for g in bodies:
             if g.number == _FUNC_NODE:
                 self.node(g, where, depth)
             elif g.number == _FUNC_OPSET:
                 self.opset(g, where)
-            else:
+            elif g.number == _FUNC_ATTR_PROTO:
                 self.attribute(g, where, depth)
 
     def graph(self, start: int, end: int, where: str, depth: int) -> None:
@@ -248,6 +250,7 @@ class _Walk:
             raise WireError(f"subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels", start)
         index = 0
         for f in iter_fields(self.buf, start, end):
+            self.tick()
             if f.wire_type != LEN:
                 continue
             if f.number == _GRAPH_NODE:
@@ -259,10 +262,9 @@ class _Walk:
                 self.sparse(f, f"{where}/sparse_initializer")
 
     def node(self, f: Field, where: str, depth: int) -> None:
-        self.tick()
         op_type, domain, name = "", "", ""
-        attrs: list[Field] = []
         for g in iter_fields(self.buf, f.start, f.end):
+            self.tick()
             if g.wire_type != LEN:
                 continue
             if g.number == _NODE_OP_TYPE:
@@ -271,8 +273,6 @@ class _Walk:
                 domain = read_str(self.buf, g, 512)
             elif g.number == _NODE_NAME:
                 name = read_str(self.buf, g, 200)
-            elif g.number == _NODE_ATTRIBUTE:
-                attrs.append(g)
         label = f"{where}({name or op_type})"
         key = (domain, op_type)
         seen = self.ops.get(key)
@@ -292,8 +292,9 @@ class _Walk:
             )
         strings: dict[str, str] = {}
         ints: dict[str, int] = {}
-        for g in attrs:
-            self.attribute(g, label, depth, strings, ints)
+        for g in iter_fields(self.buf, f.start, f.end):
+            if g.wire_type == LEN and g.number == _NODE_ATTRIBUTE:
+                self.attribute(g, label, depth, strings, ints)
         self.check_node_code(domain, op_type, label, f.offset, strings, ints)
 
     def attribute(
@@ -304,33 +305,26 @@ class _Walk:
         strings: dict[str, str] | None = None,
         ints: dict[str, int] | None = None,
     ) -> None:
-        name = ""
-        sub: list[Field] = []
+        name = "?"
         for g in iter_fields(self.buf, f.start, f.end):
+            self.tick()
             if g.number == _ATTR_NAME and g.wire_type == LEN:
                 name = read_str(self.buf, g, 200)
-            elif g.number == _ATTR_I and g.wire_type == VARINT and ints is not None:
-                ints[name or "?"] = as_signed64(g.value)
-            elif g.wire_type == LEN and g.number in (_ATTR_S, _ATTR_STRINGS):
+        here = f"{where}.{name}"
+        for g in iter_fields(self.buf, f.start, f.end):
+            if g.wire_type == VARINT:
+                if g.number == _ATTR_I and ints is not None and len(ints) < 64:
+                    ints[name] = as_signed64(g.value)
+            elif g.wire_type != LEN:
+                continue
+            elif g.number in (_ATTR_S, _ATTR_STRINGS):
                 if strings is not None and len(strings) < 64:
-                    strings.setdefault(name or "?", read_str(self.buf, g, 2048))
-            elif g.wire_type == LEN and g.number in (
-                _ATTR_T,
-                _ATTR_TENSORS,
-                _ATTR_G,
-                _ATTR_GRAPHS,
-                _ATTR_SPARSE,
-                _ATTR_SPARSES,
-            ):
-                sub.append(g)
-        # The name may follow the values on the wire; resolve sub-messages afterwards.
-        for g in sub:
-            here = f"{where}.{name or '?'}"
-            if g.number in (_ATTR_T, _ATTR_TENSORS):
+                    strings.setdefault(name, read_str(self.buf, g, 2048))
+            elif g.number in (_ATTR_T, _ATTR_TENSORS):
                 self.tensor(g, here)
             elif g.number in (_ATTR_SPARSE, _ATTR_SPARSES):
                 self.sparse(g, here)
-            else:
+            elif g.number in (_ATTR_G, _ATTR_GRAPHS):
                 self.graph(g.start, g.end, here, depth + 1)
 
     def sparse(self, f: Field, where: str) -> None:
@@ -341,33 +335,58 @@ class _Walk:
     def tensor(self, f: Field, where: str) -> None:
         name = ""
         external = False
-        entries: list[tuple[str, str, int]] = []
+        has_entries = False
+        values: dict[str, str] = {}
         for g in iter_fields(self.buf, f.start, f.end):
+            self.tick()
             if g.number == _TENSOR_DATA_LOCATION and g.wire_type == VARINT:
                 external = g.value == _DATA_LOCATION_EXTERNAL
             elif g.wire_type != LEN:
                 continue
             elif g.number == _TENSOR_NAME:
                 name = read_str(self.buf, g, 200)
-            elif g.number == _TENSOR_EXTERNAL_DATA and len(entries) < 64:
+            elif g.number == _TENSOR_EXTERNAL_DATA:
+                # Entries are judged as they come: nothing is buffered but the known keys.
+                has_entries = True
                 key, value = "", ""
                 for h in iter_fields(self.buf, g.start, g.end):
                     if h.wire_type == LEN and h.number == _ENTRY_KEY:
                         key = read_str(self.buf, h, 256)
                     elif h.wire_type == LEN and h.number == _ENTRY_VALUE:
                         value = read_str(self.buf, h, 8192)
-                entries.append((key, value, g.offset))
-        if external or entries:
-            self.check_external(name, where, f.offset, external, entries)
+                self.external_entry(f"tensor {name!r} ({where})", key, value, g.offset, values)
+        if external or has_entries:
+            self.check_external(name, where, f.offset, external, values)
 
     # --- checks ------------------------------------------------------------------------------
+    def external_entry(
+        self, label: str, key: str, value: str, at: int, values: dict[str, str]
+    ) -> None:
+        if key not in EXTERNAL_DATA_KEYS:
+            self.report(
+                "onnx-external-data-invalid",
+                f"{label} uses the undocumented external-data key {key!r}; "
+                "onnx copies every key onto an object with setattr",
+                at,
+                evidence=f"{key}={value}",
+            )
+            return
+        if key in values:
+            self.report(
+                "onnx-external-data-invalid",
+                f"{label} repeats the external-data key {key!r}; the last one wins",
+                at,
+                evidence=f"{key}={value}",
+            )
+        values[key] = value
+
     def check_external(
         self,
         name: str,
         where: str,
         offset: int,
         external: bool,
-        entries: list[tuple[str, str, int]],
+        values: dict[str, str],
     ) -> None:
         label = f"tensor {name!r} ({where})"
         if not external:
@@ -378,24 +397,6 @@ class _Walk:
                 offset,
                 severity=Severity.LOW,
             )
-        values: dict[str, str] = {}
-        for key, value, at in entries:
-            if key not in EXTERNAL_DATA_KEYS:
-                self.report(
-                    "onnx-external-data-invalid",
-                    f"{label} uses the undocumented external-data key {key!r}; "
-                    "onnx copies every key onto an object with setattr",
-                    at,
-                    evidence=f"{key}={value}",
-                )
-            elif key in values:
-                self.report(
-                    "onnx-external-data-invalid",
-                    f"{label} repeats the external-data key {key!r}; the last one wins",
-                    at,
-                    evidence=f"{key}={value}",
-                )
-            values[key] = value
         location = values.get("location")
         if location is None:
             if external:

@@ -645,3 +645,25 @@ def test_scanning_does_not_import_onnx(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_location_after_many_junk_entries_is_still_checked(tmp_path: Path) -> None:
+    entries = {f"junk{i}": "x" for i in range(100)}
+    entries["location"] = "../outside.bin"
+    findings = _scan(_write_model(tmp_path, entries))
+    assert ("onnx-external-data-escape", Severity.CRITICAL) in _rules(findings)
+
+
+def test_repeated_location_key_is_flagged_and_last_one_judged(tmp_path: Path) -> None:
+    tensor = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[16])
+    tensor.data_location = TensorProto.EXTERNAL
+    for value in ("w.bin", "/etc/passwd"):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = "location", value
+    (tmp_path / "w.bin").write_bytes(bytes(64))
+    graph = helper.make_graph([], "g", [], [], [tensor])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    findings = _scan(path)
+    assert any("repeats" in f.message for f in findings)
+    assert ("onnx-external-data-escape", Severity.CRITICAL) in _rules(findings)
