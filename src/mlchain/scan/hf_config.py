@@ -5,7 +5,8 @@ the model is loaded with ``trust_remote_code=True``. A plain ``module.Class`` re
 ``module.py`` from the model repository; ``org/repo--module.Class`` runs code from *another*
 repository, which the reviewer of this one never sees (worse, hence critical).
 ``custom_pipelines`` entries (``impl``) work the same way. A ``config.json`` without either is
-clean.
+clean. A ``config.json`` shaped like a Keras v3 object (an unzipped ``.keras`` folder) also gets
+the Keras checks.
 """
 
 from __future__ import annotations
@@ -162,6 +163,15 @@ class HfConfigScanner:
         yield from reference_findings(
             code_references(parsed.value), artifact.path.parent, artifact.location
         )
+        if _looks_like_keras(parsed.value):
+            # An unzipped Keras v3 model (save_model(..., zipped=False)) keeps the same config.
+            from mlchain.scan.keras import walk_config
+
+            yield from walk_config(parsed.value, artifact.location)
+
+
+def _looks_like_keras(doc: Any) -> bool:
+    return isinstance(doc, dict) and "class_name" in doc and "config" in doc and "module" in doc
 
 
 __all__ = [

@@ -212,6 +212,13 @@ class _ConfigWalk:
                 )
 
 
+def walk_config(doc: Any, location: Location) -> list[Finding]:
+    """Check a parsed Keras config (from a ``.keras`` zip or an unzipped model folder)."""
+    walk = _ConfigWalk(location)
+    walk.run(doc)
+    return walk.findings
+
+
 class KerasScanner:
     """Scans ``.keras`` zips without importing Keras."""
 
@@ -236,9 +243,7 @@ class KerasScanner:
                 evidence=", ".join(parsed.duplicates),
                 severity=Severity.MEDIUM,
             )
-        walk = _ConfigWalk(member)
-        walk.run(parsed.value)
-        yield from walk.findings
+        yield from walk_config(parsed.value, member)
 
     def _read_config(
         self, raw: BinaryIO, loc: Location, ctx: ScanContext
@@ -292,4 +297,4 @@ class KerasScanner:
         return data
 
 
-__all__ = ["DANGEROUS_MODULES", "KERAS_NAMESPACES", "KerasScanner"]
+__all__ = ["DANGEROUS_MODULES", "KERAS_NAMESPACES", "KerasScanner", "walk_config"]

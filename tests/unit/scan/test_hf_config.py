@@ -173,3 +173,21 @@ def test_scanner_never_raises_on_mutated_configs(doc: object, cut: int, wrap: bo
         path.write_bytes(mutated)
         findings = _scan(path)
     assert all(f.rule_id in {"hf-remote-code", "parse-error"} for f in findings)
+
+
+def test_unzipped_keras_config_gets_keras_checks(tmp_path: Path) -> None:
+    doc = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {"layers": [{"module": "builtins", "class_name": "function", "config": "exec"}]},
+        "registered_name": None,
+    }
+    findings = _scan(_config(tmp_path, doc))
+    assert ("keras-foreign-module", Severity.CRITICAL) in {
+        (f.rule_id, f.severity) for f in findings
+    }
+
+
+def test_plain_keras_shaped_config_is_clean(tmp_path: Path) -> None:
+    doc = {"module": "keras", "class_name": "Sequential", "config": {"layers": []}}
+    assert _scan(_config(tmp_path, doc)) == []
