@@ -78,19 +78,26 @@ def _parse_reference(key: str, raw: str) -> CodeReference:
     return CodeReference(key, raw, repo, module, cls, valid)
 
 
+CODE_CONFIG_FILES = (
+    "config.json",
+    "tokenizer_config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+)
+"""Files in a model folder whose ``auto_map`` transformers follows."""
+
+
 def load_config_references(folder: Path) -> list[CodeReference]:
-    """References from ``folder/config.json``; an absent or unreadable config yields none."""
-    path = folder / "config.json"
-    try:
-        data = read_bounded(path, MAX_CONFIG_BYTES)
-    except OSError:
-        return []
-    if data is None:
-        return []
-    try:
-        return code_references(parse_strict(data).value)
-    except JsonProblem:
-        return []
+    """References from the configs in ``folder``; absent or unreadable configs yield none."""
+    refs: list[CodeReference] = []
+    for name in CODE_CONFIG_FILES:
+        try:
+            data = read_bounded(folder / name, MAX_CONFIG_BYTES)
+            if data is not None:
+                refs.extend(code_references(parse_strict(data).value))
+        except (OSError, JsonProblem):
+            continue
+    return refs
 
 
 def reference_findings(
@@ -141,7 +148,7 @@ class HfConfigScanner:
         if data is None:
             yield finding(
                 "scan-limit-exceeded",
-                f"config.json is larger than {limit} bytes; it was not parsed",
+                f"{artifact.path.name} is larger than {limit} bytes; it was not parsed",
                 artifact.location,
             )
             return
@@ -149,13 +156,13 @@ class HfConfigScanner:
             parsed = parse_strict(data)
         except JsonProblem as exc:
             yield finding(
-                "parse-error", f"config.json is not strict JSON: {exc}", artifact.location
+                "parse-error", f"{artifact.path.name} is not strict JSON: {exc}", artifact.location
             )
             return
         if parsed.duplicates:
             yield finding(
                 "parse-error",
-                "config.json repeats keys; loaders disagree on which value wins",
+                f"{artifact.path.name} repeats keys; loaders disagree on which value wins",
                 artifact.location,
                 evidence=", ".join(parsed.duplicates),
                 severity=Severity.MEDIUM,

@@ -114,9 +114,9 @@ class PythonCodeScanner:
         parts = [f"Python file {artifact.location.path.name}"]
         if referenced:
             keys = ", ".join(sorted({r.key for r in referenced}))
-            parts.append(f"is run by config.json auto_map ({keys}) under trust_remote_code")
+            parts.append(f"is run by auto_map ({keys}) under trust_remote_code")
         else:
-            parts.append("is not referenced by config.json; it runs only if imported")
+            parts.append("is not referenced by any auto_map; it runs only if imported")
         if problem:
             parts.append(f"and {problem}")
         evidence = []

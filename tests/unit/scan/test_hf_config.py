@@ -191,3 +191,11 @@ def test_unzipped_keras_config_gets_keras_checks(tmp_path: Path) -> None:
 def test_plain_keras_shaped_config_is_clean(tmp_path: Path) -> None:
     doc = {"module": "keras", "class_name": "Sequential", "config": {"layers": []}}
     assert _scan(_config(tmp_path, doc)) == []
+
+
+@pytest.mark.parametrize("name", ["preprocessor_config.json", "processor_config.json"])
+def test_processor_configs_are_scanned_too(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text(json.dumps({"auto_map": {"AutoProcessor": "proc.P"}}))
+    report = scan_paths([tmp_path])
+    assert report.results[0].format is ArtifactFormat.HF_CONFIG
+    assert [f.rule_id for f in report.findings] == ["hf-remote-code"]

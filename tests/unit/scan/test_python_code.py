@@ -108,3 +108,13 @@ def test_random_source_never_raises(data: bytes) -> None:
     assert isinstance(imports, list)
     assert isinstance(calls, list)
     assert problem is None or isinstance(problem, str)
+
+
+def test_reference_from_tokenizer_config(tmp_path: Path) -> None:
+    doc = {"auto_map": {"AutoTokenizer": ["tokenization_x.XTok", None]}}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(doc))
+    path = tmp_path / "tokenization_x.py"
+    path.write_text("X = 1\n")
+    (f,) = _scan(path)
+    assert f.severity is Severity.MEDIUM
+    assert "AutoTokenizer" in f.message
