@@ -159,6 +159,15 @@ class HfConfigScanner:
                 "parse-error", f"{artifact.path.name} is not strict JSON: {exc}", artifact.location
             )
             return
+        if parsed.constants:
+            yield finding(
+                "parse-error",
+                f"{artifact.path.name} uses non-standard JSON literals; Python accepts them, "
+                "strict parsers do not",
+                artifact.location,
+                evidence=", ".join(parsed.constants),
+                severity=Severity.LOW,
+            )
         if parsed.duplicates:
             yield finding(
                 "parse-error",

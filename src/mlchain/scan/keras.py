@@ -235,6 +235,15 @@ class KerasScanner:
         except JsonProblem as exc:
             yield finding("parse-error", f"config.json is not strict JSON: {exc}", member)
             return
+        if parsed.constants:
+            yield finding(
+                "parse-error",
+                "config.json uses non-standard JSON literals; Python accepts them, strict "
+                "parsers do not",
+                member,
+                evidence=", ".join(parsed.constants),
+                severity=Severity.LOW,
+            )
         if parsed.duplicates:
             yield finding(
                 "parse-error",

@@ -1,7 +1,9 @@
 """Strict, bounded JSON reading for configuration files taken from model repositories.
 
-Strict means: UTF-8 only, no ``NaN``/``Infinity`` literals, and duplicate keys are *reported*
-(loaders keep the last value, other tools the first: a classic parser differential). Bounded
+Strict means: UTF-8 only, and both duplicate keys and ``NaN``/``Infinity`` literals are
+*reported* (loaders keep the last duplicate, other tools the first; Python's ``json``, which
+transformers and Keras use, accepts the literals while standard parsers reject them: parser
+differentials either way). Bounded
 means: the caller caps the byte size before parsing, and nesting too deep for the C parser is
 caught and reported instead of crashing.
 """
@@ -27,6 +29,8 @@ class ParsedJson:
 
     value: Any
     duplicates: list[str] = field(default_factory=list)
+    constants: list[str] = field(default_factory=list)
+    """Non-standard literals met (``NaN``, ``Infinity``, ``-Infinity``)."""
 
 
 def read_bounded(path: Path, limit: int) -> bytes | None:
@@ -40,9 +44,10 @@ def parse_strict(data: bytes) -> ParsedJson:
     """Parse ``data`` as strict JSON.
 
     Raises:
-        JsonProblem: for invalid UTF-8, invalid JSON, non-finite numbers or excessive nesting.
+        JsonProblem: for invalid UTF-8, invalid JSON or excessive nesting.
     """
     duplicates: list[str] = []
+    constants: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -52,8 +57,10 @@ def parse_strict(data: bytes) -> ParsedJson:
             out[key] = value
         return out
 
-    def no_constants(name: str) -> Any:
-        raise JsonProblem(f"non-standard JSON literal {name}")
+    def constant(name: str) -> Any:
+        if name not in constants:
+            constants.append(name)
+        return float(name.replace("Infinity", "inf"))
 
     try:
         text = data.decode("utf-8")
@@ -62,7 +69,7 @@ def parse_strict(data: bytes) -> ParsedJson:
     if text.startswith("\ufeff"):
         raise JsonProblem("starts with a byte-order mark")
     try:
-        value = json.loads(text, object_pairs_hook=pairs, parse_constant=no_constants)
+        value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
     except json.JSONDecodeError as exc:
         raise JsonProblem(
             f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -71,7 +78,7 @@ def parse_strict(data: bytes) -> ParsedJson:
         raise JsonProblem("nested too deeply to parse") from None
     except (ValueError, OverflowError) as exc:  # e.g. int string conversion limits
         raise JsonProblem(f"invalid JSON: {exc}") from None
-    return ParsedJson(value, duplicates)
+    return ParsedJson(value, duplicates, constants)
 
 
 __all__ = ["MAX_CONFIG_BYTES", "JsonProblem", "ParsedJson", "parse_strict", "read_bounded"]

@@ -136,8 +136,10 @@ def test_damaged_zip_is_a_parse_error(tmp_path: Path) -> None:
 
 
 def test_strict_json_in_config(tmp_path: Path) -> None:
-    path = _zip(tmp_path / "m.keras", {"config.json": b'{"a": NaN}'})
+    path = _zip(tmp_path / "m.keras", {"config.json": b'{"a": 1,}'})
     assert [f.rule_id for f in _scan(path)] == ["parse-error"]
+    path = _zip(tmp_path / "n.keras", {"config.json": b'{"a": NaN}'})
+    assert [(f.rule_id, f.severity) for f in _scan(path)] == [("parse-error", Severity.LOW)]
 
 
 def test_oversized_config_is_a_limit(tmp_path: Path) -> None:
