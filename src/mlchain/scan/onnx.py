@@ -263,6 +263,7 @@ class _Walk:
 
     def node(self, f: Field, where: str, depth: int) -> None:
         op_type, domain, name = "", "", ""
+        first_attribute = -1
         for g in iter_fields(self.buf, f.start, f.end):
             self.tick()
             if g.wire_type != LEN:
@@ -273,6 +274,8 @@ class _Walk:
                 domain = read_str(self.buf, g, 512)
             elif g.number == _NODE_NAME:
                 name = read_str(self.buf, g, 200)
+            elif g.number == _NODE_ATTRIBUTE and first_attribute < 0:
+                first_attribute = g.offset
         label = f"{where}({name or op_type})"
         key = (domain, op_type)
         seen = self.ops.get(key)
@@ -292,9 +295,10 @@ class _Walk:
             )
         strings: dict[str, str] = {}
         ints: dict[str, int] = {}
-        for g in iter_fields(self.buf, f.start, f.end):
-            if g.wire_type == LEN and g.number == _NODE_ATTRIBUTE:
-                self.attribute(g, label, depth, strings, ints)
+        if first_attribute >= 0:  # second pass, from the first attribute's key on
+            for g in iter_fields(self.buf, first_attribute, f.end):
+                if g.wire_type == LEN and g.number == _NODE_ATTRIBUTE:
+                    self.attribute(g, label, depth, strings, ints)
         self.check_node_code(domain, op_type, label, f.offset, strings, ints)
 
     def attribute(

@@ -98,16 +98,28 @@ def iter_fields(buf: Buffer, start: int, end: int) -> Iterator[Field]:
     pos = start
     while pos < end:
         key_at = pos
-        key, pos = read_varint(buf, pos, end)
+        key = buf[pos]
+        if key < 0x80:  # fast path: one-byte keys are nearly all of them
+            pos += 1
+        else:
+            key, pos = read_varint(buf, pos, end)
         number = key >> 3
         wire_type = key & 7
         if number == 0 or number > 0x1FFF_FFFF:
             raise WireError(f"invalid field number {number}", key_at)
         if wire_type == VARINT:
-            value, pos = read_varint(buf, pos, end)
+            if pos < end and buf[pos] < 0x80:
+                value = buf[pos]
+                pos += 1
+            else:
+                value, pos = read_varint(buf, pos, end)
             yield Field(number, wire_type, key_at, value, pos, pos)
         elif wire_type == LEN:
-            length, pos = read_varint(buf, pos, end)
+            if pos < end and buf[pos] < 0x80:
+                length = buf[pos]
+                pos += 1
+            else:
+                length, pos = read_varint(buf, pos, end)
             if length > end - pos:
                 raise WireError(f"length {length} of field {number} runs past its message", key_at)
             yield Field(number, wire_type, key_at, length, pos, pos + length)

@@ -667,3 +667,34 @@ def test_repeated_location_key_is_flagged_and_last_one_judged(tmp_path: Path) ->
     findings = _scan(path)
     assert any("repeats" in f.message for f in findings)
     assert ("onnx-external-data-escape", Severity.CRITICAL) in _rules(findings)
+
+
+FIELDS = st.lists(
+    st.tuples(
+        st.integers(min_value=1, max_value=(1 << 29) - 1),
+        st.one_of(st.integers(min_value=0, max_value=(1 << 64) - 1), st.binary(max_size=300)),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(FIELDS)
+def test_protowire_decodes_what_was_encoded(fields: list[tuple[int, int | bytes]]) -> None:
+    data = b""
+    for number, value in fields:
+        if isinstance(value, int):
+            data += _varint(number << 3) + _varint(value)
+        else:
+            data += _len_field(number, len(value)) + value
+    decoded = []
+    for f in iter_fields(data, 0, len(data)):
+        decoded.append((f.number, f.value if f.wire_type == 0 else data[f.start : f.end]))
+    assert decoded == fields
+
+
+def test_protowire_agrees_with_protobuf_on_a_real_model() -> None:
+    data = (FIXTURES / "benign" / "loop_subgraph.onnx").read_bytes()
+    model = onnx.ModelProto.FromString(data)
+    numbers = [f.number for f in iter_fields(data, 0, len(data))]
+    assert numbers == [d.number for d, _ in model.ListFields()]
