@@ -222,6 +222,15 @@ class _Walk:
                 version = as_signed64(g.value)
         if len(self.opsets) < MAX_DISTINCT_OPS:
             self.opsets.append((domain, version, where, f.offset))
+        elif len(self.opsets) == MAX_DISTINCT_OPS:
+            self.opsets.append(("", 1, where, f.offset))  # sentinel: report the limit once
+            self.findings.append(
+                finding(
+                    "scan-limit-exceeded",
+                    f"more than {MAX_DISTINCT_OPS} opset imports; later ones were not checked",
+                    self.artifact.location,
+                )
+            )
 
     def function(self, f: Field, depth: int) -> None:
         # Two passes: the name and domain may follow the body on the wire, and nothing is
@@ -479,7 +488,11 @@ class _Walk:
     ) -> None:
         if domain in STANDARD_DOMAINS:
             return
-        code_attrs = {k: v for k, v in strings.items() if k in _CODE_ATTRS or _CODE_HINT.search(v)}
+        code_attrs = (
+            {}
+            if domain in RUNTIME_DOMAINS  # ORT's own kernels take no code
+            else {k: v for k, v in strings.items() if k in _CODE_ATTRS or _CODE_HINT.search(v)}
+        )
         if op_type in PYTHON_OP_TYPES or code_attrs:
             order = ("module", "class_name", "compute")
             items = sorted(

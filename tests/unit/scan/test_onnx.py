@@ -698,3 +698,13 @@ def test_protowire_agrees_with_protobuf_on_a_real_model() -> None:
     model = onnx.ModelProto.FromString(data)
     numbers = [f.number for f in iter_fields(data, 0, len(data))]
     assert numbers == [d.number for d, _ in model.ListFields()]
+
+
+def test_runtime_domain_string_attributes_are_not_code() -> None:
+    data = _node_model("com.microsoft", "FusedGemm", activation="Relu", function="x")
+    assert _scan_data(data) == []
+
+
+def test_python_op_type_in_runtime_domain_is_still_critical() -> None:
+    data = _node_model("com.microsoft", "PyOp", module="m", class_name="C")
+    assert ("onnx-custom-op", Severity.CRITICAL) in _rules(_scan_data(data))
