@@ -54,6 +54,8 @@ def code_references(config: Any) -> list[CodeReference]:
     auto_map = config.get("auto_map")
     if isinstance(auto_map, dict):
         for key, value in auto_map.items():
+            if len(refs) >= MAX_REFERENCES:
+                break
             values = value if isinstance(value, list) else [value]
             for item in values[:8]:
                 if isinstance(item, str):

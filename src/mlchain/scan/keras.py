@@ -73,6 +73,7 @@ UNSAFE_KERAS_FUNCTIONS = {
     "set_value": "writes state during load",
 }
 UNSAFE_KERAS_LAYERS = {
+    "TorchModuleWrapper": "restores a PyTorch module from the config with torch.load (pickle)",
     "TFSMLayer": "loads an external TensorFlow SavedModel, with its code, from a path "
     "(CVE-2026-1462)",
 }
@@ -173,7 +174,8 @@ class _ConfigWalk:
                 f"serialized Python function (__lambda__) at {path}",
                 _lambda_evidence(obj),
             )
-        if isinstance(module, str) and module and not _is_keras_module(module):
+        serialized = "class_name" in obj  # a serialized object, not a plain config dict
+        if serialized and isinstance(module, str) and module and not _is_keras_module(module):
             root = module.split(".")[0]
             dangerous = root in DANGEROUS_MODULES or class_name == "function"
             self.add(

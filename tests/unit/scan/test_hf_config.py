@@ -206,3 +206,8 @@ def test_processor_configs_are_scanned_too(tmp_path: Path, name: str) -> None:
     report = scan_paths([tmp_path])
     assert report.results[0].format is ArtifactFormat.HF_CONFIG
     assert [f.rule_id for f in report.findings] == ["hf-remote-code"]
+
+
+def test_reference_count_is_bounded() -> None:
+    refs = code_references({"auto_map": {f"Auto{i}": f"m{i}.C" for i in range(10_000)}})
+    assert len(refs) == 200

@@ -220,3 +220,13 @@ def test_random_configs_and_corrupted_zips_never_raise(doc: object, where: int, 
         path.write_bytes(bytes(data))
         findings = _scan(path)
     assert all(isinstance(f, Finding) for f in findings)
+
+
+def test_torch_module_wrapper_is_critical(tmp_path: Path) -> None:
+    config = _layer("keras.layers", "TorchModuleWrapper", {"module": "gASV..."})
+    assert ("keras-unsafe-reference", Severity.CRITICAL) in _rules(_scan(_model(tmp_path, config)))
+
+
+def test_config_key_named_module_is_not_an_import(tmp_path: Path) -> None:
+    config = _layer("keras.layers", "Dense", {"module": "not-an-import", "units": 1})
+    assert _scan(_model(tmp_path, config)) == []
