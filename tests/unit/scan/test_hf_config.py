@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -150,10 +151,15 @@ def test_code_references_parses_repo_module_class() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=2048))
 def test_strict_json_random_bytes_raise_only_json_problem(data: bytes) -> None:
+    tracemalloc.start()
     try:
         parse_strict(data)
     except JsonProblem:
         pass
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
 
 
 JSON = st.recursive(
