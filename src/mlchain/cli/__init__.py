@@ -66,9 +66,10 @@ def _root(
 
 
 def _register() -> None:
-    from mlchain.cli import scan
+    from mlchain.cli import policy, scan
 
     app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
+    app.add_typer(policy.app, name="policy", help=policy.HELP)
 
 
 _register()
