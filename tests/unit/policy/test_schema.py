@@ -1,0 +1,191 @@
+"""Loading policies: valid ones load; every kind of malformed one is a PolicyError with file:line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from policy_inputs import POLICIES, key_fingerprint
+
+from mlchain.errors import PolicyError
+from mlchain.policy import load_policy, parse_policy
+from mlchain.policy.schema import policy_schema
+from mlchain.policy.starter import STARTER_POLICY
+
+HEAD = """\
+apiVersion: mlchain.dev/v1alpha1
+kind: ModelPolicy
+metadata:
+  name: p
+spec:
+"""
+AUTH = """\
+  authorities:
+    - keyless:
+        issuer: https://token.actions.githubusercontent.com
+        subject: me
+"""
+BASE = HEAD + AUTH  # 9 lines
+
+
+def expect_error(tmp_path: Path, text: str, line: int, *fragments: str) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    message = info.value.diagnostics()
+    assert f"{path}:{line}:" in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert info.value.exit_code == 2
+    return message
+
+
+MALFORMED = [
+    # (id, text, line, fragments)
+    ("unknown-field", BASE + "  validatons: []\n", 10, ["unknown field 'validatons'", "did you mean 'validations'"]),
+    ("unknown-nested-field", BASE.replace("subject: me", "subject: me\n        audience: x"), 10, ["unknown field 'audience'"]),
+    ("cel-syntax", BASE + "  validations:\n    - expression: 'scan.summary ==='\n      message: m\n", 11, ["CEL expression does not compile"]),
+    ("cel-unknown-function", BASE + "  validations:\n    - expression: 'evil(scan)'\n      message: m\n", 11, ["unknown function 'evil'"]),
+    ("cel-unknown-variable", BASE + "  validations:\n    - expression: 'scna.x == 1'\n      message: m\n", 11, ["unknown variable 'scna'"]),
+    ("wrong-type", HEAD.replace("name: p", "name: [1]") + AUTH, 4, ["metadata.name must be a string, not a list"]),
+    ("bad-regexp", BASE.replace("subject: me", "subjectRegExp: '(unclosed'"), 9, ["not a valid regular expression"]),
+    ("duplicate-authority-names", HEAD + "  authorities:\n    - name: a\n      keyless: {issuer: 'https://x', subject: s}\n    - name: a\n      keyless: {issuer: 'https://x', subject: t}\n", 9, ["duplicate authority name 'a'"]),
+    ("duplicate-validation-names", BASE + "  validations:\n    - {name: v, expression: 'true', message: m}\n    - {name: v, expression: 'true', message: m}\n", 12, ["duplicate validation name 'v'"]),
+    ("wrong-api-version", BASE.replace("v1alpha1", "v1"), 1, ["apiVersion must be 'mlchain.dev/v1alpha1'"]),
+    ("wrong-kind", BASE.replace("kind: ModelPolicy", "kind: ClusterImagePolicy"), 2, ["kind must be 'ModelPolicy'"]),
+    ("empty-authorities", HEAD + "  authorities: []\n", 6, ["spec.authorities is empty"]),
+    ("missing-authorities", HEAD + "  scan: {failOn: high}\n", 5, ["missing the required field 'authorities'"]),
+    ("yaml-syntax", BASE + "  scan: {failOn: high\n", 11, ["YAML syntax error"]),
+    ("yaml-tab-indent", BASE + "\tscan: {}\n", 10, ["YAML syntax error"]),
+    ("non-mapping", "- apiVersion: mlchain.dev/v1alpha1\n", 1, ["must be a YAML mapping", "not a list"]),
+    ("multiple-documents", BASE + "---\n" + BASE, 10, ["more than one YAML document"]),
+    ("empty-file", "", 1, ["empty"]),
+    ("duplicate-key", BASE + "  authorities: []\n", 10, ["duplicate key 'authorities' (first at line 6)"]),
+    ("subject-and-regexp", BASE.replace("subject: me", "subject: me\n        subjectRegExp: x"), 7, ["exactly one of subject, subjectRegExp"]),
+    ("authority-without-kind", HEAD + "  authorities:\n    - name: x\n", 7, ["needs one of keyless, key, certificateChain"]),
+    ("two-authority-kinds", HEAD + "  authorities:\n    - keyless: {issuer: 'https://x', subject: s}\n      key: {data: x}\n", 7, ["exactly one of keyless, key, certificateChain"]),
+    ("bad-fail-on", BASE + "  scan: {failOn: severe}\n", 10, ["failOn must be one of critical, high"]),
+    ("bad-allow-global", BASE + "  scan:\n    allowGlobals: ['os system']\n", 11, ["module.name"]),
+    ("python-tag", BASE + "  scan: !!python/object:os.system {}\n", 10, ["unsupported YAML tag"]),
+    ("unquoted-date", HEAD.replace("name: p", "name: 2024-01-01") + AUTH, 4, ["timestamp", "quote it"]),
+    ("merge-key", BASE + "  scan:\n    <<: {failOn: high}\n", 11, ["merge key"]),
+    ("alias-bomb", "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n", 1, ["more than 20000 values"]),
+    ("too-deep", "[" * 5000 + "]" * 5000, 1, ["nested too deeply"]),
+    ("http-issuer", BASE.replace("https://token", "http://token"), 8, ["must be an https:// URL"]),
+    ("missing-key-file", HEAD + "  authorities:\n    - key: {path: missing.pub}\n", 7, ["cannot read", "relative to the policy file"]),
+    ("not-a-public-key", HEAD + "  authorities:\n    - key:\n        data: '-----BEGIN PRIVATE KEY-----'\n", 7, ["not a PEM public key"]),
+    ("unknown-attestation-authority", BASE + "  attestations:\n    - type: sbom\n      authorities: [nobody]\n", 12, ["unknown authority 'nobody'"]),
+    ("unknown-attestation-type", BASE + "  attestations:\n    - type: vex\n", 11, ["must be one of provenance, sbom, scan"]),
+    ("validation-without-message", BASE + "  validations:\n    - expression: 'true'\n", 11, ["missing the required field 'message'"]),
+    ("bad-name", HEAD.replace("name: p", "name: Prod_Policy") + AUTH, 4, ["lower-case name"]),
+    ("not-utf8", None, 1, ["not UTF-8"]),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "fragments"), [m[1:] for m in MALFORMED],
+                         ids=[m[0] for m in MALFORMED])
+def test_malformed_policy_is_rejected_with_file_and_line(
+    tmp_path: Path, text: str | None, line: int, fragments: list[str]
+) -> None:
+    if text is None:
+        path = tmp_path / "policy.yaml"
+        path.write_bytes(BASE.encode() + b"# \xff\xfe\n")
+        with pytest.raises(PolicyError, match=re.escape(f"{path}:{10}:")):
+            load_policy(path)
+        return
+    expect_error(tmp_path, text, line, *fragments)
+
+
+def test_several_problems_are_reported_together_sorted_by_line(tmp_path: Path) -> None:
+    text = BASE.replace("kind: ModelPolicy", "kind: Nope") + "  scan: {failOn: severe}\n"
+    message = expect_error(tmp_path, text, 2, "kind must be")
+    assert f"{tmp_path / 'policy.yaml'}:10:" in message
+    assert message.index(":2:") < message.index(":10:")
+
+
+def test_missing_policy_file_is_a_policy_error_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="Cannot read policy file") as info:
+        load_policy(tmp_path / "absent.yaml")
+    assert info.value.exit_code == 2
+
+
+def test_oversized_policy_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(BASE + "#" * (1 << 20))
+    with pytest.raises(PolicyError, match="larger than 1 MiB"):
+        load_policy(path)
+
+
+def test_valid_policy_builds_the_model() -> None:
+    policy = parse_policy(
+        BASE
+        + "  scan:\n    failOn: never\n    allowGlobals: [collections.OrderedDict]\n"
+        + "  attestations:\n    - type: provenance\n"
+        + "  validations:\n    - expression: 'size(model.files) > 0'\n      message: m\n",
+        source="x.yaml",
+    )
+    assert policy.name == "p"
+    assert policy.scan is not None and policy.scan.fail_on is None
+    assert policy.allow_globals == {"collections.OrderedDict"}
+    assert policy.attestations[0].predicate_type == "https://slsa.dev/provenance/v1"
+    assert policy.validations[0].inputs == {"model"}
+    assert policy.validations[0].name == "validation-0"
+
+
+def test_macro_bound_variables_are_not_unknown() -> None:
+    policy = parse_policy(
+        BASE + "  validations:\n    - expression: 'findings(scan).all(f, [1].exists(x, x == 1))'\n"
+        "      message: m\n",
+        source="x.yaml",
+    )
+    assert policy.validations[0].inputs == {"scan"}
+
+
+def test_key_authority_fingerprint_from_path_relative_to_policy() -> None:
+    policy = load_policy(POLICIES / "key-signed.yaml")
+    assert policy.authorities[0].key_fingerprint == key_fingerprint()
+
+
+def test_key_authority_inline_data() -> None:
+    pem = (POLICIES / "keys" / "release.pub").read_text()
+    indented = "".join("          " + line + "\n" for line in pem.splitlines())
+    policy = parse_policy(HEAD + "  authorities:\n    - key:\n        data: |\n" + indented,
+                          source="x.yaml")
+    assert policy.authorities[0].key_fingerprint == key_fingerprint()
+
+
+def test_certificate_chain_subjects_are_loaded() -> None:
+    policy = load_policy(POLICIES / "internal-pki.yaml")
+    assert policy.authorities[0].chain_subjects == (
+        "CN=Example Model Signing CA 1,O=Example Corp",
+        "CN=Example Model Signing Root CA,O=Example Corp",
+    )
+
+
+def test_shipped_json_schema_is_a_valid_schema_and_accepts_examples() -> None:
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    schema = policy_schema()
+    Draft202012Validator.check_schema(schema)
+    for path in POLICIES.glob("*.yaml"):
+        Draft202012Validator(schema).validate(yaml.safe_load(path.read_text()))
+    shipped = Path(__file__).resolve().parents[3] / "src/mlchain/schemas/policy.schema.json"
+    assert json.loads(shipped.read_text()) == schema
+
+
+def test_starter_policy_is_valid() -> None:
+    policy = parse_policy(STARTER_POLICY, source="starter")
+    assert policy.authorities[0].kind == "keyless"
+
+
+def test_loading_does_not_import_cel_before_needed() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, mlchain.cli, mlchain.policy; print('cel' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
