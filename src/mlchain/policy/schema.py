@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -205,12 +206,16 @@ def policy_schema() -> dict[str, Any]:
     return schema
 
 
-def schema_problems(doc: Document) -> list[tuple[int, str]]:
-    """Validate ``doc`` against the JSON Schema; return ``(line, "file:line: message")`` pairs."""
+@lru_cache(maxsize=1)
+def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(policy_schema())
-    errors = list(validator.iter_errors(doc.value))
+    return Draft202012Validator(policy_schema())
+
+
+def schema_problems(doc: Document) -> list[tuple[int, str]]:
+    """Validate ``doc`` against the JSON Schema; return ``(line, "file:line: message")`` pairs."""
+    errors = list(_validator().iter_errors(doc.value))
     typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     problems: list[tuple[int, str]] = []
     seen: set[str] = set()
