@@ -28,15 +28,28 @@ def key_fingerprint(path: Path = POLICIES / "keys" / "release.pub") -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def signer(method: str = "sigstore", subject: str = RELEASE_SUBJECT, issuer: str = GITHUB_ISSUER,
-           fingerprint: str | None = None) -> dict[str, Any]:
+def signer(
+    method: str = "sigstore",
+    subject: str = RELEASE_SUBJECT,
+    issuer: str = GITHUB_ISSUER,
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
     if method == "key":
-        return {"method": "key", "identity": None, "key_fingerprint": fingerprint or key_fingerprint()}
-    return {"method": method, "identity": {"subject": subject, "issuer": issuer},
-            "key_fingerprint": fingerprint}
+        return {
+            "method": "key",
+            "identity": None,
+            "key_fingerprint": fingerprint or key_fingerprint(),
+        }
+    return {
+        "method": method,
+        "identity": {"subject": subject, "issuer": issuer},
+        "key_fingerprint": fingerprint,
+    }
 
 
-def verification(*, attestations: list[dict[str, Any]] | None = None, **overrides: Any) -> dict[str, Any]:
+def verification(
+    *, attestations: list[dict[str, Any]] | None = None, **overrides: Any
+) -> dict[str, Any]:
     result: dict[str, Any] = {
         "verified": True,
         **signer(),
@@ -57,23 +70,48 @@ def attestation(predicate_type: str, **signed_by: Any) -> dict[str, Any]:
     return {"predicate_type": predicate_type, "verified": True, "errors": [], **signer(**signed_by)}
 
 
-def finding(severity: str, rule_id: str = "pickle-unsafe-import", evidence: str | None = "os.system",
-            message: str = "unsafe import") -> dict[str, Any]:
-    return {"rule_id": rule_id, "severity": severity, "confidence": "high", "message": message,
-            "location": {"path": "model.pt", "member": "archive/data.pkl", "offset": 12},
-            "evidence": evidence}
+def finding(
+    severity: str,
+    rule_id: str = "pickle-unsafe-import",
+    evidence: str | None = "os.system",
+    message: str = "unsafe import",
+) -> dict[str, Any]:
+    return {
+        "rule_id": rule_id,
+        "severity": severity,
+        "confidence": "high",
+        "message": message,
+        "location": {"path": "model.pt", "member": "archive/data.pkl", "offset": 12},
+        "evidence": evidence,
+    }
 
 
-def scan_report(*findings: dict[str, Any], skipped: str | None = None,
-                allowlist_additions: list[str] | None = None) -> dict[str, Any]:
+def scan_report(
+    *findings: dict[str, Any],
+    skipped: str | None = None,
+    allowlist_additions: list[str] | None = None,
+) -> dict[str, Any]:
     order = ["info", "low", "medium", "high", "critical"]
     worst = max((f["severity"] for f in findings), key=order.index, default=None)
     results = [
-        {"location": {"path": "model.pt", "member": None, "offset": None}, "format": "pytorch-zip",
-         "size": 1024, "sha256": None, "skipped": None, "max_severity": worst,
-         "findings": list(findings)},
-        {"location": {"path": "notes.bin", "member": None, "offset": None}, "format": "data",
-         "size": 10, "sha256": None, "skipped": skipped, "max_severity": None, "findings": []},
+        {
+            "location": {"path": "model.pt", "member": None, "offset": None},
+            "format": "pytorch-zip",
+            "size": 1024,
+            "sha256": None,
+            "skipped": None,
+            "max_severity": worst,
+            "findings": list(findings),
+        },
+        {
+            "location": {"path": "notes.bin", "member": None, "offset": None},
+            "format": "data",
+            "size": 10,
+            "sha256": None,
+            "skipped": skipped,
+            "max_severity": None,
+            "findings": [],
+        },
     ]
     return {
         "schema_version": "1.0",
@@ -81,15 +119,21 @@ def scan_report(*findings: dict[str, Any], skipped: str | None = None,
         "roots": ["model"],
         "allowlist_additions": allowlist_additions or [],
         "metadata": {},
-        "summary": {"files": 2, "not_scanned": int(skipped is not None),
-                    "findings": {s: sum(f["severity"] == s for f in findings) for s in reversed(order)},
-                    "max_severity": worst, "verdict": "findings" if findings else "clean"},
+        "summary": {
+            "files": 2,
+            "not_scanned": int(skipped is not None),
+            "findings": {s: sum(f["severity"] == s for f in findings) for s in reversed(order)},
+            "max_severity": worst,
+            "verdict": "findings" if findings else "clean",
+        },
         "results": results,
     }
 
 
-def provenance(builder: str = "https://github.com/actions/runner/github-hosted",
-               dependencies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def provenance(
+    builder: str = "https://github.com/actions/runner/github-hosted",
+    dependencies: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": "model", "digest": {"sha256": "c" * 64}}],
@@ -109,8 +153,11 @@ BASE_MODEL_DIGEST = "8f1e6a8c2d0b4e7f9a3c5d1e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b2c4d6
 
 
 def base_model_dep(digest: str = BASE_MODEL_DIGEST) -> dict[str, Any]:
-    return {"uri": "hf://example-org/base-7b", "digest": {"sha256": digest},
-            "annotations": {"role": "base-model"}}
+    return {
+        "uri": "hf://example-org/base-7b",
+        "digest": {"sha256": digest},
+        "annotations": {"role": "base-model"},
+    }
 
 
 def sbom(*licences: str | None) -> dict[str, Any]:

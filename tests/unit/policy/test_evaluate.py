@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from policy_inputs import attestation, finding, provenance, sbom, scan_report, verification
 
 from mlchain.policy import PolicyInputs, evaluate, gate, parse_policy
 from mlchain.policy.evaluate import PolicyDecision
+from policy_inputs import attestation, finding, provenance, sbom, scan_report, verification
 
 POLICY = """\
 apiVersion: mlchain.dev/v1alpha1
@@ -50,8 +50,10 @@ def complete() -> dict[str, Any]:
         "scan": scan_report(finding("low")),
         "provenance": provenance(),
         "sbom": sbom("MIT"),
-        "model": {"files": [{"path": "model.safetensors", "size": 10, "format": "safetensors"}],
-                  "total_size": 10},
+        "model": {
+            "files": [{"path": "model.safetensors", "size": 10, "format": "safetensors"}],
+            "total_size": 10,
+        },
     }
 
 
@@ -63,8 +65,15 @@ def test_complete_inputs_allow() -> None:
     decision = decide(**complete())
     assert decision.allowed, decision.failures
     assert [r.kind for r in decision.results] == [
-        "signature", "authority", "attestation", "attestation", "scan",
-        "validation", "validation", "validation", "validation",
+        "signature",
+        "authority",
+        "attestation",
+        "attestation",
+        "scan",
+        "validation",
+        "validation",
+        "validation",
+        "validation",
     ]
 
 
@@ -129,8 +138,10 @@ def test_unknown_finding_severity_counts_as_critical() -> None:
 
 def test_attestation_with_wrong_predicate_type_is_missing() -> None:
     inputs = complete()
-    inputs["verification"]["attestations"] = [attestation("https://slsa.dev/provenance/v0.2"),
-                                              attestation(CDX)]
+    inputs["verification"]["attestations"] = [
+        attestation("https://slsa.dev/provenance/v0.2"),
+        attestation(CDX),
+    ]
     decision = decide(**inputs)
     assert [r.name for r in decision.failures] == ["attestation:provenance"]
     assert "missing" in decision.failures[0].message
@@ -140,7 +151,9 @@ def test_attestation_entries_of_wrong_shape_deny() -> None:
     inputs = complete()
     inputs["verification"]["attestations"] = "all good"
     assert {r.name for r in decide(**inputs).failures} == {
-        "attestation:provenance", "attestation:sbom"}
+        "attestation:provenance",
+        "attestation:sbom",
+    }
 
 
 def _one_validation(expression: str) -> str:
@@ -153,11 +166,11 @@ def _one_validation(expression: str) -> str:
     ("expression", "detail"),
     [
         ("1", "returned int"),
-        ("\"yes\"", "returned str"),
+        ('"yes"', "returned str"),
         ("signature.nope == 1", "expression failed"),
-        ("severity_at_least(signature.method, \"high\")", "expression failed"),
-        ("matches_glob(1, \"x\")", "expression failed"),
-        ("signature.method.matches(\"(\")", "expression failed"),
+        ('severity_at_least(signature.method, "high")', "expression failed"),
+        ('matches_glob(1, "x")', "expression failed"),
+        ('signature.method.matches("(")', "expression failed"),
         ("[1][5] == 1", "expression failed"),
         ("1 / 0 == 1", "expression failed"),
     ],
@@ -186,5 +199,6 @@ def test_evaluate_is_pure_and_repeatable() -> None:
 
 def test_decision_to_dict_shape() -> None:
     data = decide(**complete()).to_dict()
-    assert data["policy"] == "everything" and data["allowed"] is True
+    assert data["policy"] == "everything"
+    assert data["allowed"] is True
     assert set(data["results"][0]) == {"name", "kind", "passed", "message"}

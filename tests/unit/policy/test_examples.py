@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mlchain.policy import PolicyDecision, gate, load_policy
 from policy_inputs import (
     PKI_ISSUER,
     PKI_SUBJECT,
@@ -20,14 +22,12 @@ from policy_inputs import (
     verification,
 )
 
-from mlchain.policy import PolicyDecision, gate, load_policy
-
 SLSA = "https://slsa.dev/provenance/v1"
 CDX = "https://cyclonedx.org/bom"
 
 
 def run(name: str, **inputs: Any) -> PolicyDecision:
-    args: dict[str, Any] = {k: None for k in ("verification", "scan", "provenance", "sbom", "model")}
+    args: dict[str, Any] = dict.fromkeys(("verification", "scan", "provenance", "sbom", "model"))
     args.update(inputs)
     return gate(load_policy(POLICIES / name), **args)
 
@@ -51,8 +51,9 @@ def test_every_example_is_listed_here() -> None:
 
 @pytest.mark.parametrize("path", sorted(POLICIES.glob("*.yaml")), ids=lambda p: p.name)
 def test_example_denies_with_no_inputs(path: Path) -> None:
-    decision = gate(load_policy(path), verification=None, scan=None, provenance=None, sbom=None,
-                    model=None)
+    decision = gate(
+        load_policy(path), verification=None, scan=None, provenance=None, sbom=None, model=None
+    )
     assert not decision.allowed
     assert {"signature", "authorities"} <= failed(decision)
 
@@ -67,14 +68,35 @@ def test_github_keyless_allows_release_tag() -> None:
 @pytest.mark.parametrize(
     ("change", "rule"),
     [
-        ({"identity": {"subject": "https://github.com/example-org/models/.github/workflows/"
-                       "release.yml@refs/heads/main", "issuer": signer()["identity"]["issuer"]}},
-         "authorities"),
-        ({"identity": {"subject": signer()["identity"]["subject"],
-                       "issuer": "https://accounts.google.com"}}, "authorities"),
-        ({"identity": {"subject": "https://github.com/evil-org/models/.github/workflows/"
-                       "release.yml@refs/tags/v1.2.3", "issuer": signer()["identity"]["issuer"]}},
-         "authorities"),
+        (
+            {
+                "identity": {
+                    "subject": "https://github.com/example-org/models/.github/workflows/"
+                    "release.yml@refs/heads/main",
+                    "issuer": signer()["identity"]["issuer"],
+                }
+            },
+            "authorities",
+        ),
+        (
+            {
+                "identity": {
+                    "subject": signer()["identity"]["subject"],
+                    "issuer": "https://accounts.google.com",
+                }
+            },
+            "authorities",
+        ),
+        (
+            {
+                "identity": {
+                    "subject": "https://github.com/evil-org/models/.github/workflows/"
+                    "release.yml@refs/tags/v1.2.3",
+                    "issuer": signer()["identity"]["issuer"],
+                }
+            },
+            "authorities",
+        ),
         ({"method": "key"}, "authorities"),
         ({"ignored": ["model.sig", "src/loader.py"]}, "no-unsigned-code"),
         ({"hash_algorithm": "blake2"}, "sha256-manifest"),
@@ -119,8 +141,9 @@ def test_internal_pki_issuer_name_compare_ignores_spacing_and_case() -> None:
     ],
 )
 def test_internal_pki_denies_other_issuer_or_subject(identity: dict[str, str]) -> None:
-    decision = run("internal-pki.yaml", verification=pki_verification(**identity),
-                   scan=scan_report())
+    decision = run(
+        "internal-pki.yaml", verification=pki_verification(**identity), scan=scan_report()
+    )
     assert failed(decision) == {"authorities"}
 
 
@@ -131,8 +154,9 @@ def test_internal_pki_uses_chain_fingerprints_when_the_result_has_them() -> None
 
 
 def test_internal_pki_denies_high_finding() -> None:
-    decision = run("internal-pki.yaml", verification=pki_verification(),
-                   scan=scan_report(finding("high")))
+    decision = run(
+        "internal-pki.yaml", verification=pki_verification(), scan=scan_report(finding("high"))
+    )
     assert failed(decision) == {"scan"}
 
 
@@ -166,21 +190,30 @@ def test_key_signed_denies_other_key() -> None:
 
 
 def test_no_finding_above_low_allows_low_findings() -> None:
-    decision = run("no-finding-above-low.yaml", verification=verification(),
-                   scan=scan_report(finding("low"), finding("info")))
+    decision = run(
+        "no-finding-above-low.yaml",
+        verification=verification(),
+        scan=scan_report(finding("low"), finding("info")),
+    )
     assert decision.allowed, decision
 
 
 @pytest.mark.parametrize("severity", ["medium", "high", "critical"])
 def test_no_finding_above_low_denies(severity: str) -> None:
-    decision = run("no-finding-above-low.yaml", verification=verification(),
-                   scan=scan_report(finding("low"), finding(severity)))
+    decision = run(
+        "no-finding-above-low.yaml",
+        verification=verification(),
+        scan=scan_report(finding("low"), finding(severity)),
+    )
     assert failed(decision) == {"scan", "max-severity-low"}
 
 
 def test_no_finding_above_low_denies_unscanned_files_strict() -> None:
-    decision = run("no-finding-above-low.yaml", verification=verification(),
-                   scan=scan_report(skipped="unsupported format"))
+    decision = run(
+        "no-finding-above-low.yaml",
+        verification=verification(),
+        scan=scan_report(skipped="unsupported format"),
+    )
     assert failed(decision) == {"scan"}
 
 
@@ -214,16 +247,21 @@ def signed_sbom_verification() -> dict[str, Any]:
 
 
 def test_licence_allowlist_allows() -> None:
-    decision = run("licence-allowlist.yaml", verification=signed_sbom_verification(),
-                   sbom=sbom("Apache-2.0", "MIT"))
+    decision = run(
+        "licence-allowlist.yaml",
+        verification=signed_sbom_verification(),
+        sbom=sbom("Apache-2.0", "MIT"),
+    )
     assert decision.allowed, decision
 
 
-@pytest.mark.parametrize("licences", [("Apache-2.0", "GPL-3.0-only"), ("Apache-2.0", None),
-                                      ("proprietary",)])
+@pytest.mark.parametrize(
+    "licences", [("Apache-2.0", "GPL-3.0-only"), ("Apache-2.0", None), ("proprietary",)]
+)
 def test_licence_allowlist_denies(licences: tuple[str | None, ...]) -> None:
-    decision = run("licence-allowlist.yaml", verification=signed_sbom_verification(),
-                   sbom=sbom(*licences))
+    decision = run(
+        "licence-allowlist.yaml", verification=signed_sbom_verification(), sbom=sbom(*licences)
+    )
     assert failed(decision) == {"licence-allowed"}
 
 
@@ -233,9 +271,14 @@ def test_licence_allowlist_denies_unsigned_sbom() -> None:
 
 
 def test_licence_allowlist_denies_sbom_signed_by_stranger() -> None:
-    stranger = attestation(CDX, subject="https://github.com/evil/x/.github/workflows/a.yml@refs/heads/main")
-    decision = run("licence-allowlist.yaml", verification=verification(attestations=[stranger]),
-                   sbom=sbom("MIT"))
+    stranger = attestation(
+        CDX, subject="https://github.com/evil/x/.github/workflows/a.yml@refs/heads/main"
+    )
+    decision = run(
+        "licence-allowlist.yaml",
+        verification=verification(attestations=[stranger]),
+        sbom=sbom("MIT"),
+    )
     assert failed(decision) == {"attestation:sbom"}
 
 
@@ -249,31 +292,40 @@ def test_licence_allowlist_denies_without_sbom_input() -> None:
 
 
 def test_provenance_builder_allows() -> None:
-    decision = run("provenance-builder.yaml",
-                   verification=verification(attestations=[attestation(SLSA)]),
-                   provenance=provenance())
+    decision = run(
+        "provenance-builder.yaml",
+        verification=verification(attestations=[attestation(SLSA)]),
+        provenance=provenance(),
+    )
     assert decision.allowed, decision
 
 
 def test_provenance_builder_denies_unknown_builder() -> None:
-    decision = run("provenance-builder.yaml",
-                   verification=verification(attestations=[attestation(SLSA)]),
-                   provenance=provenance(builder="https://evil.example/builder"))
+    decision = run(
+        "provenance-builder.yaml",
+        verification=verification(attestations=[attestation(SLSA)]),
+        provenance=provenance(builder="https://evil.example/builder"),
+    )
     assert failed(decision) == {"builder-allowed"}
 
 
 def test_provenance_builder_denies_unverified_attestation() -> None:
     bad = attestation(SLSA)
     bad["verified"] = False
-    decision = run("provenance-builder.yaml", verification=verification(attestations=[bad]),
-                   provenance=provenance())
+    decision = run(
+        "provenance-builder.yaml",
+        verification=verification(attestations=[bad]),
+        provenance=provenance(),
+    )
     assert failed(decision) == {"attestation:slsa"}
 
 
 def test_provenance_builder_denies_malformed_provenance() -> None:
-    decision = run("provenance-builder.yaml",
-                   verification=verification(attestations=[attestation(SLSA)]),
-                   provenance={"predicateType": SLSA, "predicate": {}})
+    decision = run(
+        "provenance-builder.yaml",
+        verification=verification(attestations=[attestation(SLSA)]),
+        provenance={"predicateType": SLSA, "predicate": {}},
+    )
     assert failed(decision) == {"builder-allowed"}
     assert "expression failed" in decision.failures[0].message
 
@@ -282,33 +334,47 @@ def test_provenance_builder_denies_malformed_provenance() -> None:
 
 
 def base_verification() -> dict[str, Any]:
-    subject = "https://github.com/example-org/training/.github/workflows/finetune.yml@refs/heads/main"
+    subject = (
+        "https://github.com/example-org/training/.github/workflows/finetune.yml@refs/heads/main"
+    )
     v = verification(attestations=[attestation(SLSA, subject=subject)])
     v["identity"] = {"subject": subject, "issuer": v["identity"]["issuer"]}
     return v
 
 
 def test_signed_base_model_allows_pinned_base() -> None:
-    decision = run("signed-base-model.yaml", verification=base_verification(),
-                   provenance=provenance(dependencies=[base_model_dep(), {"uri": "git+https://x"}]))
+    decision = run(
+        "signed-base-model.yaml",
+        verification=base_verification(),
+        provenance=provenance(dependencies=[base_model_dep(), {"uri": "git+https://x"}]),
+    )
     assert decision.allowed, decision
 
 
 def test_signed_base_model_denies_unpinned_base() -> None:
-    decision = run("signed-base-model.yaml", verification=base_verification(),
-                   provenance=provenance(dependencies=[base_model_dep("0" * 64)]))
+    decision = run(
+        "signed-base-model.yaml",
+        verification=base_verification(),
+        provenance=provenance(dependencies=[base_model_dep("0" * 64)]),
+    )
     assert failed(decision) == {"base-model-verified"}
 
 
 def test_signed_base_model_denies_undeclared_base() -> None:
-    decision = run("signed-base-model.yaml", verification=base_verification(),
-                   provenance=provenance(dependencies=[]))
+    decision = run(
+        "signed-base-model.yaml",
+        verification=base_verification(),
+        provenance=provenance(dependencies=[]),
+    )
     assert failed(decision) == {"declares-base-model"}
 
 
 def test_signed_base_model_denies_without_provenance_attestation() -> None:
     v = base_verification()
     v["attestations"] = []
-    decision = run("signed-base-model.yaml", verification=v,
-                   provenance=provenance(dependencies=[base_model_dep()]))
+    decision = run(
+        "signed-base-model.yaml",
+        verification=v,
+        provenance=provenance(dependencies=[base_model_dep()]),
+    )
     assert failed(decision) == {"attestation:provenance"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from policy_inputs import finding, sbom, scan_report
 
 from mlchain.policy.functions import (
     FUNCTIONS,
@@ -15,12 +14,18 @@ from mlchain.policy.functions import (
     max_severity,
     severity_at_least,
 )
+from policy_inputs import finding, sbom, scan_report
 
 
 @pytest.mark.parametrize(
     ("severity", "threshold", "expected"),
-    [("critical", "high", True), ("high", "high", True), ("medium", "high", False),
-     (None, "info", False), ("LOW", "low", True)],
+    [
+        ("critical", "high", True),
+        ("high", "high", True),
+        ("medium", "high", False),
+        (None, "info", False),
+        ("LOW", "low", True),
+    ],
 )
 def test_severity_at_least(severity: str | None, threshold: str, expected: bool) -> None:
     assert severity_at_least(severity, threshold) is expected
@@ -67,7 +72,9 @@ def test_licenses_collects_all_components_and_flags_missing() -> None:
     bom["components"][0]["components"] = [
         {"type": "library", "name": "n", "licenses": [{"expression": "MIT OR Apache-2.0"}]}
     ]
-    assert sorted(licenses(bom)) == sorted(["Apache-2.0", "NOASSERTION", "MIT", "MIT OR Apache-2.0"])
+    assert sorted(licenses(bom)) == sorted(
+        ["Apache-2.0", "NOASSERTION", "MIT", "MIT OR Apache-2.0"]
+    )
     with pytest.raises(TypeError):
         licenses([])
 

@@ -26,16 +26,57 @@ VALID = {
 }
 
 KEYS = st.sampled_from(
-    ["apiVersion", "kind", "metadata", "spec", "name", "authorities", "keyless", "key", "data",
-     "path", "issuer", "subject", "subjectRegExp", "certificateChain", "attestations", "type",
-     "predicateType", "scan", "failOn", "allowGlobals", "strict", "validations", "expression",
-     "message", "labels", "x"]
+    [
+        "apiVersion",
+        "kind",
+        "metadata",
+        "spec",
+        "name",
+        "authorities",
+        "keyless",
+        "key",
+        "data",
+        "path",
+        "issuer",
+        "subject",
+        "subjectRegExp",
+        "certificateChain",
+        "attestations",
+        "type",
+        "predicateType",
+        "scan",
+        "failOn",
+        "allowGlobals",
+        "strict",
+        "validations",
+        "expression",
+        "message",
+        "labels",
+        "x",
+    ]
 )
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
     st.text(max_size=20),
-    st.sampled_from(["mlchain.dev/v1alpha1", "ModelPolicy", "high", "never", "https://x",
-                     "provenance", "(", "scan.x ==", "true", "size(scan) > 0", "a.b", "p"]),
+    st.sampled_from(
+        [
+            "mlchain.dev/v1alpha1",
+            "ModelPolicy",
+            "high",
+            "never",
+            "https://x",
+            "provenance",
+            "(",
+            "scan.x ==",
+            "true",
+            "size(scan) > 0",
+            "a.b",
+            "p",
+        ]
+    ),
 )
 VALUES = st.recursive(
     SCALARS,
@@ -62,11 +103,13 @@ def _check(text: str) -> None:
     try:
         policy = parse_policy(text, source="h.yaml")
     except PolicyError as exc:
-        assert exc.message.startswith("h.yaml:"), exc.message
+        error = exc
+    else:
+        # A loaded policy evaluates without raising, and never allows without inputs.
+        assert isinstance(policy, ModelPolicy)
+        assert not evaluate(policy, PolicyInputs()).allowed
         return
-    assert isinstance(policy, ModelPolicy)
-    # A loaded policy evaluates without raising, and never allows without inputs.
-    assert not evaluate(policy, PolicyInputs()).allowed
+    assert error.message.startswith("h.yaml:"), error.message
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
