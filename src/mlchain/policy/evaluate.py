@@ -106,8 +106,16 @@ def evaluate(policy: ModelPolicy, inputs: PolicyInputs) -> PolicyDecision:
         results.append(_scan_rule(policy, inputs.scan))
     if policy.validations:
         variables = inputs.variables()
-        context = _context(variables)
-        results.extend(_validation_rule(v, variables, context) for v in policy.validations)
+        try:
+            context = _context(variables)
+        # A value CEL cannot take (a set, an arbitrary object) denies, whatever its error type.
+        except Exception as exc:
+            reason = f"the inputs are not plain JSON values ({str(exc)[:200]})"
+            results.extend(
+                RuleResult(v.name, False, f"{v.message} [{reason}]") for v in policy.validations
+            )
+        else:
+            results.extend(_validation_rule(v, variables, context) for v in policy.validations)
     allowed = bool(results) and all(r.passed for r in results)
     return PolicyDecision(policy=policy.name, allowed=allowed, results=tuple(results))
 
@@ -277,6 +285,8 @@ def _scan_rule(policy: ModelPolicy, scan: Mapping[str, Any] | None) -> RuleResul
     if not isinstance(results, list) or not str(version).startswith("1."):
         return fail("the scan input is not an mlchain scan report (schema_version 1.x).")
     additions = scan.get("allowlist_additions") or []
+    if not isinstance(additions, list):
+        return fail("the scan report's allowlist_additions is not a list.")
     extra = sorted(str(g) for g in additions if g not in req.allow_globals)
     if extra:
         return fail(
@@ -363,6 +373,7 @@ def _validation_rule(v: Validation, variables: dict[str, Any], context: Any) -> 
         # The binding prints failures of Python callbacks to stderr; the failure is reported here.
         with contextlib.redirect_stderr(io.StringIO()):
             result = v.program.execute(context)
+    # Any CEL failure (ValueError, TypeError, RuntimeError, KeyError, ...) must deny.
     except Exception as exc:
         detail = str(exc).split(". Check", 1)[0].split("\n", 1)[0][:200]
         return RuleResult(v.name, False, f"{v.message} [expression failed: {detail}]")

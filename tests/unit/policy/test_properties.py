@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 from mlchain.errors import PolicyError
 from mlchain.policy import PolicyInputs, evaluate, parse_policy
 from mlchain.policy.schema import ModelPolicy
+
+REPO = Path(__file__).resolve().parents[3]
 
 VALID = {
     "apiVersion": "mlchain.dev/v1alpha1",
@@ -136,3 +139,68 @@ def test_random_yaml_ish_text(text: str) -> None:
 
 def test_valid_base_document_loads() -> None:
     assert parse_policy(yaml.safe_dump(VALID), source="h.yaml").name == "p"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+FIELDS = st.sampled_from(
+    [
+        "verified",
+        "method",
+        "identity",
+        "files",
+        "errors",
+        "ignored",
+        "attestations",
+        "results",
+        "schema_version",
+        "allowlist_additions",
+        "predicate",
+        "components",
+        "metadata",
+    ]
+)
+INPUT = st.none() | st.dictionaries(FIELDS, JSON, max_size=6)
+EVERYTHING = parse_policy(
+    """\
+apiVersion: mlchain.dev/v1alpha1
+kind: ModelPolicy
+metadata: {name: all}
+spec:
+  authorities:
+    - keyless: {issuer: 'https://x', subjectRegExp: '.*'}
+    - key: {data: "%s"}
+    - certificateChain: {path: docs/policies/pki/chain.pem}
+  attestations: [{type: provenance}, {type: sbom}]
+  scan: {failOn: low, strict: true, allowGlobals: [a.b]}
+  validations:
+    - {expression: 'max_severity(scan) == null', message: m1}
+    - {expression: 'licenses(sbom).size() >= 0', message: m2}
+    - {expression: 'signature.ignored.all(p, !matches_glob(p, "*.py"))', message: m3}
+    - {expression: 'provenance.predicate.x == 1 || findings(scan).size() > 0', message: m4}
+    - {expression: 'model.files.exists(f, f.size > 3.0)', message: m5}
+"""
+    % (REPO / "docs/policies/keys/release.pub").read_text().replace("\n", "\\n"),
+    source="all.yaml",
+    base_dir=REPO,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(INPUT, INPUT, INPUT, INPUT, INPUT)
+def test_evaluate_never_raises_and_never_allows_unverified(
+    verification: Any, scan: Any, provenance: Any, sbom: Any, model: Any
+) -> None:
+    inputs = PolicyInputs(
+        verification=verification, scan=scan, provenance=provenance, sbom=sbom, model=model
+    )
+    decision = evaluate(EVERYTHING, inputs)
+    assert len(decision.results) == 2 + 2 + 1 + 5
+    if decision.allowed:
+        assert verification is not None
+        assert verification["verified"] is True
