@@ -174,7 +174,7 @@ metadata: {name: all}
 spec:
   authorities:
     - keyless: {issuer: 'https://x', subjectRegExp: '.*'}
-    - key: {data: "%s"}
+    - key: {data: "KEY"}
     - certificateChain: {path: docs/policies/pki/chain.pem}
   attestations: [{type: provenance}, {type: sbom}]
   scan: {failOn: low, strict: true, allowGlobals: [a.b]}
@@ -184,8 +184,7 @@ spec:
     - {expression: 'signature.ignored.all(p, !matches_glob(p, "*.py"))', message: m3}
     - {expression: 'provenance.predicate.x == 1 || findings(scan).size() > 0', message: m4}
     - {expression: 'model.files.exists(f, f.size > 3.0)', message: m5}
-"""
-    % (REPO / "docs/policies/keys/release.pub").read_text().replace("\n", "\\n"),
+""".replace("KEY", (REPO / "docs/policies/keys/release.pub").read_text().replace("\n", "\\n")),
     source="all.yaml",
     base_dir=REPO,
 )
