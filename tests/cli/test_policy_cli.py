@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlchain.cli import app
+from policy_cases import MALFORMED
 from policy_inputs import POLICIES, finding, scan_report, verification
 
 runner = CliRunner()
@@ -221,3 +222,28 @@ def test_help_does_not_import_policy_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragments"),
+    [m[1:] for m in MALFORMED if m[1] is not None],
+    ids=[m[0] for m in MALFORMED if m[1] is not None],
+)
+def test_check_every_malformed_policy_exits_2_with_file_line(
+    tmp_path: Path, text: str, line: int, fragments: list[str]
+) -> None:
+    path = write(tmp_path, "policy.yaml", text)
+    result = invoke(
+        "policy",
+        "check",
+        "--policy",
+        str(path),
+        "--verification",
+        str(write(tmp_path, "v.json", verification())),
+    )
+    assert result.exit_code == 2, result.output
+    assert f"{path}:{line}:" in result.stderr
+    for fragment in fragments:
+        assert fragment in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
