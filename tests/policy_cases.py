@@ -197,4 +197,24 @@ MALFORMED = [
     ),
     ("bad-name", HEAD.replace("name: p", "name: Prod_Policy") + AUTH, 4, ["lower-case name"]),
     ("not-utf8", None, 1, ["not UTF-8"]),
+    (
+        "chain-subject-and-regexp",
+        HEAD + "  authorities:\n    - certificateChain:\n        path: c.pem\n"
+        "        subject: a\n        subjectRegExp: b\n",
+        7,
+        ["subject or subjectRegExp, not both"],
+    ),
+    (
+        "chain-not-pem",
+        HEAD + "  authorities:\n    - certificateChain: {path: policy.yaml}\n",
+        7,
+        ["is not a PEM certificate chain"],
+    ),
+    (
+        "empty-expression",
+        BASE + "  validations:\n    - {expression: '', message: m}\n",
+        11,
+        ["expression must not be empty"],
+    ),
+    ("recursive-alias", "a: &a [*a]\n", 1, ["nested too deeply"]),
 ]

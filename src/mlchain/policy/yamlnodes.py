@@ -75,8 +75,10 @@ def load_document(text: str, source: str) -> Document:
     """
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        _check_depth(text, source)
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -90,13 +92,32 @@ def load_document(text: str, source: str) -> Document:
     except RecursionError:
         raise PolicyError(f"{source}:1: the YAML is nested too deeply.") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise PolicyError(f"{source}:1: the policy file is empty.")
     doc = Document(source)
     budget = [MAX_NODES]
     doc.value = _build(loader, node, (), doc, budget)
     return doc
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuse deep nesting before PyYAML's recursive composer sees it (cheap event pass)."""
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise PolicyError(
+                    f"{source}:{line}: the YAML is nested too deeply (more than {MAX_DEPTH} "
+                    "levels)."
+                )
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
 
 
 def _build(
