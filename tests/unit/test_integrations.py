@@ -287,3 +287,23 @@ def test_no_registry_host_names(path: str) -> None:
     text = (REPO / path).read_text().lower()
     assert "pypi.org" not in text
     assert "files.pythonhosted" not in text
+
+
+def test_kustomize_build_renders_consistent_names() -> None:
+    """Render with the real kustomize (bundled in kubectl) when it is installed; offline."""
+    import shutil
+    import subprocess
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(BASE)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    docs = {d["kind"]: d for d in yaml.safe_load_all(out)}
+    configmap = docs["ConfigMap"]
+    assert configmap["metadata"]["name"].startswith("mlchain-policy-")
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    assert set(configmap["data"]) == {"policy.yaml"}
