@@ -19,6 +19,9 @@ from mlchain.models import Severity
 from mlchain.policy.functions import FUNCTIONS
 from mlchain.policy.schema import Authority, ModelPolicy, Validation
 
+DECISION_SCHEMA_VERSION = "1.0"
+"""Version of the ``policy check -f json`` document; changes only additively within a major."""
+
 INPUT_SOURCES = {
     "scan": "the scan report (`mlchain scan -f json`)",
     "signature": "the verification result",
@@ -64,6 +67,7 @@ class PolicyDecision:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``policy check -f json`` output)."""
         return {
+            "schema_version": DECISION_SCHEMA_VERSION,
             "policy": self.policy,
             "allowed": self.allowed,
             "results": [r.to_dict() for r in self.results],

@@ -199,6 +199,7 @@ def test_evaluate_is_pure_and_repeatable() -> None:
 
 def test_decision_to_dict_shape() -> None:
     data = decide(**complete()).to_dict()
+    assert data["schema_version"] == "1.0"
     assert data["policy"] == "everything"
     assert data["allowed"] is True
     assert set(data["results"][0]) == {"name", "kind", "passed", "message"}
