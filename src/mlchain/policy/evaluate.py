@@ -291,7 +291,9 @@ def _scan_rule(policy: ModelPolicy, scan: Mapping[str, Any] | None) -> RuleResul
     additions = scan.get("allowlist_additions") or []
     if not isinstance(additions, list):
         return fail("the scan report's allowlist_additions is not a list.")
-    extra = sorted(str(g) for g in additions if g not in req.allow_globals)
+    extra = sorted(
+        str(g) for g in additions if not isinstance(g, str) or g not in req.allow_globals
+    )
     if extra:
         return fail(
             f"the scan allowed globals the policy does not ({', '.join(extra)}); scan again "
@@ -320,10 +322,9 @@ def _scan_rule(policy: ModelPolicy, scan: Mapping[str, Any] | None) -> RuleResul
             f"{len(blocking)} finding(s) at or above {threshold} (spec.scan.failOn); worst: "
             f"{blocking[0][1]}."
         )
-    where = "no finding" if req.fail_on is None else f"no finding at or above {req.fail_on.label}"
     if req.fail_on is None:
-        where = "findings are not gated (failOn: never)"
-    return RuleResult("scan", True, f"{where}.", "scan")
+        return RuleResult("scan", True, "findings are not gated (failOn: never).", "scan")
+    return RuleResult("scan", True, f"no finding at or above {req.fail_on.label}.", "scan")
 
 
 def _finding_severity(item: Any) -> Severity:

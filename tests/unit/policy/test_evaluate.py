@@ -118,6 +118,8 @@ def test_unverifiable_signature_denies(bad: dict[str, Any]) -> None:
         {"schema_version": "1.0", "results": "nope"},
         {"schema_version": "1.0", "results": [None]},
         {"schema_version": "1.0", "results": [{"findings": None}]},
+        {"schema_version": "1.0", "results": [], "allowlist_additions": [{"a": 1}]},
+        {"schema_version": "1.0", "results": [], "allowlist_additions": "os.system"},
     ],
 )
 def test_malformed_scan_report_denies(scan: dict[str, Any]) -> None:
