@@ -136,3 +136,23 @@ def test_loading_does_not_import_cel_before_needed() -> None:
     code = "import sys, mlchain.cli, mlchain.policy; print('cel' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_schema_field_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "policy.md").read_text()
+
+    def fields(node: object) -> set[str]:
+        found: set[str] = set()
+        if isinstance(node, dict):
+            found |= set(node.get("properties", {}))
+            for value in node.values():
+                found |= fields(value)
+        elif isinstance(node, list):
+            for value in node:
+                found |= fields(value)
+        return found
+
+    missing = [
+        f for f in sorted(fields(policy_schema())) if f"{f}:" not in doc and f"`{f}`" not in doc
+    ]
+    assert missing == []
