@@ -283,10 +283,10 @@ def test_pre_commit_hook() -> None:
 
 
 @pytest.mark.parametrize("path", ["action.yml", ".pre-commit-hooks.yaml", "Containerfile"])
-def test_no_registry_host_names(path: str) -> None:
+def test_installs_use_the_default_index_only(path: str) -> None:
     text = (REPO / path).read_text().lower()
-    assert "pypi.org" not in text
-    assert "files.pythonhosted" not in text
+    assert "index-url" not in text
+    assert "--trusted-host" not in text
 
 
 def test_kustomize_build_renders_consistent_names() -> None:
