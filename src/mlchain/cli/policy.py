@@ -67,7 +67,7 @@ def check(
     ] = None,
     fmt: Annotated[
         PolicyFormat,
-        typer.Option("--format", "-f", envvar="MLCHAIN_FORMAT", help="Output format"),
+        typer.Option("--format", "-f", envvar="MLCHAIN_POLICY_FORMAT", help="Output format"),
     ] = PolicyFormat.TABLE,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the result to this file")
