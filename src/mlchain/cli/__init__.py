@@ -65,11 +65,12 @@ def _root(
 
 
 def _register() -> None:
-    from mlchain.cli import scan, sign, verify
+    from mlchain.cli import policy, scan, sign, verify
 
     app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
     app.command(name="sign", no_args_is_help=True, help=sign.HELP)(sign.sign)
     app.command(name="verify", no_args_is_help=True, help=verify.HELP)(verify.verify)
+    app.add_typer(policy.app, name="policy", help=policy.HELP)
 
 
 _register()
