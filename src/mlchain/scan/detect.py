@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 import tarfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -135,6 +134,8 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
             return json_format
     if head[0] in _TEXT_PICKLE_FIRST and _looks_like_text_pickle(head, size):
         return F.PICKLE
+    if _has_zip_tail(path, size):
+        return _classify_zip(path)
     return F.DATA
 
 
@@ -199,20 +200,30 @@ def _is_tar(head: bytes) -> bool:
 
 
 def _classify_zip(path: Path) -> F:
+    # Our own lenient central-directory reader: it sees the member names torch sees, including
+    # in archives Python's zipfile refuses (see mlchain.scan.containers.zipreader).
+    from mlchain.scan.containers.dispatch import mapped
+    from mlchain.scan.containers.zipscan import classify_zip_buffer
+
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        with mapped(path) as buf:
+            return classify_zip_buffer(buf)
+    except OSError:
         return F.ZIP  # the zip scanner reports the damage
-    if any(n.endswith("data.pkl") or n.endswith(".data/version") for n in names):
-        if any("/code/" in f"/{n}" or n.endswith("constants.pkl") for n in names):
-            return F.TORCHSCRIPT
-        return F.PYTORCH_ZIP
-    if names and all(n.endswith(".npy") for n in names):
-        return F.NUMPY_ZIP
-    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
-        return F.KERAS
-    return F.ZIP
+
+
+def _has_zip_tail(path: Path, size: int) -> bool:
+    """Whether a file of unknown content ends with a zip directory (data prepended to a zip)."""
+    from mlchain.scan.containers.zipreader import EOCD_SIG, find_eocd
+
+    tail_size = min(size, 22 + 0xFFFF)
+    try:
+        with path.open("rb") as handle:
+            handle.seek(size - tail_size)
+            tail = handle.read(tail_size)
+    except OSError:
+        return False
+    return EOCD_SIG in tail and find_eocd(tail) >= 0
 
 
 def _classify_tar(path: Path) -> F:

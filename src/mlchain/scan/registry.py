@@ -28,9 +28,24 @@ def scanner_for(fmt: F) -> Scanner | None:
 def _registry() -> dict[F, Scanner]:
     # Scanner modules import their heavy dependencies lazily; importing them here, on the first
     # scan, keeps `mlchain --help` and `--version` fast.
+    from mlchain.scan.containers.dispatch import ContainerScanner
     from mlchain.scan.inert import InertScanner
 
+    containers = ContainerScanner()
     registry: dict[F, Scanner] = {
         F.DATA: InertScanner(),
+        F.PYTORCH_ZIP: containers,
+        F.TORCHSCRIPT: containers,
+        F.PYTORCH_LEGACY: containers,
+        F.PYTORCH_TAR: containers,
+        F.NUMPY: containers,
+        F.NUMPY_ZIP: containers,
+        F.GZIP: containers,
+        F.BZIP2: containers,
+        F.XZ: containers,
+        F.ZLIB: containers,
+        F.SEVEN_ZIP: containers,
+        F.ZIP: containers,
+        F.TAR: containers,
     }
     return registry
