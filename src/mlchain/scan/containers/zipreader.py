@@ -162,7 +162,26 @@ def read_directory(buf: Buffer, *, max_members: int = 100_000) -> ZipDirectory:
     except (struct.error, ValueError, IndexError, OverflowError) as exc:  # defensive
         out.problems.append(ZipProblem("fatal", f"zip structure unreadable: {exc}"))
         out.ok = False
+    out.problems = _cap(out.problems)
     return out
+
+
+MAX_REPEATS = 8
+"""Problems with the same message are listed this many times, then summarised."""
+
+
+def _cap(problems: list[ZipProblem]) -> list[ZipProblem]:
+    seen: dict[tuple[str, str], int] = {}
+    kept: list[ZipProblem] = []
+    for problem in problems:
+        key = (problem.kind, problem.message)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= MAX_REPEATS:
+            kept.append(problem)
+    for (kind, message), count in seen.items():
+        if count > MAX_REPEATS:
+            kept.append(ZipProblem(kind, f"{count - MAX_REPEATS} more members: {message}"))
+    return kept
 
 
 def _read(buf: Buffer, out: ZipDirectory, max_members: int) -> None:
@@ -383,12 +402,16 @@ def _local_data_offset(
 
 def _check_overlaps(out: ZipDirectory) -> None:
     spans = sorted(
-        (e.header_offset, e.data_offset + e.compressed_size, e)
-        for e in out.entries
-        if e.data_offset >= 0
+        (
+            (e.header_offset, e.data_offset + e.compressed_size, e.index)
+            for e in out.entries
+            if e.data_offset >= 0
+        ),
     )
+    by_index = {e.index: e for e in out.entries}
     reported = 0
-    for (_s1, end1, first), (start2, _e2, second) in itertools.pairwise(spans):
+    for (_s1, end1, i1), (start2, _e2, i2) in itertools.pairwise(spans):
+        first, second = by_index[i1], by_index[i2]
         if start2 < end1:
             out.problems.append(
                 ZipProblem(
