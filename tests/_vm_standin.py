@@ -11,16 +11,17 @@ import sys
 import types
 from dataclasses import dataclass, field
 
-DANGEROUS = {"os", "posix", "nt", "subprocess", "builtins", "__builtin__", "runpy"}
+DANGEROUS = {"os", "posix", "nt", "subprocess", "runpy"}
 
 
-def install() -> None:
+def install() -> bool:
+    """Install the stand-in if the real VM is missing; return True when the stand-in is active."""
     try:
-        import mlchain.scan.pickle.vm  # noqa: F401
+        import mlchain.scan.pickle.vm as vm
     except ImportError:
         pass
     else:
-        return
+        return bool(getattr(vm, "STANDIN", False))
     from mlchain.scan.base import finding
 
     @dataclass(slots=True)
@@ -73,5 +74,7 @@ def install() -> None:
     mod = types.ModuleType("mlchain.scan.pickle.vm")
     mod.PickleScan = PickleScan
     mod.scan_pickle = scan_pickle
+    mod.STANDIN = True
     sys.modules.setdefault("mlchain.scan.pickle", pkg)
     sys.modules["mlchain.scan.pickle.vm"] = mod
+    return True

@@ -103,7 +103,16 @@ class Inflater:
                     break
                 if dec.eof:
                     dec = _new(self.codec)
-                out = dec.decompress(pending, OUT_CHUNK)
+                try:
+                    out = dec.decompress(pending, OUT_CHUNK)
+                except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError):
+                    if not self.finished:
+                        raise
+                    # Garbage after a complete stream: Python's gzip/bz2/lzma readers (and
+                    # joblib through them) stop there too; it is counted as trailing data.
+                    self.trailing += len(pending)
+                    self.multi_stream = False
+                    break
                 pending = b""
                 self.bytes_out += len(out)
                 if out:
