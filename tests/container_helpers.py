@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 import _vm_standin
-
 from mlchain.models import ArtifactFormat, Finding, Location, Severity
 from mlchain.scan.base import Limits, ScanContext, ScanOptions
 

@@ -8,9 +8,9 @@ import io
 import tarfile
 
 import pytest
-from container_helpers import BENIGN, ctx, rules, scan_bytes
 from fixtures.gen_containers import Member, build_tar, build_zip, payload, tar_file
 
+from container_helpers import BENIGN, ctx, rules, scan_bytes
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Severity
 from mlchain.scan.containers import dispatch
@@ -214,7 +214,6 @@ def test_legacy_storage_bytes_are_not_read() -> None:
     data = (BENIGN / "torch_state_dict_legacy.pt").read_bytes()
     # Storage bytes replaced by a payload: torch never unpickles them, and neither do we.
     from container_helpers import LOC
-
     from mlchain.scan.containers.pickles import scan_pickle_stream
 
     end = scan_pickle_stream(data, LOC, ctx(), max_pickles=5).end

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 import pytest
-from container_helpers import BENIGN, MALICIOUS, STANDIN
-
 from fixtures.canary import CANARY_PATH
+
+from container_helpers import BENIGN, MALICIOUS, STANDIN
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Severity
 from mlchain.scan import scan_file

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from container_helpers import BENIGN, MALICIOUS, rules, scan_bytes
 from fixtures.gen_containers import npy_header, payload
 
+from container_helpers import BENIGN, MALICIOUS, rules, scan_bytes
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Severity
 from mlchain.scan.containers.npy import NpyError, parse_header

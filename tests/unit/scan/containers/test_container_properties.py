@@ -5,11 +5,11 @@ from __future__ import annotations
 import gzip
 import tracemalloc
 
-from container_helpers import BENIGN, MALICIOUS, ctx, scan_bytes
 from fixtures.gen_containers import Member, build_tar, build_zip, npy_header, payload, tar_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from container_helpers import BENIGN, MALICIOUS, ctx, scan_bytes
 from mlchain.models import ArtifactFormat as F
 from mlchain.scan.containers.npy import NpyError, parse_header
 from mlchain.scan.containers.zipreader import read_directory

@@ -6,9 +6,9 @@ import io
 import struct
 import zipfile
 
-from container_helpers import BENIGN
 from fixtures.gen_containers import Member, build_zip
 
+from container_helpers import BENIGN
 from mlchain.scan.containers.zipreader import (
     ZipDirectory,
     find_eocd,
