@@ -29,8 +29,11 @@ def _registry() -> dict[F, Scanner]:
     # Scanner modules import their heavy dependencies lazily; importing them here, on the first
     # scan, keeps `mlchain --help` and `--version` fast.
     from mlchain.scan.inert import InertScanner
+    from mlchain.scan.pickle.scanner import PickleScanner
 
     registry: dict[F, Scanner] = {
         F.DATA: InertScanner(),
+        F.PICKLE: PickleScanner(),
+        F.JOBLIB: PickleScanner(),
     }
     return registry
