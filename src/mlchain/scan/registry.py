@@ -30,6 +30,7 @@ def _registry() -> dict[F, Scanner]:
     # scan, keeps `mlchain --help` and `--version` fast.
     from mlchain.scan.containers.dispatch import ContainerScanner
     from mlchain.scan.inert import InertScanner
+    from mlchain.scan.pickle.scanner import PickleScanner
 
     containers = ContainerScanner()
     registry: dict[F, Scanner] = {
@@ -47,5 +48,7 @@ def _registry() -> dict[F, Scanner]:
         F.SEVEN_ZIP: containers,
         F.ZIP: containers,
         F.TAR: containers,
+        F.PICKLE: PickleScanner(),
+        F.JOBLIB: PickleScanner(),
     }
     return registry

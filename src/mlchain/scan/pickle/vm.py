@@ -1,0 +1,1407 @@
+"""The symbolic pickle VM: emulate CPython's unpickler over the bytes, never execute them.
+
+The machine follows the C unpickler (``Modules/_pickle.c``) opcode by opcode for protocols 0-5:
+the object stack with its separate mark stack and fence, the memo (PUT/BINPUT/LONG_BINPUT/MEMOIZE
+and the GET family), GLOBAL/STACK_GLOBAL/INST resolution, calls (REDUCE, INST, OBJ), class
+reconstruction (NEWOBJ, NEWOBJ_EX, ``copyreg`` helpers), BUILD, persistent ids, EXT codes and
+FRAME. Values that only exist at load time are symbolic (:mod:`mlchain.scan.pickle.values`), so a
+finding can show the call it would make, e.g. ``os.system('touch /tmp/x')``.
+
+Parsing follows the loader, not ``pickletools``:
+
+* Every pickle of a stream is scanned (``pickle.load`` in a loop, legacy PyTorch's five pickles).
+* FRAME: ``pickle.loads`` and small frames read linearly; ``pickle.load(file)`` reads a large
+  frame into its own buffer, and an argument that runs past the frame's end is then taken from
+  *after* the frame, skipping the rest of it (``_Unpickler_ReadImpl``). When a stream crosses a
+  frame boundary the VM reports it and scans the stream under both readings.
+* joblib writes raw array bytes after each ``NumpyArrayWrapper`` BUILD; they are skipped exactly
+  as ``NumpyArrayWrapper.read_array`` reads them (and the plain-pickle reading is scanned too).
+* A stream that breaks keeps everything seen before the break and adds a ``parse-error``.
+
+Memory never follows claimed lengths: a length is checked against the bytes present before any
+read, long constants stay in the input (:class:`~mlchain.scan.pickle.values.Blob`), containers
+keep a bounded prefix, and opcodes, memo, stack and nesting are bounded by :class:`Limits`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import mmap
+import sys
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mlchain.models import Finding, Location, Severity
+from mlchain.scan.base import ScanContext, finding
+from mlchain.scan.pickle import allowlist, dangerous
+from mlchain.scan.pickle.values import (
+    INLINE_BYTES,
+    Blob,
+    Call,
+    Global,
+    Persistent,
+    SDict,
+    SList,
+    SSet,
+    Unknown,
+    render,
+    root_global,
+)
+
+Buffer = bytes | bytearray | memoryview | mmap.mmap
+
+MAX_FINDINGS = 500
+"""Distinct findings kept per scanned stream; the rest are summarised in one finding."""
+
+_TUPLE_KEEP = 256
+_NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
+_NESTED_MEMBER = "nested-pickle@{offset}"
+
+
+@dataclass(slots=True)
+class PickleScan:
+    """What one call of :func:`scan_pickle` learned."""
+
+    findings: list[Finding]
+    end: int
+    """Offset just past the last opcode consumed (after the last STOP when the stream is whole)."""
+    pickles: int
+    """Complete pickles (STOP reached) seen."""
+    globals: set[tuple[str, str]] = field(default_factory=set)
+    """Every ``(module, name)`` CPython's ``find_class`` would be asked for (raw, unmapped)."""
+
+
+def scan_pickle(
+    data: Buffer,
+    location: Location,
+    ctx: ScanContext,
+    *,
+    start: int = 0,
+    max_pickles: int | None = None,
+    depth: int = 0,
+) -> PickleScan:
+    """Scan the pickle stream in ``data`` from ``start`` without deserializing anything.
+
+    Args:
+        data: The bytes; may be an ``mmap`` of a huge file (only parsed bytes are touched).
+        location: Where ``data`` lives; findings use ``location.at(opcode_offset)``.
+        ctx: Options and limits.
+        start: Offset of the first opcode.
+        max_pickles: Stop after this many complete pickles (``None``: keep going while bytes
+            remain, reporting leftovers that are no pickle as ``pickle-trailing-data``).
+        depth: Nesting depth of this stream (nested pickles and archives), for the limit.
+
+    Returns:
+        The findings, where parsing ended, how many pickles completed and every global.
+    """
+    return _scan(data, location, ctx, start, len(data), max_pickles, depth, origin=0)
+
+
+def _scan(
+    data: Buffer,
+    location: Location,
+    ctx: ScanContext,
+    start: int,
+    stop: int,
+    max_pickles: int | None,
+    depth: int,
+    origin: int,
+) -> PickleScan:
+    first = _Machine(data, location, ctx, start, stop, depth, origin)
+    end, pickles = first.run(max_pickles)
+    findings = first.findings()
+    found = set(first.globals)
+    keys = {_fkey(f) for f in findings}
+    if first.diverged:
+        # The stream crosses a frame boundary: scan it again as pickle.load(file) reads it.
+        second = _Machine(data, location, ctx, start, stop, depth, origin, hard_frames=True)
+        second.run(max_pickles)
+        found |= second.globals
+        for f in second.findings():
+            if _fkey(f) not in keys:
+                keys.add(_fkey(f))
+                findings.append(f)
+    if first.joblib_arrays:
+        # A plain pickle.load of the same file would parse the array bytes as opcodes.
+        plain = _Machine(data, location, ctx, start, stop, depth, origin, joblib=False)
+        plain.run(max_pickles)
+        for f in plain.findings():
+            if f.severity >= Severity.CRITICAL and _fkey(f) not in keys:
+                keys.add(_fkey(f))
+                findings.append(f)
+    return PickleScan(findings, end, pickles, found)
+
+
+def _fkey(f: Finding) -> tuple[str, int | None, str]:
+    return (f.rule_id, f.location.offset, f.message)
+
+
+class _Abort(Exception):
+    """Ends the current pickle: the loader would raise here (or a limit was hit)."""
+
+    def __init__(self, rule: str, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.offset = offset
+
+
+class _Usage:
+    """How one global was used across the stream."""
+
+    __slots__ = ("bad_use", "call", "calls", "offset", "reconstructed")
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+        self.calls = 0
+        self.call: Call | None = None
+        self.reconstructed = 0
+        self.bad_use: Call | None = None
+
+
+class _Event:
+    __slots__ = ("count", "evidence", "message", "offset", "rule", "severity")
+
+    def __init__(
+        self, rule: str, message: str, offset: int, evidence: str | None, severity: Severity | None
+    ) -> None:
+        self.rule = rule
+        self.message = message
+        self.offset = offset
+        self.evidence = evidence
+        self.severity = severity
+        self.count = 1
+
+
+def _mapped(module: str, name: str) -> tuple[str, str]:
+    """Apply Python 2 name fixes as ``find_class`` does for protocols < 3 (``fix_imports``)."""
+    hit = NAME_MAPPING.get((module, name))
+    if hit is not None:
+        return hit
+    return IMPORT_MAPPING.get(module, module), name
+
+
+_OPS: dict[int, Callable[[_Machine], None]] = {}
+
+
+def _op(code: bytes) -> Callable[[Callable[[_Machine], None]], Callable[[_Machine], None]]:
+    def register(func: Callable[[_Machine], None]) -> Callable[[_Machine], None]:
+        _OPS[code[0]] = func
+        return func
+
+    return register
+
+
+class _Machine:
+    """One pass of the VM over one stream (see the module docstring for the passes)."""
+
+    def __init__(
+        self,
+        data: Buffer,
+        location: Location,
+        ctx: ScanContext,
+        start: int,
+        stop: int,
+        depth: int,
+        origin: int,
+        *,
+        hard_frames: bool = False,
+        joblib: bool = True,
+    ) -> None:
+        self.data = data
+        self.loc = location
+        self.ctx = ctx
+        self.depth = depth
+        self.origin = origin
+        self.hard = hard_frames
+        self.joblib = joblib
+        limits = ctx.limits
+        self.real_end = stop
+        self.end = min(stop, start + max(limits.max_pickle_bytes, 0))
+        self.max_ops = limits.max_opcodes
+        self.max_memo = limits.max_memo
+        self.max_stack = limits.max_stack
+        self.allowed = ctx.options.allow_globals
+        self.pos = start
+        self.op_at = start
+        self.ops = 0
+        self.stack: list[object] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, object] = {}
+        self.proto = 0
+        self.frame_end: int | None = None
+        self.globals: set[tuple[str, str]] = set()
+        self.usage: dict[tuple[str, str], _Usage] = {}
+        self.events: dict[tuple[str, str], _Event] = {}
+        self.extra: list[Finding] = []
+        self.diverged = False
+        self.joblib_arrays = 0
+        self.persistent_seen = False
+
+    # ---------------------------------------------------------------- driving -------------------
+
+    def run(self, max_pickles: int | None) -> tuple[int, int]:
+        """Scan pickles until the stream ends; return (end offset, complete pickles)."""
+        pickles = 0
+        last_end = self.pos
+        while max_pickles is None or pickles < max_pickles:
+            if self.pos >= self.real_end:
+                if pickles == 0:
+                    self._event("parse-error", "no pickle data: the stream is empty", self.pos)
+                break
+            try:
+                self._one_pickle()
+            except _Abort as exc:
+                if exc.rule == "parse-error" and pickles > 0:
+                    self._event(
+                        "pickle-trailing-data",
+                        f"{self.real_end - last_end} bytes after pickle {pickles} are not a "
+                        f"complete pickle ({exc.message})",
+                        last_end,
+                    )
+                    return last_end, pickles
+                self._event(exc.rule, exc.message, exc.offset)
+                return max(self.pos, exc.offset), pickles
+            pickles += 1
+            if self.frame_end is not None and self.pos < self.frame_end:
+                if self.hard:
+                    # The file loader resumes after the frame it read whole.
+                    self.pos = self.frame_end
+                else:
+                    self._diverge(
+                        "STOP inside a frame; loaders disagree on where the next pickle starts"
+                    )
+            self.frame_end = None
+            last_end = self.pos
+        return last_end, pickles
+
+    def _one_pickle(self) -> None:
+        self.stack = []
+        self.marks = []
+        self.proto = 0
+        ops = _OPS
+        check_every = 0xFFFF
+        while True:
+            self.op_at = at = self._take(1)
+            code = self.data[at]
+            self.ops += 1
+            if self.ops & check_every == 0:
+                self._check_budget()
+            if code == 0x2E:  # STOP
+                self._pop()
+                return
+            handler = ops.get(code)
+            if handler is None:
+                raise _Abort("parse-error", f"invalid pickle opcode 0x{code:02x}", at)
+            handler(self)
+            if len(self.stack) > self.max_stack or len(self.marks) > self.max_stack:
+                raise _Abort(
+                    "scan-limit-exceeded",
+                    f"pickle stack exceeds the limit of {self.max_stack} entries",
+                    at,
+                )
+
+    def _check_budget(self) -> None:
+        if self.ops > self.max_ops:
+            raise _Abort(
+                "scan-limit-exceeded",
+                f"pickle exceeds the limit of {self.max_ops} opcodes",
+                self.op_at,
+            )
+        if self.ctx.out_of_time():
+            raise _Abort("scan-limit-exceeded", "time limit reached while scanning", self.op_at)
+
+    # ---------------------------------------------------------------- reading -------------------
+
+    def _truncated(self, what: str) -> _Abort:
+        if self.end < self.real_end:
+            return _Abort(
+                "scan-limit-exceeded",
+                f"pickle stream exceeds the limit of {self.ctx.limits.max_pickle_bytes} bytes",
+                self.op_at,
+            )
+        return _Abort("parse-error", f"pickle data was truncated ({what})", self.op_at)
+
+    def _take(self, n: int) -> int:
+        """Consume ``n`` bytes and return the offset they start at (loader's framing rules)."""
+        pos = self.pos
+        new = pos + n
+        fe = self.frame_end
+        if fe is not None and new > fe:
+            if pos < fe:
+                if self.hard:
+                    pos, new = fe, fe + n
+                else:
+                    self._diverge("an opcode argument runs past the end of its FRAME")
+            self.frame_end = None
+        if new > self.end:
+            raise self._truncated(f"{n} bytes needed at offset {pos}")
+        self.pos = new
+        return pos
+
+    def _arg(self, n: int) -> bytes:
+        at = self._take(n)
+        return bytes(self.data[at : at + n])
+
+    def _uint(self, n: int) -> int:
+        return int.from_bytes(self._arg(n), "little")
+
+    def _sint(self, n: int) -> int:
+        return int.from_bytes(self._arg(n), "little", signed=True)
+
+    def _find_nl(self, lo: int, hi: int) -> int:
+        data = self.data
+        if not isinstance(data, memoryview):
+            return data.find(b"\n", lo, hi)
+        while lo < hi:
+            chunk = bytes(data[lo : min(hi, lo + 65536)])
+            i = chunk.find(b"\n")
+            if i >= 0:
+                return lo + i
+            lo += len(chunk)
+        return -1
+
+    def _line(self) -> bytes:
+        """Read one line without its newline, as the loader's readline does."""
+        pos = self.pos
+        fe = self.frame_end
+        nl = -1
+        if fe is not None and pos < fe:
+            nl = self._find_nl(pos, fe)
+            if nl < 0:
+                if self.hard:
+                    pos = fe
+                else:
+                    self._diverge("a text opcode's line runs past the end of its FRAME")
+                self.frame_end = None
+        elif fe is not None:
+            self.frame_end = None
+        if nl < 0:
+            nl = self._find_nl(pos, self.end)
+        if nl < 0:
+            raise self._truncated("line without a newline")
+        self.pos = nl + 1
+        return bytes(self.data[pos:nl])
+
+    def _diverge(self, message: str) -> None:
+        if not self.hard:
+            self.diverged = True
+            self._event("pickle-frame-violation", message, self.op_at)
+
+    # ---------------------------------------------------------------- stack ---------------------
+
+    @property
+    def fence(self) -> int:
+        return self.marks[-1] if self.marks else 0
+
+    def _underflow(self) -> _Abort:
+        return _Abort("parse-error", "unpickling stack underflow", self.op_at)
+
+    def _pop(self) -> object:
+        if len(self.stack) <= self.fence:
+            raise self._underflow()
+        return self.stack.pop()
+
+    def _top(self) -> object:
+        if len(self.stack) <= self.fence:
+            raise self._underflow()
+        return self.stack[-1]
+
+    def _marker(self) -> int:
+        if not self.marks:
+            raise _Abort("parse-error", "could not find MARK", self.op_at)
+        return self.marks.pop()
+
+    def _pop_from(self, start: int) -> list[object]:
+        if start < self.fence:
+            raise self._underflow()
+        items = self.stack[start:]
+        del self.stack[start:]
+        return items
+
+    def _tuple_from(self, start: int) -> tuple[object, ...]:
+        items = self._pop_from(start)
+        if len(items) > _TUPLE_KEEP:
+            return (*items[:_TUPLE_KEEP], Unknown(f"{len(items) - _TUPLE_KEEP} more items"))
+        return tuple(items)
+
+    def _memo_put(self, key: int, value: object) -> None:
+        if key not in self.memo and len(self.memo) >= self.max_memo:
+            raise _Abort(
+                "scan-limit-exceeded",
+                f"pickle memo exceeds the limit of {self.max_memo} entries",
+                self.op_at,
+            )
+        self.memo[key] = value
+
+    def _memo_get(self, key: int) -> None:
+        try:
+            self.stack.append(self.memo[key])
+        except KeyError:
+            raise _Abort(
+                "parse-error", f"memo value not found at index {key}", self.op_at
+            ) from None
+
+    # ---------------------------------------------------------------- constants -----------------
+
+    def _push_bytes(self, n: int, kind: str) -> None:
+        if n > sys.maxsize:
+            raise _Abort("parse-error", f"length {n} exceeds the platform maximum", self.op_at)
+        if n > INLINE_BYTES:
+            at = self._take(n)
+            self.stack.append(Blob(at, n, kind))
+            return
+        raw = self._arg(n)
+        value: object
+        if kind == "bytes":
+            value = raw
+        elif kind == "bytearray":
+            value = bytearray(raw)
+        elif kind == "utf8":
+            try:
+                value = raw.decode("utf-8", "surrogatepass")
+            except UnicodeDecodeError as exc:
+                raise _Abort(
+                    "parse-error", f"invalid UTF-8 string: {exc.reason}", self.op_at
+                ) from None
+        else:  # BINSTRING family: str under the default encoding='ASCII'; latin-1 for evidence
+            value = raw.decode("latin-1")
+        self.stack.append(value)
+
+    def _int_text(self, text: bytes, *, long: bool = False) -> object:
+        body = text.strip()
+        if long and body.endswith(b"L"):
+            body = body[:-1]
+        if len(body) > 4000:
+            return Unknown("big integer")
+        try:
+            return int(body, 0)
+        except ValueError:
+            try:
+                return int(body)
+            except ValueError:
+                raise _Abort(
+                    "parse-error", f"invalid integer literal {body[:40]!r}", self.op_at
+                ) from None
+
+    # ---------------------------------------------------------------- globals and calls ---------
+
+    def _global(self, module: str, name: str) -> Global:
+        self.globals.add((module, name))
+        g = Global(module, name, self.op_at)
+        key = (module, name)
+        if key not in self.usage:
+            if len(self.usage) >= MAX_FINDINGS * 20:
+                raise _Abort("scan-limit-exceeded", "too many distinct globals", self.op_at)
+            self.usage[key] = _Usage(self.op_at)
+        return g
+
+    def _use(self, g: Global) -> _Usage:
+        return self.usage[(g.module, g.name)]
+
+    def _reconstructs(self, value: object) -> None:
+        if isinstance(value, Global):
+            self._use(value).reconstructed += 1
+
+    def _call(self, func: object, args: tuple[object, ...], kind: str) -> Call:
+        call = Call(func, args, kind, self.op_at)
+        if isinstance(func, Global):
+            mapped = _mapped(func.module, func.name)
+            usage = self._use(func)
+            if kind == "call" and mapped == ("copyreg", "_reconstructor"):
+                call.kind = "reconstruct"
+                for arg in args[:2]:
+                    self._reconstructs(arg)
+            elif kind == "call" and mapped in {
+                ("copyreg", "__newobj__"),
+                ("copyreg", "__newobj_ex__"),
+            }:
+                call.kind = "reconstruct"
+                self._reconstructs(args[0] if args else None)
+            elif kind == "new":
+                usage.reconstructed += 1
+            else:
+                usage.calls += 1
+                if usage.call is None:
+                    usage.call = call
+                if mapped == ("_codecs", "encode") and not _is_latin1_encode(args):
+                    usage.bad_use = usage.bad_use or call
+                if dangerous.is_nested_loader(*mapped):
+                    self._nested(call)
+        elif kind != "new":
+            self._call_value(func, call)
+        return call
+
+    def _call_value(self, func: object, call: Call) -> None:
+        if (
+            isinstance(func, (str, bytes, bytearray, int, float, tuple, SList, SDict))
+            or func is None
+        ):
+            return  # not callable: the loader raises TypeError here
+        root = root_global(func)
+        evidence = render(call)
+        if root is not None and self._danger(root) is not None:
+            self._event(
+                "pickle-dangerous-call",
+                f"calls the result of {root.qualname}, a known-dangerous function",
+                call.offset,
+                evidence,
+            )
+        else:
+            self._event(
+                "pickle-unknown-call",
+                "calls an object computed at load time (not a plain import)",
+                call.offset,
+                evidence,
+            )
+
+    def _danger(self, g: Global) -> dangerous.Danger | None:
+        module, name = _mapped(g.module, g.name)
+        if allowlist.is_allowlisted(module, name, self.allowed) or (
+            f"{g.module}.{g.name}" in self.allowed
+        ):
+            return None
+        return dangerous.danger_of(module, name)
+
+    def _instance_class(self, value: object) -> Global | None:
+        if not isinstance(value, Call):
+            return None
+        if value.kind == "reconstruct":
+            first = value.args[0] if value.args else None
+            return first if isinstance(first, Global) else None
+        return value.func if isinstance(value.func, Global) else None
+
+    # ---------------------------------------------------------------- nested pickles ------------
+
+    def _nested(self, call: Call) -> None:
+        arg = call.args[0] if call.args else None
+        if (
+            isinstance(arg, Call)
+            and isinstance(arg.func, Global)
+            and _mapped(arg.func.module, arg.func.name) in {("io", "BytesIO"), ("_io", "BytesIO")}
+        ):
+            arg = arg.args[0] if arg.args else None
+        source = self._bytes_of(arg)
+        if source is None:
+            return
+        buf, lo, hi = source
+        where = call.offset - self.origin
+        if self.depth + 1 > self.ctx.limits.max_nesting:
+            self._event(
+                "scan-limit-exceeded",
+                f"nested pickle deeper than the limit of {self.ctx.limits.max_nesting}",
+                call.offset,
+                render(call),
+            )
+            return
+        inner_loc = self.loc.with_member(_NESTED_MEMBER.format(offset=where))
+        inner = _scan(buf, inner_loc, self.ctx, lo, hi, 1, self.depth + 1, origin=lo)
+        severe = sum(1 for f in inner.findings if f.severity >= Severity.HIGH)
+        self._event(
+            "pickle-nested",
+            f"passes {hi - lo} bytes to a deserializer; the nested pickle was scanned "
+            f"({severe} high or critical findings inside)",
+            call.offset,
+            render(call),
+        )
+        self.extra.extend(inner.findings)
+
+    def _bytes_of(self, value: object) -> tuple[Buffer, int, int] | None:
+        if isinstance(value, (bytes, bytearray)):
+            return value, 0, len(value)
+        if isinstance(value, Blob) and value.kind not in _NOT_BYTES_KINDS:
+            return self.data, value.start, value.start + value.length
+        if (
+            isinstance(value, Call)
+            and isinstance(value.func, Global)
+            and _mapped(value.func.module, value.func.name) == ("_codecs", "encode")
+            and value.args
+        ):
+            text = value.args[0]
+            if isinstance(text, Blob):
+                text = bytes(self.data[text.start : text.start + text.length]).decode(
+                    "utf-8", "surrogatepass"
+                )
+            if isinstance(text, str):
+                raw = text.encode("latin-1", "replace")
+                return raw, 0, len(raw)
+        return None
+
+    # ---------------------------------------------------------------- joblib --------------------
+
+    def _joblib_array(self, state: object) -> None:
+        """Skip the raw array bytes joblib's NumpyArrayWrapper.read_array reads after BUILD."""
+        self.joblib_arrays += 1
+        at = self.op_at
+        if not isinstance(state, SDict):
+            raise _Abort("parse-error", "joblib NumpyArrayWrapper without a state dict", at)
+        if self.frame_end is not None and self.pos < self.frame_end:
+            raise _Abort("parse-error", "joblib array data would start inside a pickle frame", at)
+        info = _dtype_info(state.get("dtype"))
+        shape = state.get("shape")
+        if info is None or not isinstance(shape, tuple):
+            raise _Abort("parse-error", "joblib NumpyArrayWrapper with an unreadable dtype", at)
+        itemsize, hasobject = info
+        if hasobject:
+            saved = (self.stack, self.marks, self.proto, self.memo, self.joblib)
+            # read_array runs a fresh (plain) Unpickler on the same file for object arrays.
+            self.memo, self.joblib = {}, False
+            try:
+                self._one_pickle()
+            finally:
+                self.stack, self.marks, self.proto, self.memo, self.joblib = saved
+            self.frame_end = None
+            return
+        count = 1
+        for dim in shape:
+            if not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
+                raise _Abort("parse-error", "joblib array shape is not a tuple of sizes", at)
+            count *= dim
+        pos = self.pos
+        if state.has("numpy_array_alignment_bytes") and (
+            state.get("numpy_array_alignment_bytes") is not None
+        ):
+            if pos >= self.real_end:
+                raise _Abort("parse-error", "joblib array padding byte missing", at)
+            pos += 1 + self.data[pos]
+        nbytes = count * itemsize
+        if pos + nbytes > self.real_end:
+            raise _Abort("parse-error", f"joblib array data ({nbytes} bytes) runs past the end", at)
+        self.pos = pos + nbytes
+        self.end = min(self.real_end, self.end + (self.pos - at))
+        self.frame_end = None
+
+    # ---------------------------------------------------------------- results -------------------
+
+    def _event(
+        self,
+        rule: str,
+        message: str,
+        offset: int,
+        evidence: str | None = None,
+        severity: Severity | None = None,
+    ) -> None:
+        key = (rule, message)
+        seen = self.events.get(key)
+        if seen is not None:
+            seen.count += 1
+        elif len(self.events) < MAX_FINDINGS:
+            self.events[key] = _Event(rule, message, offset, evidence, severity)
+
+    def findings(self) -> list[Finding]:
+        """Turn usage records and events into findings (deterministic order)."""
+        self._judge_globals()
+        out: list[Finding] = []
+        for ev in self.events.values():
+            message = ev.message if ev.count == 1 else f"{ev.message} ({ev.count} times)"
+            out.append(
+                finding(
+                    ev.rule,
+                    message,
+                    self.loc.at(ev.offset - self.origin),
+                    evidence=ev.evidence,
+                    severity=ev.severity,
+                )
+            )
+        out.extend(self.extra)
+        if len(self.events) >= MAX_FINDINGS:
+            out.append(
+                finding(
+                    "scan-limit-exceeded",
+                    f"more than {MAX_FINDINGS} distinct findings; the rest were not listed",
+                    self.loc.at(None),
+                )
+            )
+        return out
+
+    def _judge_globals(self) -> None:
+        for (module, name), use in self.usage.items():
+            raw = f"{module}.{name}"
+            mod, nm = _mapped(module, name)
+            qual = f"{mod}.{nm}"
+            offset = use.call.offset if use.call is not None else use.offset
+            evidence = render(use.call) if use.call is not None else raw
+            if raw in self.allowed or qual in self.allowed:
+                continue
+            if allowlist.is_allowlisted(mod, nm):
+                if use.bad_use is not None:
+                    self._event(
+                        "pickle-unknown-call",
+                        f"calls {qual} in a shape its libraries never write",
+                        use.bad_use.offset,
+                        render(use.bad_use),
+                    )
+                continue
+            danger = dangerous.danger_of(mod, nm)
+            if danger is not None:
+                if use.calls:
+                    self._event(
+                        "pickle-dangerous-call",
+                        f"calls {qual}: {danger.reason} (matched {danger.matched})",
+                        offset,
+                        evidence,
+                    )
+                else:
+                    self._event(
+                        "pickle-dangerous-import",
+                        f"imports {qual}: {danger.reason} (matched {danger.matched})",
+                        use.offset,
+                        raw,
+                    )
+            elif allowlist.is_reconstructable(mod, nm) and (
+                not use.calls or allowlist.looks_like_class(nm)
+            ):
+                how = (
+                    "rebuilds an instance of"
+                    if use.reconstructed or use.calls
+                    else "references (never calls)"
+                )
+                self._event(
+                    "pickle-class-reconstruction",
+                    f"{how} {qual} from a well-known ML library",
+                    offset,
+                    evidence,
+                )
+            elif use.calls:
+                self._event(
+                    "pickle-unknown-call",
+                    f"calls {qual}, which is not on the allowlist",
+                    offset,
+                    evidence,
+                )
+            else:
+                self._event(
+                    "pickle-unknown-import",
+                    f"imports {qual}, which is not on the allowlist",
+                    use.offset,
+                    raw,
+                )
+
+
+def _is_latin1_encode(args: tuple[object, ...]) -> bool:
+    return len(args) == 2 and isinstance(args[0], (str, Blob)) and args[1] in ("latin1", "latin-1")
+
+
+def _dtype_info(value: object) -> tuple[int, bool] | None:
+    """Item size and ``hasobject`` of a symbolic ``numpy.dtype(...)`` with its BUILD state."""
+    if not isinstance(value, Call) or not isinstance(value.func, Global):
+        return None
+    if (value.func.module, value.func.name) != ("numpy", "dtype") or not value.args:
+        return None
+    code = value.args[0]
+    if not isinstance(code, str) or not code:
+        return None
+    code = code.lstrip("<>|=")
+    kind, digits = code[:1], code[1:]
+    state = value.state if isinstance(value.state, tuple) else ()
+    elsize = state[5] if len(state) > 5 and isinstance(state[5], int) else -1
+    flags = state[7] if len(state) > 7 and isinstance(state[7], int) else 0
+    if kind == "O" or flags & 1:
+        return 0, True
+    if elsize > 0:
+        return elsize, False
+    if digits.isdigit() and int(digits) > 0:
+        size = int(digits)
+        return (size * 4 if kind == "U" else size), False
+    return None
+
+
+# ==================================================================== opcode handlers ============
+# Each follows the matching load_* function of Modules/_pickle.c (CPython 3.11-3.14).
+
+
+@_op(b"(")
+def _mark(m: _Machine) -> None:
+    m.marks.append(len(m.stack))
+
+
+@_op(b"0")
+def _pop_op(m: _Machine) -> None:
+    n = len(m.stack)
+    if m.marks and m.marks[-1] == n:
+        m.marks.pop()  # the C unpickler's POP also pops a MARK
+    elif n <= m.fence:
+        raise m._underflow()
+    else:
+        m.stack.pop()
+
+
+@_op(b"1")
+def _pop_mark(m: _Machine) -> None:
+    del m.stack[m._marker() :]
+
+
+@_op(b"2")
+def _dup(m: _Machine) -> None:
+    m.stack.append(m._top())
+
+
+@_op(b"F")
+def _float(m: _Machine) -> None:
+    text = m._line()
+    try:
+        m.stack.append(float(text))
+    except ValueError:
+        raise _Abort("parse-error", f"invalid float literal {text[:40]!r}", m.op_at) from None
+
+
+@_op(b"I")
+def _int(m: _Machine) -> None:
+    text = m._line()
+    if text in (b"00", b"01"):
+        m.stack.append(text == b"01")
+    else:
+        m.stack.append(m._int_text(text))
+
+
+@_op(b"J")
+def _binint(m: _Machine) -> None:
+    m.stack.append(m._sint(4))
+
+
+@_op(b"K")
+def _binint1(m: _Machine) -> None:
+    m.stack.append(m._uint(1))
+
+
+@_op(b"M")
+def _binint2(m: _Machine) -> None:
+    m.stack.append(m._uint(2))
+
+
+@_op(b"L")
+def _long(m: _Machine) -> None:
+    m.stack.append(m._int_text(m._line(), long=True))
+
+
+def _long_n(m: _Machine, n: int) -> None:
+    if n < 0:
+        raise _Abort("parse-error", "LONG pickle has negative byte count", m.op_at)
+    if n > 512:
+        m._take(n)
+        m.stack.append(Unknown("big integer"))
+    else:
+        m.stack.append(int.from_bytes(m._arg(n), "little", signed=True) if n else 0)
+
+
+@_op(b"\x8a")
+def _long1(m: _Machine) -> None:
+    _long_n(m, m._uint(1))
+
+
+@_op(b"\x8b")
+def _long4(m: _Machine) -> None:
+    _long_n(m, m._sint(4))
+
+
+@_op(b"N")
+def _none(m: _Machine) -> None:
+    m.stack.append(None)
+
+
+@_op(b"\x88")
+def _true(m: _Machine) -> None:
+    m.stack.append(True)
+
+
+@_op(b"\x89")
+def _false(m: _Machine) -> None:
+    m.stack.append(False)
+
+
+@_op(b"G")
+def _binfloat(m: _Machine) -> None:
+    import struct
+
+    m.stack.append(struct.unpack(">d", m._arg(8))[0])
+
+
+def _persistent(m: _Machine, pid: object) -> None:
+    if not m.persistent_seen:
+        m.persistent_seen = True
+        m._event(
+            "pickle-persistent-id",
+            "refers to external objects through persistent ids",
+            m.op_at,
+            render(pid),
+        )
+    m.stack.append(Persistent(pid, m.op_at))
+
+
+@_op(b"P")
+def _persid(m: _Machine) -> None:
+    line = m._line()
+    try:
+        pid = line.decode("ascii")
+    except UnicodeDecodeError:
+        raise _Abort("parse-error", "persistent IDs in protocol 0 must be ASCII", m.op_at) from None
+    _persistent(m, pid)
+
+
+@_op(b"Q")
+def _binpersid(m: _Machine) -> None:
+    _persistent(m, m._pop())
+
+
+@_op(b"R")
+def _reduce(m: _Machine) -> None:
+    args = m._pop()
+    func = m._pop()
+    m.stack.append(m._call(func, args if isinstance(args, tuple) else (args,), "call"))
+
+
+@_op(b"S")
+def _string(m: _Machine) -> None:
+    line = m._line()
+    if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
+        raise _Abort("parse-error", "the STRING opcode argument must be quoted", m.op_at)
+    try:
+        raw = codecs.escape_decode(line[1:-1])[0]
+    except ValueError as exc:
+        raise _Abort("parse-error", f"invalid STRING escape: {exc}", m.op_at) from None
+    m.stack.append(raw.decode("latin-1"))
+
+
+@_op(b"T")
+def _binstring(m: _Machine) -> None:
+    n = m._sint(4)
+    if n < 0:
+        raise _Abort("parse-error", "BINSTRING pickle has negative byte count", m.op_at)
+    m._push_bytes(n, "ascii")
+
+
+@_op(b"U")
+def _short_binstring(m: _Machine) -> None:
+    m._push_bytes(m._uint(1), "ascii")
+
+
+@_op(b"V")
+def _unicode(m: _Machine) -> None:
+    line = m._line()
+    try:
+        m.stack.append(line.decode("raw_unicode_escape"))
+    except UnicodeDecodeError as exc:
+        raise _Abort("parse-error", f"invalid UNICODE argument: {exc.reason}", m.op_at) from None
+
+
+@_op(b"X")
+def _binunicode(m: _Machine) -> None:
+    m._push_bytes(m._uint(4), "utf8")
+
+
+@_op(b"\x8c")
+def _short_binunicode(m: _Machine) -> None:
+    m._push_bytes(m._uint(1), "utf8")
+
+
+@_op(b"\x8d")
+def _binunicode8(m: _Machine) -> None:
+    m._push_bytes(m._uint(8), "utf8")
+
+
+@_op(b"B")
+def _binbytes(m: _Machine) -> None:
+    m._push_bytes(m._uint(4), "bytes")
+
+
+@_op(b"C")
+def _short_binbytes(m: _Machine) -> None:
+    m._push_bytes(m._uint(1), "bytes")
+
+
+@_op(b"\x8e")
+def _binbytes8(m: _Machine) -> None:
+    m._push_bytes(m._uint(8), "bytes")
+
+
+@_op(b"\x96")
+def _bytearray8(m: _Machine) -> None:
+    m._push_bytes(m._uint(8), "bytearray")
+
+
+@_op(b")")
+def _empty_tuple(m: _Machine) -> None:
+    m.stack.append(())
+
+
+def _tuple_n(m: _Machine, n: int) -> None:
+    m.stack.append(m._tuple_from(len(m.stack) - n))
+
+
+@_op(b"\x85")
+def _tuple1(m: _Machine) -> None:
+    _tuple_n(m, 1)
+
+
+@_op(b"\x86")
+def _tuple2(m: _Machine) -> None:
+    _tuple_n(m, 2)
+
+
+@_op(b"\x87")
+def _tuple3(m: _Machine) -> None:
+    _tuple_n(m, 3)
+
+
+@_op(b"t")
+def _tuple(m: _Machine) -> None:
+    m.stack.append(m._tuple_from(m._marker()))
+
+
+@_op(b"]")
+def _empty_list(m: _Machine) -> None:
+    m.stack.append(SList())
+
+
+@_op(b"l")
+def _list(m: _Machine) -> None:
+    m.stack.append(SList(m._pop_from(m._marker())))
+
+
+@_op(b"}")
+def _empty_dict(m: _Machine) -> None:
+    m.stack.append(SDict())
+
+
+@_op(b"d")
+def _dict(m: _Machine) -> None:
+    items = m._pop_from(m._marker())
+    if len(items) % 2:
+        raise _Abort("parse-error", "odd number of items for DICT", m.op_at)
+    d = SDict()
+    for i in range(0, len(items), 2):
+        d.set(items[i], items[i + 1])
+    m.stack.append(d)
+
+
+@_op(b"\x8f")
+def _empty_set(m: _Machine) -> None:
+    m.stack.append(SSet())
+
+
+@_op(b"\x91")
+def _frozenset(m: _Machine) -> None:
+    m.stack.append(SSet(m._pop_from(m._marker()), frozen=True))
+
+
+def _do_append(m: _Machine, x: int) -> None:
+    n = len(m.stack)
+    if x > n or x <= m.fence:
+        raise m._underflow()
+    if n == x:
+        return
+    items = m.stack[x:]
+    del m.stack[x:]
+    target = m.stack[x - 1]
+    if isinstance(target, SList):
+        target.extend(items)
+    elif isinstance(target, (Call, Persistent, Global)):
+        # Not a list: the loader calls target.extend(...) or target.append(...).
+        _container_call(m, target, "extend", items)
+
+
+def _container_call(m: _Machine, target: object, method: str, items: list[object]) -> None:
+    cls = m._instance_class(target)
+    if cls is not None and (cls.module, cls.name) in allowlist.SAFE_GLOBALS:
+        return
+    if isinstance(target, Global) or cls is None:
+        m._event(
+            "pickle-unknown-call",
+            f"calls {method}() on an object that is not a container",
+            m.op_at,
+            f"{render(target, 80)}.{method}({render(tuple(items), 80)})",
+        )
+
+
+@_op(b"a")
+def _append(m: _Machine) -> None:
+    _do_append(m, len(m.stack) - 1)
+
+
+@_op(b"e")
+def _appends(m: _Machine) -> None:
+    _do_append(m, m._marker())
+
+
+def _do_setitems(m: _Machine, x: int) -> None:
+    n = len(m.stack)
+    if x > n or x <= m.fence:
+        raise m._underflow()
+    if n == x:
+        return
+    if (n - x) % 2:
+        raise _Abort("parse-error", "odd number of items for SETITEMS", m.op_at)
+    items = m.stack[x:]
+    del m.stack[x:]
+    target = m.stack[x - 1]
+    if isinstance(target, SDict):
+        for i in range(0, len(items), 2):
+            target.set(items[i], items[i + 1])
+    elif isinstance(target, (Call, Persistent, Global)):
+        _container_call(m, target, "__setitem__", items)
+
+
+@_op(b"s")
+def _setitem(m: _Machine) -> None:
+    _do_setitems(m, len(m.stack) - 2)
+
+
+@_op(b"u")
+def _setitems(m: _Machine) -> None:
+    _do_setitems(m, m._marker())
+
+
+@_op(b"\x90")
+def _additems(m: _Machine) -> None:
+    mark = m._marker()
+    n = len(m.stack)
+    if mark > n or mark <= m.fence:
+        raise m._underflow()
+    if n == mark:
+        return
+    items = m.stack[mark:]
+    del m.stack[mark:]
+    target = m.stack[mark - 1]
+    if isinstance(target, SSet):
+        target.extend(items)
+    elif isinstance(target, (Call, Persistent, Global)):
+        _container_call(m, target, "add", items)
+
+
+@_op(b"b")
+def _build(m: _Machine) -> None:
+    if len(m.stack) - 2 < m.fence:
+        raise m._underflow()
+    state = m.stack.pop()
+    inst = m.stack[-1]
+    if isinstance(inst, Global):
+        m._event(
+            "pickle-dangerous-call",
+            f"BUILD sets attributes on the imported object {inst.qualname} (monkey-patching)",
+            m.op_at,
+            f"{inst.qualname}.__setstate__({render(state, 120)})",
+        )
+        return
+    if isinstance(inst, (Persistent, Unknown)):
+        m._event(
+            "pickle-unknown-call",
+            "BUILD calls __setstate__ on an object supplied from outside the pickle",
+            m.op_at,
+            f"{render(inst, 60)}.__setstate__({render(state, 100)})",
+        )
+        return
+    if isinstance(inst, Call):
+        inst.state = state
+        cls = m._instance_class(inst)
+        if cls is not None:
+            m._reconstructs(cls)
+            if m.joblib and _mapped(cls.module, cls.name) == (
+                "joblib.numpy_pickle",
+                "NumpyArrayWrapper",
+            ):
+                m._joblib_array(state)
+                m.stack[-1] = Unknown("numpy array read by joblib")
+
+
+@_op(b"c")
+def _global_op(m: _Machine) -> None:
+    module = _decode_name(m, m._line(), "utf-8")
+    name = _decode_name(m, m._line(), "utf-8")
+    m.stack.append(m._global(module, name))
+
+
+def _decode_name(m: _Machine, raw: bytes, encoding: str) -> str:
+    if not raw:
+        raise _Abort("parse-error", "pickle data was truncated (empty name)", m.op_at)
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise _Abort("parse-error", f"global name is not valid {encoding}", m.op_at) from None
+
+
+@_op(b"\x93")
+def _stack_global(m: _Machine) -> None:
+    name = m._pop()
+    module = m._pop()
+    if isinstance(name, Blob) and name.kind in _NOT_BYTES_KINDS:
+        name = bytes(m.data[name.start : name.start + name.length]).decode("utf-8", "replace")
+    if isinstance(module, Blob) and module.kind in _NOT_BYTES_KINDS:
+        module = bytes(m.data[module.start : module.start + module.length]).decode(
+            "utf-8", "replace"
+        )
+    if isinstance(name, str) and isinstance(module, str):
+        m.stack.append(m._global(module, name))
+        return
+    if isinstance(name, (bytes, bytearray, int, float, tuple, SList, SDict, SSet, Blob)) or (
+        name is None
+    ):
+        raise _Abort("parse-error", "STACK_GLOBAL requires str", m.op_at)
+    if isinstance(module, (bytes, bytearray, int, float, tuple, SList, SDict, SSet, Blob)) or (
+        module is None
+    ):
+        raise _Abort("parse-error", "STACK_GLOBAL requires str", m.op_at)
+    # Names computed at load time: nothing can vouch for what gets imported.
+    m._event(
+        "pickle-unknown-import",
+        "imports a global whose module or name is computed at load time",
+        m.op_at,
+        f"{render(module, 80)} . {render(name, 80)}",
+    )
+    m.stack.append(Unknown("dynamically imported global"))
+
+
+@_op(b"i")
+def _inst(m: _Machine) -> None:
+    mark = m._marker()
+    module = _decode_name(m, m._line(), "ascii")
+    name = _decode_name(m, m._line(), "ascii")
+    cls = m._global(module, name)
+    args = m._tuple_from(mark)
+    m.stack.append(_instantiate(m, cls, args))
+
+
+def _instantiate(m: _Machine, cls: object, args: tuple[object, ...]) -> Call:
+    # instantiate(): no args and a type -> cls.__new__(cls); otherwise cls(*args).
+    if not args and isinstance(cls, Global) and allowlist.looks_like_class(cls.name):
+        return m._call(cls, args, "new")
+    return m._call(cls, args, "call")
+
+
+@_op(b"o")
+def _obj(m: _Machine) -> None:
+    mark = m._marker()
+    if len(m.stack) - mark < 1:
+        raise m._underflow()
+    args = m._tuple_from(mark + 1)
+    cls = m._pop()
+    m.stack.append(_instantiate(m, cls, args))
+
+
+@_op(b"\x81")
+def _newobj(m: _Machine) -> None:
+    args = m._pop()
+    cls = m._pop()
+    m.stack.append(m._call(cls, args if isinstance(args, tuple) else (args,), "new"))
+
+
+@_op(b"\x92")
+def _newobj_ex(m: _Machine) -> None:
+    kwargs = m._pop()
+    args = m._pop()
+    cls = m._pop()
+    full = (*args, kwargs) if isinstance(args, tuple) else (args, kwargs)
+    m.stack.append(m._call(cls, full, "new"))
+
+
+def _ext(m: _Machine, code: int) -> None:
+    if code <= 0:
+        raise _Abort("parse-error", "EXT specifies code <= 0", m.op_at)
+    m._event(
+        "pickle-extension-code",
+        f"imports extension code {code} from the loading process's copyreg registry",
+        m.op_at,
+        f"EXT {code}",
+    )
+    m.stack.append(Unknown(f"extension object {code}"))
+
+
+@_op(b"\x82")
+def _ext1(m: _Machine) -> None:
+    _ext(m, m._uint(1))
+
+
+@_op(b"\x83")
+def _ext2(m: _Machine) -> None:
+    _ext(m, m._uint(2))
+
+
+@_op(b"\x84")
+def _ext4(m: _Machine) -> None:
+    _ext(m, m._sint(4))
+
+
+@_op(b"g")
+def _get(m: _Machine) -> None:
+    m._memo_get(_memo_key(m, m._line()))
+
+
+def _memo_key(m: _Machine, text: bytes) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise _Abort("parse-error", f"invalid memo key {text[:40]!r}", m.op_at) from None
+
+
+@_op(b"h")
+def _binget(m: _Machine) -> None:
+    m._memo_get(m._uint(1))
+
+
+@_op(b"j")
+def _long_binget(m: _Machine) -> None:
+    m._memo_get(m._uint(4))
+
+
+@_op(b"p")
+def _put(m: _Machine) -> None:
+    key = _memo_key(m, m._line())
+    if key < 0:
+        raise _Abort("parse-error", "negative PUT argument", m.op_at)
+    m._memo_put(key, m._top())
+
+
+@_op(b"q")
+def _binput(m: _Machine) -> None:
+    key = m._uint(1)
+    m._memo_put(key, m._top())
+
+
+@_op(b"r")
+def _long_binput(m: _Machine) -> None:
+    key = m._uint(4)
+    m._memo_put(key, m._top())
+
+
+@_op(b"\x94")
+def _memoize(m: _Machine) -> None:
+    m._memo_put(len(m.memo), m._top())
+
+
+@_op(b"\x80")
+def _proto(m: _Machine) -> None:
+    proto = m._uint(1)
+    if proto > 5:
+        raise _Abort("parse-error", f"unsupported pickle protocol: {proto}", m.op_at)
+    m.proto = proto
+
+
+@_op(b"\x95")
+def _frame(m: _Machine) -> None:
+    n = m._uint(8)
+    if n > sys.maxsize:
+        raise _Abort("parse-error", "FRAME length exceeds the platform maximum", m.op_at)
+    pos = m.pos
+    fe = m.frame_end
+    if fe is not None and pos < fe:
+        if pos + n <= fe:
+            m._diverge("FRAME starts inside another frame")
+            if m.hard:
+                return  # the C unpickler finds the bytes in its buffer and keeps it
+        elif m.hard:
+            m.pos = pos = fe  # the rest of the old buffer is dropped
+        else:
+            m._diverge("FRAME starts inside another frame and runs past it")
+    if pos + n > m.end:
+        raise m._truncated(f"FRAME of {n} bytes")
+    m.frame_end = pos + n
+
+
+@_op(b"\x97")
+def _next_buffer(m: _Machine) -> None:
+    m.stack.append(Unknown("out-of-band buffer"))
+
+
+@_op(b"\x98")
+def _readonly_buffer(m: _Machine) -> None:
+    m._top()
