@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-import _vm_standin
 from mlchain.models import ArtifactFormat, Finding, Location, Severity
 from mlchain.scan.base import Limits, ScanContext, ScanOptions
-
-STANDIN = _vm_standin.install()
-"""True while the real pickle VM is not merged and the test stand-in answers instead."""
 
 REPO = Path(__file__).resolve().parent.parent
 BENIGN = REPO / "fixtures" / "containers" / "benign"

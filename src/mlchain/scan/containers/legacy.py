@@ -18,10 +18,10 @@ LEGACY_PICKLES = 5
 
 def scan_legacy(buf: Buf, location: Location, ctx: ScanContext, depth: int) -> Iterator[Finding]:
     """Yield findings for a legacy (non-zip) ``torch.save`` file held in ``buf``."""
-    from mlchain.scan.containers.pickles import scan_pickle_stream
+    from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
 
     result = scan_pickle_stream(buf, location, ctx, max_pickles=LEGACY_PICKLES, depth=depth)
-    yield from result.findings
+    yield from without_torch_storages(result.findings)
     if result.pickles < LEGACY_PICKLES:
         yield finding(
             "parse-error",

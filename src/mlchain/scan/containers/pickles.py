@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mlchain.models import Location
+    from mlchain.models import Finding, Location
     from mlchain.scan.base import ScanContext
     from mlchain.scan.containers.dispatch import Buf
     from mlchain.scan.pickle.vm import PickleScan
@@ -24,3 +25,13 @@ def scan_pickle_stream(
     from mlchain.scan.pickle.vm import scan_pickle
 
     return scan_pickle(data, location, ctx, start=start, max_pickles=max_pickles, depth=depth)
+
+
+def without_torch_storages(findings: Iterable[Finding]) -> list[Finding]:
+    """Drop the persistent-id notes for torch storages: inside a torch container they are how
+    tensors are stored (``persistent_load`` is torch's own), not something to report."""
+    return [
+        f
+        for f in findings
+        if not (f.rule_id == "pickle-persistent-id" and (f.evidence or "").startswith("('storage'"))
+    ]

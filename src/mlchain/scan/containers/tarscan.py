@@ -160,10 +160,11 @@ def _scan_member(
     state: State,
     depth: int,
 ) -> Iterator[Finding]:
-    from mlchain.scan.containers.pickles import scan_pickle_stream
+    from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
 
     if (torch and name in {"sys_info", "pickle"}) or name.lower().endswith((".pkl", ".pickle")):
-        yield from scan_pickle_stream(view, loc, ctx, depth=depth).findings
+        findings = scan_pickle_stream(view, loc, ctx, depth=depth).findings
+        yield from without_torch_storages(findings) if torch else findings
     elif torch and name in {"storages", "tensors"}:
         yield from _walk_records(view, name, loc, ctx, depth)
     elif dispatch.sniff(bytes(view[:SNIFF_BYTES])) is not None:

@@ -95,7 +95,7 @@ def _is_storage(entry: ZipEntry, prefix: str) -> bool:
 def _member_kind(entry: ZipEntry, fmt: F) -> str:
     name = entry.name.lower()
     if name.endswith((".pkl", ".pickle", ".debug_pkl")):
-        return "pickle"
+        return "torch-pickle" if fmt in (F.PYTORCH_ZIP, F.TORCHSCRIPT) else "pickle"
     if fmt is F.NUMPY_ZIP or name.endswith(".npy"):
         return "npy"
     return "sniff"
@@ -230,7 +230,8 @@ def _scan_member(
             return
         if dispatch.sniff(head) is None:
             return
-    limit = ctx.limits.max_pickle_bytes if kind == "pickle" else ctx.limits.max_decompressed_bytes
+    is_pickle = kind in ("pickle", "torch-pickle")
+    limit = ctx.limits.max_pickle_bytes if is_pickle else ctx.limits.max_decompressed_bytes
     if entry.method == STORED:
         yield from _scan_stored(buf, entry, kind, loc, ctx, state, depth, limit)
         return
@@ -245,7 +246,7 @@ def _scan_member(
         )
     except LimitHit as exc:
         state.decompressed += exc.produced
-        if kind == "pickle" and limit < budget and exc.produced > limit:
+        if is_pickle and limit < budget and exc.produced > limit:
             yield finding("scan-limit-exceeded", f"pickle member {exc}; not scanned", loc)
         else:
             yield finding("archive-bomb", f"member {exc}; not scanned further", loc)
@@ -312,10 +313,11 @@ def _check_integrity(
 def _dispatch_member(
     view: Buf, kind: str, loc: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
-    if kind == "pickle":
-        from mlchain.scan.containers.pickles import scan_pickle_stream
+    if kind in ("pickle", "torch-pickle"):
+        from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
 
-        yield from scan_pickle_stream(view, loc, ctx, depth=depth).findings
+        findings = scan_pickle_stream(view, loc, ctx, depth=depth).findings
+        yield from without_torch_storages(findings) if kind == "torch-pickle" else findings
     elif kind == "npy":
         from mlchain.scan.containers.npy import scan_npy
 

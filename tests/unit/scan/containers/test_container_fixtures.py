@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fixtures.canary import CANARY_PATH
 
-from container_helpers import BENIGN, MALICIOUS, STANDIN
+from container_helpers import BENIGN, MALICIOUS
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Severity
 from mlchain.scan import scan_file
@@ -53,8 +53,6 @@ def test_benign_detection(name: str, fmt: F) -> None:
 @pytest.mark.parametrize("name", BENIGN_FILES)
 def test_benign_fixture_has_nothing_at_or_above_medium(name: str) -> None:
     result = scan_file(BENIGN / name)
-    if STANDIN and "joblib" in name:
-        pytest.skip("joblib raw arrays need the real pickle VM (not merged yet)")
     if scanner_for(result.format) is None:
         pytest.skip(f"no {result.format.value} scanner on this branch")
     assert result.skipped is None
@@ -64,10 +62,9 @@ def test_benign_fixture_has_nothing_at_or_above_medium(name: str) -> None:
 
 def test_whole_model_is_at_most_low() -> None:
     result = scan_file(BENIGN / "torch_whole_model.pt")
-    assert all(
-        f.severity <= Severity.LOW or (STANDIN and f.rule_id.startswith("pickle"))
-        for f in result.findings
-    )
+    assert result.findings, "a whole model imports torch.nn classes"
+    assert {f.rule_id for f in result.findings} == {"pickle-class-reconstruction"}
+    assert all(f.severity <= Severity.LOW for f in result.findings)
 
 
 @pytest.fixture
