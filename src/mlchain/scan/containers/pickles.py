@@ -28,8 +28,11 @@ def scan_pickle_stream(
 
 
 def without_torch_storages(findings: Iterable[Finding]) -> list[Finding]:
-    """Drop the persistent-id notes for torch storages: inside a torch container they are how
-    tensors are stored (``persistent_load`` is torch's own), not something to report."""
+    """Drop the persistent-id notes for torch storages.
+
+    Inside a torch container they are how tensors are stored (``persistent_load`` is torch's
+    own), not something to report.
+    """
     return [
         f
         for f in findings
