@@ -6,9 +6,9 @@ container trick itself is reported at high severity. Links point at the public w
 
 from __future__ import annotations
 
-from container_helpers import MALICIOUS, scan_bytes
 from fixtures.gen_containers import Member, build_zip, payload
 
+from container_helpers import MALICIOUS, scan_bytes
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, ScanResult, Severity
 from mlchain.scan import scan_file
