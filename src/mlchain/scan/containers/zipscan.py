@@ -92,13 +92,35 @@ def _is_storage(entry: ZipEntry, prefix: str) -> bool:
     return len(parts) == 3 and parts[0] == prefix and parts[1] in {"data", "constants"}
 
 
-def _member_kind(entry: ZipEntry, fmt: F) -> str:
+_PICKLE_KINDS = ("pickle", "torch-pickle", "jit-pickle")
+
+_JIT_NATIVE = ("__torch__.", "torch.jit._pickle.")
+"""Globals torch's C++ TorchScript unpickler resolves itself (compiled classes, list builders)."""
+
+_GLOBAL_RULES = frozenset(
+    {
+        "pickle-dangerous-call",
+        "pickle-dangerous-import",
+        "pickle-unknown-call",
+        "pickle-unknown-import",
+        "pickle-class-reconstruction",
+    }
+)
+
+
+def _member_kind(entry: ZipEntry, fmt: F, jit: bool) -> str:
     name = entry.name.lower()
     if name.endswith((".pkl", ".pickle", ".debug_pkl")):
+        if jit:
+            return "jit-pickle"
         return "torch-pickle" if fmt in (F.PYTORCH_ZIP, F.TORCHSCRIPT) else "pickle"
     if fmt is F.NUMPY_ZIP or name.endswith(".npy"):
         return "npy"
     return "sniff"
+
+
+def _jit_native(f: Finding) -> bool:
+    return f.rule_id in _GLOBAL_RULES and (f.evidence or "").startswith(_JIT_NATIVE)
 
 
 def scan_zip(
@@ -116,8 +138,11 @@ def scan_zip(
     entries = directory.entries
     prefix = entries[0].name.split("/", 1)[0] if entries else ""
     is_torch = fmt in (F.PYTORCH_ZIP, F.TORCHSCRIPT)
-    code = [e.name for e in entries if "/code/" in f"/{e.name}" and not e.is_dir]
-    if code and (is_torch or any(e.name.endswith(".py") for e in entries)):
+    # torch.load hands archives with <prefix>/constants.pkl to torch.jit.load, whose C++
+    # unpickler resolves only torch's own globals and TorchScript classes, never Python imports.
+    jit = is_torch and any(e.name == f"{prefix}/constants.pkl" for e in entries)
+    code = [e.name for e in entries if "/code/" in f"/{e.name}" and e.name.endswith(".py")]
+    if code:
         yield finding(
             "torchscript-code",
             f"TorchScript archive with {len(code)} code members; torch.jit.load runs them",
@@ -162,7 +187,8 @@ def scan_zip(
                 member_loc,
             )
             continue
-        yield from _scan_member(buf, entry, _member_kind(entry, fmt), member_loc, ctx, state, depth)
+        kind = _member_kind(entry, fmt, jit)
+        yield from _scan_member(buf, entry, kind, member_loc, ctx, state, depth)
 
 
 def _scan_prepended(
@@ -230,7 +256,7 @@ def _scan_member(
             return
         if dispatch.sniff(head) is None:
             return
-    is_pickle = kind in ("pickle", "torch-pickle")
+    is_pickle = kind in _PICKLE_KINDS
     limit = ctx.limits.max_pickle_bytes if is_pickle else ctx.limits.max_decompressed_bytes
     if entry.method == STORED:
         yield from _scan_stored(buf, entry, kind, loc, ctx, state, depth, limit)
@@ -313,11 +339,15 @@ def _check_integrity(
 def _dispatch_member(
     view: Buf, kind: str, loc: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
-    if kind in ("pickle", "torch-pickle"):
+    if kind in _PICKLE_KINDS:
         from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
 
         findings = scan_pickle_stream(view, loc, ctx, depth=depth).findings
-        yield from without_torch_storages(findings) if kind == "torch-pickle" else findings
+        if kind != "pickle":
+            findings = without_torch_storages(findings)
+        if kind == "jit-pickle":
+            findings = [f for f in findings if not _jit_native(f)]
+        yield from findings
     elif kind == "npy":
         from mlchain.scan.containers.npy import scan_npy
 

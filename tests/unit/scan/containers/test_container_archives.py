@@ -257,3 +257,34 @@ def test_out_of_time_is_reported() -> None:
     context = ctx(max_seconds_per_file=0)  # type: ignore[arg-type]
     context.started -= 10
     assert rules(scan_bytes(TORCH, F.PYTORCH_ZIP, context=context)) == {"scan-limit-exceeded"}
+
+
+JIT_GLOBAL = b"\x80\x02c__torch__.torch.nn\nLinear\n)\x81."
+
+
+def test_torchscript_native_globals_are_not_python_imports() -> None:
+    data = build_zip(
+        [
+            Member("m/data.pkl", JIT_GLOBAL),
+            Member("m/constants.pkl", b"\x80\x02)."),
+            Member("m/code/__torch__/m.py", b"def forward(self): pass\n"),
+        ]
+    )
+    assert rules(scan_bytes(data, F.TORCHSCRIPT)) == {"torchscript-code"}
+
+
+def test_torchscript_archive_still_reports_python_payloads() -> None:
+    data = build_zip(
+        [
+            Member("m/data.pkl", payload(2)),
+            Member("m/constants.pkl", b"\x80\x02)."),
+            Member("m/code/__torch__/m.py", b"def forward(self): pass\n"),
+        ]
+    )
+    assert "pickle-dangerous-call" in rules(scan_bytes(data, F.TORCHSCRIPT), CRITICAL)
+
+
+def test_torch_globals_outside_torchscript_are_reported() -> None:
+    # Without constants.pkl torch.load unpickles data.pkl in Python: __torch__ is no module there.
+    data = build_zip([Member("m/data.pkl", JIT_GLOBAL), Member("m/version", b"3\n")])
+    assert rules(scan_bytes(data, F.PYTORCH_ZIP), Severity.HIGH)
