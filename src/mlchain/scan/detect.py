@@ -208,8 +208,8 @@ def _classify_zip(path: Path) -> F:
     try:
         with mapped(path) as buf:
             return classify_zip_buffer(buf)
-    except OSError:
-        return F.ZIP  # the zip scanner reports the damage
+    except Exception:  # detection must never stop the run; the zip scanner reports the damage
+        return F.ZIP
 
 
 def _has_zip_tail(path: Path, size: int) -> bool:

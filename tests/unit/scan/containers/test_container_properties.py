@@ -86,3 +86,19 @@ def test_memory_stays_bounded_for_a_bomb() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 24 << 20
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=8),
+    cut=st.none() | st.integers(1, 3000),
+)
+def test_detection_of_damaged_zip_files_never_raises(
+    tmp_path_factory: object, flips: list[tuple[int, int]], cut: int | None
+) -> None:
+    from mlchain.scan.detect import detect
+
+    data = mutate(SEEDS[F.PYTORCH_ZIP], flips, cut)
+    path = tmp_path_factory.mktemp("z") / "m.pt"  # type: ignore[attr-defined]
+    path.write_bytes(data)
+    assert detect(path, data[:65536], len(data)).format is not None
