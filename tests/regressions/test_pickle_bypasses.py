@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fixtures.gen_pickle import MALICIOUS
+
 from mlchain.models import Finding, Severity
 from mlchain.scan import scan_file
 from pickle_vm_helpers import run

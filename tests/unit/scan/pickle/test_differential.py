@@ -13,6 +13,7 @@ part-way, mlchain (which keeps scanning what the loader would have parsed, and m
 superset.
 """
 
+# ruff: noqa: RUF100  (S301 markers stay on the stub-only loads even though S is off in tests)
 from __future__ import annotations
 
 import io
@@ -21,10 +22,10 @@ import struct
 from pathlib import Path
 
 import pytest
+from fixtures.gen_pickle import MALICIOUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.gen_pickle import MALICIOUS
 from pickle_vm_helpers import run
 
 FIXTURES = Path(__file__).resolve().parents[4] / "fixtures" / "pickle"
@@ -89,7 +90,7 @@ def _asked(handle: object) -> tuple[set[tuple[str, str]], bool]:
     """Globals find_class is asked for while loading every pickle in ``handle``; ok flag."""
     asked: set[tuple[str, str]] = set()
 
-    class Recorder(pickle.Unpickler):  # noqa: S301 - stub-only loader, see module docstring
+    class Recorder(pickle.Unpickler):  # noqa: TID251, S301 - stub-only recording loader (module doc)
         def find_class(self, module: str, name: str) -> type:
             asked.add((module, name))
             return _Stub
@@ -135,7 +136,7 @@ def test_frame_differential_really_differs_in_cpython() -> None:
     assert ("os", "system") in run(data).globals
 
 
-# ---------------------------------------------------------------- Hypothesis streams ---------------
+# ------------------------------------------------------------ Hypothesis streams ---------
 
 _NAMES = st.sampled_from(
     [

@@ -8,11 +8,11 @@ import resource
 from pathlib import Path
 
 import pytest
+from fixtures.canary import CANARY_PATH
+from fixtures.gen_pickle import MALICIOUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.canary import CANARY_PATH
-from fixtures.gen_pickle import MALICIOUS
 from mlchain.models import Severity
 from mlchain.scan import scan_file
 from mlchain.scan.base import Limits
