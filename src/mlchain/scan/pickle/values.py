@@ -35,7 +35,7 @@ class Global:
 class Call:
     """The result of calling or instantiating ``func`` (REDUCE, INST, OBJ, NEWOBJ, ...)."""
 
-    __slots__ = ("args", "func", "kind", "offset", "state")
+    __slots__ = ("args", "func", "hook", "kind", "offset", "state")
 
     def __init__(self, func: object, args: tuple[object, ...], kind: str, offset: int) -> None:
         self.func = func
@@ -45,6 +45,8 @@ class Call:
         self.offset = offset
         self.state: object = None
         """Argument of the last BUILD applied to this object."""
+        self.hook: object = None
+        """A ``__setstate__`` installed on this object by an earlier BUILD's slot state."""
 
 
 class Persistent:
@@ -110,33 +112,35 @@ class SSet(SList):
 class SDict:
     """A dict (or a mapping the loader sets items on); keeps the first pairs."""
 
-    __slots__ = ("count", "pairs")
+    __slots__ = ("count", "keys", "pairs")
 
     def __init__(self) -> None:
         self.pairs: list[tuple[object, object]] = []
+        self.keys: dict[str, int] = {}
         self.count = 0
 
     def set(self, key: object, value: object) -> None:
-        """Record ``self[key] = value``; a repeated constant key overwrites its pair."""
+        """Record ``self[key] = value``; a repeated string key overwrites its pair."""
         self.count += 1
-        if isinstance(key, (str, int, bytes)):
-            for i, (k, _) in enumerate(self.pairs):
-                if type(k) is type(key) and k == key:
-                    self.pairs[i] = (key, value)
-                    return
-        if len(self.pairs) < MAX_ITEMS:
+        if type(key) is str:
+            at = self.keys.get(key)
+            if at is not None:
+                self.pairs[at] = (key, value)
+                return
+            if len(self.pairs) < MAX_ITEMS:
+                self.keys[key] = len(self.pairs)
+                self.pairs.append((key, value))
+        elif len(self.pairs) < MAX_ITEMS:
             self.pairs.append((key, value))
 
     def get(self, key: str) -> object:
         """Value of a constant string key, or ``None``."""
-        for k, v in self.pairs:
-            if k == key and isinstance(k, str):
-                return v
-        return None
+        at = self.keys.get(key)
+        return None if at is None else self.pairs[at][1]
 
     def has(self, key: str) -> bool:
         """Whether a constant string key was set."""
-        return any(isinstance(k, str) and k == key for k, _ in self.pairs)
+        return key in self.keys
 
 
 def render(value: object, budget: int = 200, depth: int = 0) -> str:

@@ -231,6 +231,7 @@ class _Machine:
         self.memo: dict[int, object] = {}
         self.proto = 0
         self.frame_end: int | None = None
+        self.limit = self.end
         self.globals: set[tuple[str, str]] = set()
         self.usage: dict[tuple[str, str], _Usage] = {}
         self.events: dict[tuple[str, str], _Event] = {}
@@ -272,7 +273,7 @@ class _Machine:
                     self._diverge(
                         "STOP inside a frame; loaders disagree on where the next pickle starts"
                     )
-            self.frame_end = None
+            self._set_frame(None)
             last_end = self.pos
         return last_end, pickles
 
@@ -281,25 +282,32 @@ class _Machine:
         self.marks = []
         self.proto = 0
         ops = _OPS
-        check_every = 0xFFFF
+        data = self.data
+        stack = self.stack
+        max_stack = self.max_stack
         while True:
-            self.op_at = at = self._take(1)
-            code = self.data[at]
+            pos = self.pos
+            if pos < self.limit:
+                self.pos = pos + 1
+            else:
+                pos = self._take_slow(1)
+            self.op_at = pos
+            code = data[pos]
             self.ops += 1
-            if self.ops & check_every == 0:
+            if not self.ops & 0xFFFF:
                 self._check_budget()
             if code == 0x2E:  # STOP
                 self._pop()
                 return
             handler = ops.get(code)
             if handler is None:
-                raise _Abort("parse-error", f"invalid pickle opcode 0x{code:02x}", at)
+                raise _Abort("parse-error", f"invalid pickle opcode 0x{code:02x}", pos)
             handler(self)
-            if len(self.stack) > self.max_stack or len(self.marks) > self.max_stack:
+            if len(stack) > max_stack or len(self.marks) > max_stack:
                 raise _Abort(
                     "scan-limit-exceeded",
-                    f"pickle stack exceeds the limit of {self.max_stack} entries",
-                    at,
+                    f"pickle stack exceeds the limit of {max_stack} entries",
+                    pos,
                 )
 
     def _check_budget(self) -> None:
@@ -323,8 +331,19 @@ class _Machine:
             )
         return _Abort("parse-error", f"pickle data was truncated ({what})", self.op_at)
 
+    def _set_frame(self, frame_end: int | None) -> None:
+        self.frame_end = frame_end
+        self.limit = self.end if frame_end is None else min(self.end, frame_end)
+
     def _take(self, n: int) -> int:
         """Consume ``n`` bytes and return the offset they start at (loader's framing rules)."""
+        pos = self.pos
+        if pos + n <= self.limit:
+            self.pos = pos + n
+            return pos
+        return self._take_slow(n)
+
+    def _take_slow(self, n: int) -> int:
         pos = self.pos
         new = pos + n
         fe = self.frame_end
@@ -334,7 +353,7 @@ class _Machine:
                     pos, new = fe, fe + n
                 else:
                     self._diverge("an opcode argument runs past the end of its FRAME")
-            self.frame_end = None
+            self._set_frame(None)
         if new > self.end:
             raise self._truncated(f"{n} bytes needed at offset {pos}")
         self.pos = new
@@ -345,6 +364,8 @@ class _Machine:
         return bytes(self.data[at : at + n])
 
     def _uint(self, n: int) -> int:
+        if n == 1:
+            return self.data[self._take(1)]
         return int.from_bytes(self._arg(n), "little")
 
     def _sint(self, n: int) -> int:
@@ -374,9 +395,9 @@ class _Machine:
                     pos = fe
                 else:
                     self._diverge("a text opcode's line runs past the end of its FRAME")
-                self.frame_end = None
+                self._set_frame(None)
         elif fe is not None:
-            self.frame_end = None
+            self._set_frame(None)
         if nl < 0:
             nl = self._find_nl(pos, self.end)
         if nl < 0:
@@ -651,7 +672,7 @@ class _Machine:
                 self._one_pickle()
             finally:
                 self.stack, self.marks, self.proto, self.memo, self.joblib = saved
-            self.frame_end = None
+            self._set_frame(None)
             return
         count = 1
         for dim in shape:
@@ -670,7 +691,8 @@ class _Machine:
             raise _Abort("parse-error", f"joblib array data ({nbytes} bytes) runs past the end", at)
         self.pos = pos + nbytes
         self.end = min(self.real_end, self.end + (self.pos - at))
-        self.frame_end = None
+        self.limit = self.end
+        self._set_frame(None)
 
     # ---------------------------------------------------------------- results -------------------
 
@@ -1192,6 +1214,11 @@ def _build(m: _Machine) -> None:
         )
         return
     if isinstance(inst, Call):
+        if inst.hook is not None:
+            # An earlier BUILD installed __setstate__: this BUILD calls it with the state.
+            m._call(inst.hook, (state,), "call")
+            return
+        _check_slot_state(m, inst, state)
         inst.state = state
         cls = m._instance_class(inst)
         if cls is not None:
@@ -1202,6 +1229,23 @@ def _build(m: _Machine) -> None:
             ):
                 m._joblib_array(state)
                 m.stack[-1] = Unknown("numpy array read by joblib")
+
+
+def _check_slot_state(m: _Machine, inst: Call, state: object) -> None:
+    """BUILD's (state, slotstate) form runs setattr(inst, key, value) for every slot item."""
+    slots = state[1] if isinstance(state, tuple) and len(state) == 2 else None
+    if not isinstance(slots, SDict):
+        return
+    for key, value in slots.pairs:
+        if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
+            m._event(
+                "pickle-dangerous-call",
+                f"BUILD sets {key} on an object, replacing its behaviour",
+                m.op_at,
+                f"setattr({render(inst, 60)}, {key!r}, {render(value, 80)})",
+            )
+            if key == "__setstate__":
+                inst.hook = value
 
 
 @_op(b"c")
@@ -1394,7 +1438,7 @@ def _frame(m: _Machine) -> None:
             m._diverge("FRAME starts inside another frame and runs past it")
     if pos + n > m.end:
         raise m._truncated(f"FRAME of {n} bytes")
-    m.frame_end = pos + n
+    m._set_frame(pos + n)
 
 
 @_op(b"\x97")
