@@ -28,6 +28,8 @@ from mlchain.scan.containers.streams import (
     spool,
 )
 from mlchain.scan.containers.zipreader import (
+    FLAG_ENCRYPTED,
+    FLAG_STRONG_ENCRYPTION,
     METHOD_CODECS,
     STORED,
     ZipDirectory,
@@ -240,6 +242,14 @@ def _scan_member(
             loc,
         )
         return
+    if entry.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION):
+        # miniz refuses encrypted members, but a loader holding the password does not; the
+        # bytes are still scanned as stored below in case the flag is a decoy.
+        yield finding(
+            "archive-unsupported",
+            "member is marked encrypted; its real content cannot be inspected",
+            loc,
+        )
     if kind == "sniff":
         try:
             head = head_of(

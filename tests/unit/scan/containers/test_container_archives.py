@@ -288,3 +288,9 @@ def test_torch_globals_outside_torchscript_are_reported() -> None:
     # Without constants.pkl torch.load unpickles data.pkl in Python: __torch__ is no module there.
     data = build_zip([Member("m/data.pkl", JIT_GLOBAL), Member("m/version", b"3\n")])
     assert rules(scan_bytes(data, F.PYTORCH_ZIP), Severity.HIGH)
+
+
+def test_encrypted_member_is_unsupported_but_its_bytes_are_still_scanned() -> None:
+    data = build_zip([Member("a.pkl", payload(2), flags=0x0001)])
+    found = scan_bytes(data, F.ZIP)
+    assert {"archive-unsupported", "archive-malformed", "pickle-dangerous-call"} <= rules(found)
