@@ -48,8 +48,13 @@ def test_cve_2025_1944_local_and_central_name_mismatch() -> None:
 
 
 def test_cve_2025_1945_zip_flag_bits() -> None:
-    """https://github.com/mmaitre314/picklescan/security/advisories/GHSA-w8jq-xcqf-f792"""
+    """https://github.com/mmaitre314/picklescan/security/advisories/GHSA-w8jq-xcqf-f792
+
+    The UTF-8 name flag differs between local and central headers of a non-ASCII archive name:
+    zipfile decodes the name two ways and refuses the member, torch 2.13 loads it (measured).
+    """
     result = scan("torch_flag_bits.pt")
+    assert result.format is F.PYTORCH_ZIP
     assert payload_found(result)
     assert has(result, "archive-malformed", Severity.MEDIUM)
 

@@ -116,3 +116,10 @@ def test_symlink_mode_is_recognised() -> None:
     entry = read_directory(build_zip([Member("l", b"/etc", mode=0o120777)])).entries[0]
     assert entry.is_symlink
     assert not entry.is_special
+
+
+def test_utf8_flag_differing_between_headers_is_malformed_not_fatal() -> None:
+    data = build_zip([Member("modèle/data.pkl", b"N.", flags=0x0800, local_flags=0)])
+    directory = read_directory(data)
+    assert directory.names == ["modèle/data.pkl"]
+    assert kinds(directory) == ["malformed"]
