@@ -17,7 +17,7 @@ from mlchain.models import Finding, Location
 from mlchain.scan.base import ScanContext, finding
 from mlchain.scan.containers import dispatch
 from mlchain.scan.containers.dispatch import Buf, State
-from mlchain.scan.containers.streams import CorruptStream, Inflater, LimitHit, spool
+from mlchain.scan.containers.streams import CorruptStream, Inflater, LimitHit, TimeUp, spool
 
 _CODEC = {F.GZIP: "gzip", F.BZIP2: "bz2", F.XZ: "xz", F.ZLIB: "zlib"}
 _CHUNK = 1 << 20
@@ -36,10 +36,17 @@ def scan_compressed(
     inflater = Inflater(codec, multi_stream=codec != "zlib")
     budget = max(ctx.limits.max_decompressed_bytes - state.decompressed, 0)
     try:
-        sp = spool(inflater, _chunks(buf), max_bytes=budget, max_ratio=ctx.limits.max_ratio)
+        sp = spool(
+            inflater,
+            _chunks(buf),
+            max_bytes=budget,
+            max_ratio=ctx.limits.max_ratio,
+            out_of_time=ctx.out_of_time,
+        )
     except LimitHit as exc:
         state.decompressed += exc.produced
-        yield finding("archive-bomb", f"{fmt.value} stream {exc}; not scanned further", location)
+        rule = "scan-limit-exceeded" if isinstance(exc, TimeUp) else "archive-bomb"
+        yield finding(rule, f"{fmt.value} stream: {exc}; not scanned further", location)
         return
     except CorruptStream as exc:
         yield finding(

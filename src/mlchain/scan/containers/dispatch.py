@@ -27,6 +27,8 @@ SNIFF_BYTES = 64 * 1024
 """How much of a nested member is decompressed to decide what it is."""
 
 _LEGACY_TORCH_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+"""lz4 frame magic (joblib's lz4 compressor); decompressing it needs a third-party module."""
 
 NESTED_SCANNABLE = frozenset(
     {
@@ -93,6 +95,11 @@ def sniff(buf: Buf) -> F | None:
     return None
 
 
+def worth_scanning(head: Buf) -> bool:
+    """Whether a member's head is something :func:`scan_nested` reports on."""
+    return bytes(head[:4]) == LZ4_MAGIC or sniff(head) is not None
+
+
 def scan_buffer(
     buf: Buf, fmt: F, location: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
@@ -146,6 +153,13 @@ def scan_nested(
     buf: Buf, location: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
     """Sniff ``buf`` (a member or decompressed stream) and scan it if it is a known container."""
+    if bytes(buf[:4]) == LZ4_MAGIC:
+        yield finding(
+            "archive-unsupported",
+            "lz4 frame (joblib compress='lz4'): mlchain cannot decompress lz4; not scanned",
+            location,
+        )
+        return
     fmt = sniff(buf)
     if fmt is None:
         return

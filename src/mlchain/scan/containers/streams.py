@@ -13,7 +13,7 @@ import lzma
 import mmap
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO, Any
@@ -37,6 +37,10 @@ class LimitHit(Exception):
     def __init__(self, message: str, produced: int) -> None:
         super().__init__(message)
         self.produced = produced
+
+
+class TimeUp(LimitHit):
+    """Decompression stopped because the file's time budget is spent."""
 
 
 def _new(codec: str) -> Any:
@@ -203,14 +207,16 @@ def spool(
     max_bytes: int,
     max_ratio: int,
     stop_after: int | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> Spool:
     """Decompress ``chunks`` into a :class:`Spool`, enforcing the limits as data arrives.
 
     ``stop_after`` ends early (without error) once that many bytes exist: used to sniff a
-    member's head.
+    member's head. ``out_of_time`` is polled once per output chunk.
 
     Raises:
-        LimitHit: when the output exceeds ``max_bytes`` or the ratio exceeds ``max_ratio``.
+        LimitHit: when the output exceeds ``max_bytes`` or the ratio exceeds ``max_ratio``
+            (:class:`TimeUp` when ``out_of_time`` says so).
         CorruptStream: when the data is corrupt.
     """
     out = Spool()
@@ -228,6 +234,8 @@ def spool(
                 )
             if stop_after is not None and produced >= stop_after:
                 break
+            if out_of_time is not None and out_of_time():
+                raise TimeUp("time limit reached while decompressing", produced)
     except BaseException:
         out.close()
         raise

@@ -167,7 +167,7 @@ def _scan_member(
         yield from without_torch_storages(findings) if torch else findings
     elif torch and name in {"storages", "tensors"}:
         yield from _walk_records(view, name, loc, ctx, depth)
-    elif dispatch.sniff(bytes(view[:SNIFF_BYTES])) is not None:
+    elif dispatch.worth_scanning(bytes(view[:SNIFF_BYTES])):
         yield from dispatch.scan_nested(view, loc, ctx, state, depth + 1)
 
 

@@ -24,6 +24,7 @@ from mlchain.scan.containers.streams import (
     CorruptStream,
     Inflater,
     LimitHit,
+    TimeUp,
     head_of,
     spool,
 )
@@ -264,7 +265,7 @@ def _scan_member(
         except CorruptStream as exc:
             yield finding("parse-error", "member data is corrupt", loc, evidence=str(exc))
             return
-        if dispatch.sniff(head) is None:
+        if not dispatch.worth_scanning(head):
             return
     is_pickle = kind in _PICKLE_KINDS
     limit = ctx.limits.max_pickle_bytes if is_pickle else ctx.limits.max_decompressed_bytes
@@ -279,10 +280,13 @@ def _scan_member(
             member_chunks(buf, entry),
             max_bytes=min(limit, budget),
             max_ratio=ctx.limits.max_ratio,
+            out_of_time=ctx.out_of_time,
         )
     except LimitHit as exc:
         state.decompressed += exc.produced
-        if is_pickle and limit < budget and exc.produced > limit:
+        if isinstance(exc, TimeUp):
+            yield finding("scan-limit-exceeded", f"member: {exc}; not scanned", loc)
+        elif is_pickle and limit < budget and exc.produced > limit:
             yield finding("scan-limit-exceeded", f"pickle member {exc}; not scanned", loc)
         else:
             yield finding("archive-bomb", f"member {exc}; not scanned further", loc)

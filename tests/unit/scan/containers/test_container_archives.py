@@ -13,6 +13,7 @@ from fixtures.gen_containers import Member, build_tar, build_zip, payload, tar_f
 from container_helpers import BENIGN, ctx, rules, scan_bytes
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Severity
+from mlchain.scan.base import ScanContext
 from mlchain.scan.containers import dispatch
 
 TORCH = (BENIGN / "torch_state_dict.pt").read_bytes()
@@ -294,3 +295,20 @@ def test_encrypted_member_is_unsupported_but_its_bytes_are_still_scanned() -> No
     data = build_zip([Member("a.pkl", payload(2), flags=0x0001)])
     found = scan_bytes(data, F.ZIP)
     assert {"archive-unsupported", "archive-malformed", "pickle-dangerous-call"} <= rules(found)
+
+
+def test_lz4_member_is_unsupported() -> None:
+    data = build_zip([Member("model.joblib", b"\x04\x22\x4d\x18" + bytes(40))])
+    assert rules(scan_bytes(data, F.ZIP)) == {"archive-unsupported"}
+
+
+def test_time_limit_during_decompression() -> None:
+    calls = iter([False, False] + [True] * 1000)
+
+    class Clock(ScanContext):
+        def out_of_time(self) -> bool:
+            return next(calls)
+
+    context = Clock(ctx().options)
+    found = scan_bytes(gzip.compress(bytes(range(256)) * 40_000), F.GZIP, context=context)
+    assert rules(found) == {"scan-limit-exceeded"}
