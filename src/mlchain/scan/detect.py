@@ -9,7 +9,6 @@ is itself a ``format-mismatch`` finding.
 from __future__ import annotations
 
 import struct
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -227,14 +226,15 @@ def _has_zip_tail(path: Path, size: int) -> bool:
 
 
 def _classify_tar(path: Path) -> F:
+    # Reads at most 64 member headers (tarfile.getmembers would walk the whole archive).
+    from mlchain.scan.containers.dispatch import mapped
+    from mlchain.scan.containers.tarscan import classify_tar_buffer
+
     try:
-        with tarfile.open(path, mode="r:") as archive:
-            names = {m.name for m in archive.getmembers()[:64]}
-    except (tarfile.TarError, OSError, ValueError, EOFError):
+        with mapped(path) as buf:
+            return classify_tar_buffer(buf)
+    except Exception:  # detection must never stop the run; the tar scanner reports the damage
         return F.TAR
-    if {"sys_info", "pickle", "storages"} <= names:
-        return F.PYTORCH_TAR
-    return F.TAR
 
 
 def read_head(path: Path, limit: int = HEAD_BYTES) -> bytes:

@@ -15,6 +15,7 @@ import io
 import struct
 import tarfile
 from collections.abc import Iterator
+from contextlib import suppress
 
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location
@@ -148,7 +149,8 @@ def scan_tar(
         try:
             yield from _scan_member(view, info.name, torch, loc, ctx, state, depth)
         finally:
-            view.release()
+            with suppress(BufferError):  # a finding kept a slice; the GC frees it
+                view.release()
 
 
 def _scan_member(

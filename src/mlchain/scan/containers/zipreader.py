@@ -133,26 +133,28 @@ class ZipDirectory:
 def find_eocd(buf: Buffer) -> int:
     """Offset of the end-of-central-directory record, or -1.
 
-    Searches backwards through the last 64 KiB + 22 bytes (the largest possible comment), taking
-    the last signature whose comment length fits the file, as miniz does.
+    Searches backwards through the last 64 KiB + 22 bytes (the largest possible comment) and
+    prefers the last signature whose comment length fits the file; like miniz, it falls back to
+    the last signature with room for the 22-byte record (trailing bytes after the record).
     """
     size = len(buf)
     if size < _EOCD.size:
         return -1
     start = max(0, size - _EOCD.size - _MAX_COMMENT)
     tail = bytes(buf[start:size])
+    fallback = -1
     pos = len(tail)
-    while True:
+    while pos > 0:
         pos = tail.rfind(EOCD_SIG, 0, pos)
         if pos < 0:
-            return -1
+            break
         if pos + _EOCD.size <= len(tail):
             (comment_len,) = struct.unpack_from("<H", tail, pos + 20)
             if pos + _EOCD.size + comment_len <= len(tail):
                 return start + pos
-        pos -= 1 if pos > 0 else 0
-        if pos <= 0:
-            return -1
+            if fallback < 0:
+                fallback = start + pos
+    return fallback
 
 
 def read_directory(buf: Buffer, *, max_members: int = 100_000) -> ZipDirectory:

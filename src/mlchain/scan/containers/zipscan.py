@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import suppress
 
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location
@@ -207,7 +208,8 @@ def _scan_prepended(
     try:
         yield from dispatch.scan_nested(head, location.at(0), ctx, state, depth + 1)
     finally:
-        head.release()
+        with suppress(BufferError):
+            head.release()
 
 
 def _declared_bomb(
@@ -323,7 +325,8 @@ def _scan_stored(
         yield from _check_integrity(entry, view, len(view), True, loc)
         yield from _dispatch_member(view, kind, loc, ctx, state, depth)
     finally:
-        view.release()
+        with suppress(BufferError):  # a finding kept a slice; the GC frees it
+            view.release()
 
 
 def _check_integrity(

@@ -123,3 +123,10 @@ def test_utf8_flag_differing_between_headers_is_malformed_not_fatal() -> None:
     directory = read_directory(data)
     assert directory.names == ["modèle/data.pkl"]
     assert kinds(directory) == ["malformed"]
+
+
+def test_trailing_bytes_after_end_record_are_tolerated() -> None:
+    data = build_zip([Member("a", b"1")])
+    claimed = data[:-2] + struct.pack("<H", 200)  # comment length past the end of the file
+    assert read_directory(claimed).names == ["a"]
+    assert read_directory(data + b"\x00" * 10).names == ["a"]
