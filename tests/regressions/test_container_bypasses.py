@@ -166,7 +166,11 @@ def test_data_prepended_to_torch_zip() -> None:
     assert payload_found(junk)
     assert has(junk, "archive-malformed", Severity.MEDIUM)
     polyglot = scan("torch_prepended_pickle.pt")
-    assert payload_found(polyglot)
+    assert polyglot.format is F.PYTORCH_ZIP
+    assert payload_found(polyglot)  # in the pickle that torch.load reads
+    hidden = scan("pickle_zip_polyglot.pkl")  # clean pickle, payload in the appended zip
+    assert payload_found(hidden)
+    assert any(f.location.member == "archive/data.pkl" for f in hidden.findings)
 
 
 def test_legacy_torch_format_payload() -> None:

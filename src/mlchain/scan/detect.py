@@ -115,6 +115,8 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
     if _is_safetensors(head, size):
         return F.SAFETENSORS
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        if _has_zip_tail(path, size, exact=True):
+            return _classify_zip(path)  # pickle + zip polyglot: the zip scanner reads both
         return F.PYTORCH_LEGACY if head[2:14] == _LEGACY_TORCH_MAGIC else F.PICKLE
     if _is_tar(head):
         return _classify_tar(path)
@@ -132,7 +134,7 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         if json_format is not F.DATA:
             return json_format
     if head[0] in _TEXT_PICKLE_FIRST and _looks_like_text_pickle(head, size):
-        return F.PICKLE
+        return _classify_zip(path) if _has_zip_tail(path, size, exact=True) else F.PICKLE
     if _has_zip_tail(path, size):
         return _classify_zip(path)
     return F.DATA
@@ -211,8 +213,12 @@ def _classify_zip(path: Path) -> F:
         return F.ZIP
 
 
-def _has_zip_tail(path: Path, size: int) -> bool:
-    """Whether a file of unknown content ends with a zip directory (data prepended to a zip)."""
+def _has_zip_tail(path: Path, size: int, *, exact: bool = False) -> bool:
+    """Whether the file ends with a zip directory (data prepended to a zip).
+
+    With ``exact``, the end record must close the file: a pickle that merely carries zip bytes
+    as a constant ends with more opcodes, an appended zip does not.
+    """
     from mlchain.scan.containers.zipreader import EOCD_SIG, find_eocd
 
     tail_size = min(size, 22 + 0xFFFF)
@@ -222,7 +228,15 @@ def _has_zip_tail(path: Path, size: int) -> bool:
             tail = handle.read(tail_size)
     except OSError:
         return False
-    return EOCD_SIG in tail and find_eocd(tail) >= 0
+    if EOCD_SIG not in tail:
+        return False
+    eocd = find_eocd(tail)
+    if eocd < 0:
+        return False
+    if not exact:
+        return True
+    (comment_len,) = struct.unpack_from("<H", tail, eocd + 20)
+    return eocd + 22 + comment_len == len(tail)
 
 
 def _classify_tar(path: Path) -> F:

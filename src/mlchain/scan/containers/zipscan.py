@@ -203,10 +203,23 @@ def _scan_prepended(
     state: State,
     depth: int,
 ) -> Iterator[Finding]:
-    # torch.load sees no zip magic at offset 0 and unpickles the file from its start.
+    # torch.load sees no zip magic at offset 0 and unpickles the file from its start; pickle
+    # loaders read on past the prepended part, so a pickle there is scanned over the whole file.
     head = memoryview(buf)[: directory.prepended]
     try:
-        yield from dispatch.scan_nested(head, location.at(0), ctx, state, depth + 1)
+        kind = dispatch.sniff(head)
+        if kind is F.PYTORCH_LEGACY:
+            from mlchain.scan.containers.legacy import scan_legacy
+
+            yield from scan_legacy(buf, location, ctx, depth)
+        elif kind is F.PICKLE:
+            from mlchain.scan.containers.pickles import scan_pickle_stream
+
+            yield from scan_pickle_stream(buf, location, ctx, depth=depth).findings
+        elif kind is not None:
+            yield from dispatch.scan_buffer(head, kind, location.at(0), ctx, state, depth + 1)
+        elif bytes(head[:4]) == dispatch.LZ4_MAGIC:
+            yield from dispatch.scan_nested(head, location.at(0), ctx, state, depth + 1)
     finally:
         with suppress(BufferError):
             head.release()
