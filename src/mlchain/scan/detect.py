@@ -236,7 +236,7 @@ def _has_zip_tail(path: Path, size: int, *, exact: bool = False) -> bool:
     if not exact:
         return True
     (comment_len,) = struct.unpack_from("<H", tail, eocd + 20)
-    return eocd + 22 + comment_len == len(tail)
+    return bool(eocd + 22 + comment_len == len(tail))
 
 
 def _classify_tar(path: Path) -> F:
