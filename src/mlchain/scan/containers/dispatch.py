@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlchain.models import ArtifactFormat as F
-from mlchain.models import Finding, Location
+from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import Artifact, ScanContext, finding
 from mlchain.scan.containers.zipreader import Buffer
 
@@ -93,6 +93,46 @@ def sniff(buf: Buf) -> F | None:
     if sniff_pickle(head, head_is_whole_file=len(head) < SNIFF_BYTES):
         return F.PICKLE
     return None
+
+
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF")
+MAX_NOTES = 20
+"""``not-scanned`` notes listed per archive before they are summarised."""
+
+
+def unscanned_note(head: bytes, location: Location) -> Finding | None:
+    """An INFO ``not-scanned`` finding for a member that is neither inert nor scannable."""
+    from mlchain.scan.detect import is_text
+
+    if not head or head.startswith(_IMAGE_MAGIC) or is_text(head[:4096]):
+        return None
+    kind = "unrecognised binary content"
+    if head.startswith(b"GGUF"):
+        kind = "a GGUF model"
+    elif len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 1 << 32:
+        kind = "a safetensors file"
+    return finding(
+        "not-scanned",
+        f"archive member holds {kind}; extract it and scan it on its own",
+        location,
+    )
+
+
+def limit_notes(findings: Iterator[Finding], location: Location) -> Iterator[Finding]:
+    """Pass ``findings`` through, listing at most :data:`MAX_NOTES` ``not-scanned`` notes."""
+    notes = 0
+    for item in findings:
+        if item.rule_id == "not-scanned" and item.severity == Severity.INFO:
+            notes += 1
+            if notes > MAX_NOTES:
+                continue
+        yield item
+    if notes > MAX_NOTES:
+        yield finding(
+            "not-scanned",
+            f"{notes - MAX_NOTES} more archive members were not scanned (unrecognised content)",
+            location,
+        )
 
 
 def worth_scanning(head: Buf) -> bool:

@@ -101,6 +101,12 @@ def scan_tar(
     buf: Buf, fmt: F, location: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
     """Yield findings for a tar archive held in ``buf``."""
+    yield from dispatch.limit_notes(_scan_tar(buf, fmt, location, ctx, state, depth), location)
+
+
+def _scan_tar(
+    buf: Buf, fmt: F, location: Location, ctx: ScanContext, state: State, depth: int
+) -> Iterator[Finding]:
     members, error, overflow = _members(buf, ctx.limits.max_members)
     if error is not None:
         yield finding(
@@ -169,8 +175,14 @@ def _scan_member(
         yield from without_torch_storages(findings) if torch else findings
     elif torch and name in {"storages", "tensors"}:
         yield from _walk_records(view, name, loc, ctx, depth)
-    elif dispatch.worth_scanning(bytes(view[:SNIFF_BYTES])):
-        yield from dispatch.scan_nested(view, loc, ctx, state, depth + 1)
+    else:
+        head = bytes(view[:SNIFF_BYTES])
+        if dispatch.worth_scanning(head):
+            yield from dispatch.scan_nested(view, loc, ctx, state, depth + 1)
+        else:
+            note = dispatch.unscanned_note(head, loc)
+            if note is not None:
+                yield note
 
 
 def small_int(data: bytes) -> int | None:

@@ -131,6 +131,12 @@ def scan_zip(
     buf: Buf, fmt: F, location: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
     """Yield findings for a zip-family archive held in ``buf``."""
+    yield from dispatch.limit_notes(_scan_zip(buf, fmt, location, ctx, state, depth), location)
+
+
+def _scan_zip(
+    buf: Buf, fmt: F, location: Location, ctx: ScanContext, state: State, depth: int
+) -> Iterator[Finding]:
     directory = read_directory(buf, max_members=ctx.limits.max_members)
     for problem in directory.problems:
         yield problem_finding(problem, location)
@@ -281,6 +287,9 @@ def _scan_member(
             yield finding("parse-error", "member data is corrupt", loc, evidence=str(exc))
             return
         if not dispatch.worth_scanning(head):
+            note = dispatch.unscanned_note(head, loc)
+            if note is not None:
+                yield note
             return
     is_pickle = kind in _PICKLE_KINDS
     limit = ctx.limits.max_pickle_bytes if is_pickle else ctx.limits.max_decompressed_bytes

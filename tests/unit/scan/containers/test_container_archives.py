@@ -121,9 +121,28 @@ def test_npz_members_are_parsed() -> None:
     assert scan_bytes(build_zip([Member("a.npy", npy, method=8)]), F.NUMPY_ZIP) == []
 
 
-def test_plain_text_member_is_ignored_and_unknown_binary_too() -> None:
-    data = build_zip([Member("README.md", b"hi"), Member("blob.bin", bytes(range(256)))])
-    assert scan_bytes(data, F.ZIP) == []
+def test_text_and_images_are_ignored_unknown_binaries_are_noted() -> None:
+    data = build_zip(
+        [
+            Member("README.md", b"hi"),
+            Member("logo.png", b"\x89PNG\r\n\x1a\n" + bytes(10)),
+            Member("blob.bin", bytes(range(256))),
+            Member("model.gguf", b"GGUF\x03\x00\x00\x00" + bytes(16)),
+        ]
+    )
+    found = scan_bytes(data, F.ZIP)
+    assert [(f.rule_id, f.severity, f.location.member) for f in found] == [
+        ("not-scanned", Severity.INFO, "blob.bin"),
+        ("not-scanned", Severity.INFO, "model.gguf"),
+    ]
+    assert "GGUF" in found[1].message
+
+
+def test_unscanned_notes_are_capped() -> None:
+    data = build_zip([Member(f"b{i}.bin", bytes(range(256))) for i in range(30)])
+    found = scan_bytes(data, F.ZIP)
+    assert len(found) == 21
+    assert "10 more" in found[-1].message
 
 
 def test_declared_bomb_member_is_not_decompressed() -> None:
