@@ -55,6 +55,7 @@ MAX_FINDINGS = 500
 """Distinct findings kept per scanned stream; the rest are summarised in one finding."""
 
 _TUPLE_KEEP = 256
+DEGRADED = Unknown("object not tracked (object budget exhausted)")
 _NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
 _NESTED_MEMBER = "nested-pickle@{offset}"
 
@@ -126,6 +127,7 @@ def _scan(
         # A plain pickle.load of the same file would parse the array bytes as opcodes.
         plain = _Machine(data, location, ctx, start, stop, depth, origin, joblib=False)
         plain.run(max_pickles)
+        found |= plain.globals
         for f in plain.findings():
             if f.severity >= Severity.CRITICAL and _fkey(f) not in keys:
                 keys.add(_fkey(f))
@@ -223,6 +225,8 @@ class _Machine:
         self.max_memo = limits.max_memo
         self.max_stack = limits.max_stack
         self.allowed = ctx.options.allow_globals
+        self.budget = 8 * max(limits.max_stack, limits.max_memo)
+        self.kept = 0
         self.pos = start
         self.op_at = start
         self.ops = 0
@@ -464,6 +468,24 @@ class _Machine:
                 "parse-error", f"memo value not found at index {key}", self.op_at
             ) from None
 
+    def _keep(self, value: object) -> object:
+        """Count a new container or call; past the object budget, keep a placeholder instead.
+
+        CPython would build the whole object graph (a chain of 50M one-item tuples is a few
+        GB); the scanner keeps at most the budget and reports that evidence stops there.
+        Calls are still classified when they happen: only their result is not retained.
+        """
+        self.kept += 1
+        if self.kept <= self.budget:
+            return value
+        if self.kept == self.budget + 1:
+            self._event(
+                "scan-limit-exceeded",
+                f"more than {self.budget} objects; later objects are not tracked as evidence",
+                self.op_at,
+            )
+        return DEGRADED
+
     # ---------------------------------------------------------------- constants -----------------
 
     def _push_bytes(self, n: int, kind: str) -> None:
@@ -617,7 +639,18 @@ class _Machine:
             )
             return
         inner_loc = self.loc.with_member(_NESTED_MEMBER.format(offset=where))
-        inner = _scan(buf, inner_loc, self.ctx, lo, hi, 1, self.depth + 1, origin=lo)
+        head = bytes(buf[lo : min(hi, lo + 4)])
+        if head.startswith(b"PK"):
+            # torch.load of a zip archive: the archive scanner owns that format.
+            self._event(
+                "pickle-nested",
+                f"passes a {hi - lo}-byte zip archive to a deserializer; archives nested in "
+                "pickles are not scanned",
+                call.offset,
+                render(call),
+            )
+            return
+        inner = _scan(buf, inner_loc, self.ctx, lo, hi, None, self.depth + 1, origin=lo)
         severe = sum(1 for f in inner.findings if f.severity >= Severity.HIGH)
         self._event(
             "pickle-nested",
@@ -625,6 +658,7 @@ class _Machine:
             f"({severe} high or critical findings inside)",
             call.offset,
             render(call),
+            severity=None if severe else Severity.MEDIUM,
         )
         self.extra.extend(inner.findings)
 
@@ -948,7 +982,7 @@ def _persistent(m: _Machine, pid: object) -> None:
             m.op_at,
             render(pid),
         )
-    m.stack.append(Persistent(pid, m.op_at))
+    m.stack.append(m._keep(Persistent(pid, m.op_at)))
 
 
 @_op(b"P")
@@ -970,7 +1004,7 @@ def _binpersid(m: _Machine) -> None:
 def _reduce(m: _Machine) -> None:
     args = m._pop()
     func = m._pop()
-    m.stack.append(m._call(func, args if isinstance(args, tuple) else (args,), "call"))
+    m.stack.append(m._keep(m._call(func, args if isinstance(args, tuple) else (args,), "call")))
 
 
 @_op(b"S")
@@ -1048,7 +1082,7 @@ def _empty_tuple(m: _Machine) -> None:
 
 
 def _tuple_n(m: _Machine, n: int) -> None:
-    m.stack.append(m._tuple_from(len(m.stack) - n))
+    m.stack.append(m._keep(m._tuple_from(len(m.stack) - n)))
 
 
 @_op(b"\x85")
@@ -1068,22 +1102,22 @@ def _tuple3(m: _Machine) -> None:
 
 @_op(b"t")
 def _tuple(m: _Machine) -> None:
-    m.stack.append(m._tuple_from(m._marker()))
+    m.stack.append(m._keep(m._tuple_from(m._marker())))
 
 
 @_op(b"]")
 def _empty_list(m: _Machine) -> None:
-    m.stack.append(SList())
+    m.stack.append(m._keep(SList()))
 
 
 @_op(b"l")
 def _list(m: _Machine) -> None:
-    m.stack.append(SList(m._pop_from(m._marker())))
+    m.stack.append(m._keep(SList(m._pop_from(m._marker()))))
 
 
 @_op(b"}")
 def _empty_dict(m: _Machine) -> None:
-    m.stack.append(SDict())
+    m.stack.append(m._keep(SDict()))
 
 
 @_op(b"d")
@@ -1094,17 +1128,17 @@ def _dict(m: _Machine) -> None:
     d = SDict()
     for i in range(0, len(items), 2):
         d.set(items[i], items[i + 1])
-    m.stack.append(d)
+    m.stack.append(m._keep(d))
 
 
 @_op(b"\x8f")
 def _empty_set(m: _Machine) -> None:
-    m.stack.append(SSet())
+    m.stack.append(m._keep(SSet()))
 
 
 @_op(b"\x91")
 def _frozenset(m: _Machine) -> None:
-    m.stack.append(SSet(m._pop_from(m._marker()), frozen=True))
+    m.stack.append(m._keep(SSet(m._pop_from(m._marker()), frozen=True)))
 
 
 def _do_append(m: _Machine, x: int) -> None:
@@ -1205,6 +1239,8 @@ def _build(m: _Machine) -> None:
             f"{inst.qualname}.__setstate__({render(state, 120)})",
         )
         return
+    if inst is DEGRADED:
+        return
     if isinstance(inst, (Persistent, Unknown)):
         m._event(
             "pickle-unknown-call",
@@ -1302,7 +1338,7 @@ def _inst(m: _Machine) -> None:
     name = _decode_name(m, m._line(), "ascii")
     cls = m._global(module, name)
     args = m._tuple_from(mark)
-    m.stack.append(_instantiate(m, cls, args))
+    m.stack.append(m._keep(_instantiate(m, cls, args)))
 
 
 def _instantiate(m: _Machine, cls: object, args: tuple[object, ...]) -> Call:
@@ -1319,14 +1355,14 @@ def _obj(m: _Machine) -> None:
         raise m._underflow()
     args = m._tuple_from(mark + 1)
     cls = m._pop()
-    m.stack.append(_instantiate(m, cls, args))
+    m.stack.append(m._keep(_instantiate(m, cls, args)))
 
 
 @_op(b"\x81")
 def _newobj(m: _Machine) -> None:
     args = m._pop()
     cls = m._pop()
-    m.stack.append(m._call(cls, args if isinstance(args, tuple) else (args,), "new"))
+    m.stack.append(m._keep(m._call(cls, args if isinstance(args, tuple) else (args,), "new")))
 
 
 @_op(b"\x92")
@@ -1335,7 +1371,7 @@ def _newobj_ex(m: _Machine) -> None:
     args = m._pop()
     cls = m._pop()
     full = (*args, kwargs) if isinstance(args, tuple) else (args, kwargs)
-    m.stack.append(m._call(cls, full, "new"))
+    m.stack.append(m._keep(m._call(cls, full, "new")))
 
 
 def _ext(m: _Machine, code: int) -> None:

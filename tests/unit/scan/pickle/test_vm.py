@@ -358,3 +358,19 @@ def test_joblib_truncated_array_is_a_parse_error() -> None:
 def test_location_offsets_use_the_given_location() -> None:
     result = run(system_call_p2())
     assert result.findings[0].location.path == LOC.path
+
+
+def test_object_budget_bounds_memory() -> None:
+    data = b"N" + b"\x85" * 200_000 + b"."
+    result = run_with(data, Limits(max_stack=1000, max_memo=1000))
+    assert rules(result) == {"scan-limit-exceeded"}
+    assert result.pickles == 1
+
+
+def test_clean_nested_pickle_is_medium() -> None:
+    inner = pickle.dumps([1, 2], protocol=2)
+    arg = b"B" + len(inner).to_bytes(4, "little") + inner
+    result = run(proto(2) + call(glob("torch.storage", "_load_from_bytes"), arg) + STOP)
+    assert [(f.rule_id, f.severity) for f in result.findings] == [
+        ("pickle-nested", Severity.MEDIUM)
+    ]
