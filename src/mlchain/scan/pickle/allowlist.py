@@ -57,6 +57,7 @@ _TORCH = (
     "torch._utils._rebuild_wrapper_subclass",
     "torch._utils._rebuild_qtensor",
     "torch._tensor._rebuild_from_type_v2",
+    "torch.serialization._get_layout",
     "torch.Size",
     "torch.device",
     "torch.dtype",

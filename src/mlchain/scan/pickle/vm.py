@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import mmap
+import struct
 import sys
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from collections.abc import Callable
@@ -230,6 +231,7 @@ class _Machine:
         self.pos = start
         self.op_at = start
         self.ops = 0
+        self.next_check = min(0x10000, self.max_ops + 1)
         self.stack: list[object] = []
         self.marks: list[int] = []
         self.memo: dict[int, object] = {}
@@ -298,7 +300,7 @@ class _Machine:
             self.op_at = pos
             code = data[pos]
             self.ops += 1
-            if not self.ops & 0xFFFF:
+            if self.ops >= self.next_check:
                 self._check_budget()
             if code == 0x2E:  # STOP
                 self._pop()
@@ -315,6 +317,7 @@ class _Machine:
                 )
 
     def _check_budget(self) -> None:
+        self.next_check = min(self.ops + 0x10000, self.max_ops + 1)
         if self.ops > self.max_ops:
             raise _Abort(
                 "scan-limit-exceeded",
@@ -570,6 +573,12 @@ class _Machine:
                     usage.call = call
                 if mapped == ("_codecs", "encode") and not _is_latin1_encode(args):
                     usage.bad_use = usage.bad_use or call
+                indirect = _INDIRECT.get(mapped)
+                if indirect is not None:
+                    target = indirect(args)
+                    if target is not None and not _is_constant(target[0]):
+                        # The allowlisted helper calls a callable taken from the pickle.
+                        self._call(target[0], target[1], "call")
                 if dangerous.is_nested_loader(*mapped):
                     self._nested(call)
         elif kind != "new":
@@ -835,6 +844,35 @@ class _Machine:
                 )
 
 
+def _rebuild_from_type(args: tuple[object, ...]) -> tuple[object, tuple[object, ...]] | None:
+    # torch._tensor._rebuild_from_type_v2(func, new_type, args, state) calls func(*args).
+    if len(args) >= 3:
+        inner = args[2]
+        return args[0], inner if isinstance(inner, tuple) else (inner,)
+    return None
+
+
+def _ctor_with_name(args: tuple[object, ...]) -> tuple[object, tuple[object, ...]] | None:
+    # numpy.random._pickle.__randomstate_ctor/__generator_ctor(name, ctor) call ctor(name).
+    if len(args) >= 2:
+        return args[1], (args[0],)
+    return None
+
+
+_INDIRECT: dict[
+    tuple[str, str], Callable[[tuple[object, ...]], tuple[object, tuple[object, ...]] | None]
+] = {
+    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
+    ("numpy.random._pickle", "__randomstate_ctor"): _ctor_with_name,
+    ("numpy.random._pickle", "__generator_ctor"): _ctor_with_name,
+}
+"""Allowlisted helpers that call a callable supplied by the pickle; that call is checked too."""
+
+
+def _is_constant(value: object) -> bool:
+    return value is None or isinstance(value, (str, bytes, bytearray, int, float, tuple))
+
+
 def _is_latin1_encode(args: tuple[object, ...]) -> bool:
     return len(args) == 2 and isinstance(args[0], (str, Blob)) and args[1] in ("latin1", "latin-1")
 
@@ -968,8 +1006,6 @@ def _false(m: _Machine) -> None:
 
 @_op(b"G")
 def _binfloat(m: _Machine) -> None:
-    import struct
-
     m.stack.append(struct.unpack(">d", m._arg(8))[0])
 
 

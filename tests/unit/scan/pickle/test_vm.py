@@ -374,3 +374,34 @@ def test_clean_nested_pickle_is_medium() -> None:
     assert [(f.rule_id, f.severity) for f in result.findings] == [
         ("pickle-nested", Severity.MEDIUM)
     ]
+
+
+def test_allowlisted_helper_calling_a_pickled_callable_is_checked() -> None:
+    inner = glob("torch._utils", "_rebuild_tensor_v2")
+    ok = call(
+        glob("torch._tensor", "_rebuild_from_type_v2"),
+        inner,
+        glob("torch", "Tensor"),
+        MARK + TUPLE,
+        EMPTY_DICT,
+    )
+    assert run(proto(2) + ok + STOP).findings == []
+    bad = call(
+        glob("torch._tensor", "_rebuild_from_type_v2"),
+        glob("os", "system"),
+        glob("torch", "Tensor"),
+        MARK + bu("id") + TUPLE,
+        EMPTY_DICT,
+    )
+    result = run(proto(2) + bad + STOP)
+    assert [(f.rule_id, f.evidence) for f in result.findings] == [
+        ("pickle-dangerous-call", "os.system('id')")
+    ]
+    rs = call(glob("numpy.random._pickle", "__randomstate_ctor"), bu("id"), glob("mypkg", "ctor"))
+    assert rules(run(proto(2) + rs + STOP)) == {"pickle-unknown-call"}
+
+
+def test_opcode_limit_is_exact() -> None:
+    data = pickle.dumps(list(range(600)), protocol=2)
+    assert "scan-limit-exceeded" in rules(run_with(data, Limits(max_opcodes=500)))
+    assert run_with(data, Limits(max_opcodes=5000)).findings == []
