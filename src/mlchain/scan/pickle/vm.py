@@ -290,18 +290,80 @@ class _Machine:
         ops = _OPS
         data = self.data
         stack = self.stack
+        marks = self.marks
         max_stack = self.max_stack
+        inline = INLINE_BYTES
         while True:
             pos = self.pos
-            if pos < self.limit:
+            limit = self.limit
+            if pos < limit:
+                code = data[pos]
                 self.pos = pos + 1
             else:
                 pos = self._take_slow(1)
+                code = data[pos]
+                limit = -1  # no fast paths at a frame or stream boundary
             self.op_at = pos
-            code = data[pos]
             self.ops += 1
             if self.ops >= self.next_check:
                 self._check_budget()
+            # Fast paths for the commonest opcodes when their argument is inside the buffer;
+            # each matches its handler below exactly (which also covers every other case).
+            if code == 0x71 and pos + 2 <= limit:  # BINPUT
+                if len(stack) <= (marks[-1] if marks else 0):
+                    raise self._underflow()
+                self.pos = pos + 2
+                self._memo_put(data[pos + 1], stack[-1])
+                continue
+            if code == 0x68 and pos + 2 <= limit:  # BINGET
+                self.pos = pos + 2
+                self._memo_get(data[pos + 1])
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
+            if code == 0x8C and pos + 2 <= limit:  # SHORT_BINUNICODE
+                n = data[pos + 1]
+                if pos + 2 + n <= limit:
+                    self.pos = pos + 2 + n
+                    try:
+                        stack.append(
+                            bytes(data[pos + 2 : pos + 2 + n]).decode("utf-8", "surrogatepass")
+                        )
+                    except UnicodeDecodeError:
+                        raise _Abort("parse-error", "invalid UTF-8 string", pos) from None
+                    continue
+            elif code == 0x58 and pos + 5 <= limit:  # BINUNICODE
+                n = int.from_bytes(data[pos + 1 : pos + 5], "little")
+                if n <= inline and pos + 5 + n <= limit:
+                    self.pos = pos + 5 + n
+                    try:
+                        stack.append(
+                            bytes(data[pos + 5 : pos + 5 + n]).decode("utf-8", "surrogatepass")
+                        )
+                    except UnicodeDecodeError:
+                        raise _Abort("parse-error", "invalid UTF-8 string", pos) from None
+                    continue
+            elif code == 0x4B and pos + 2 <= limit:  # BININT1
+                self.pos = pos + 2
+                stack.append(data[pos + 1])
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
+            elif code == 0x28:  # MARK
+                marks.append(len(stack))
+                if len(marks) > max_stack:
+                    raise self._stack_limit()
+                continue
+            elif code == 0x94:  # MEMOIZE
+                if len(stack) <= (marks[-1] if marks else 0):
+                    raise self._underflow()
+                self._memo_put(len(self.memo), stack[-1])
+                continue
+            elif code == 0x4E:  # NONE
+                stack.append(None)
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
             if code == 0x2E:  # STOP
                 self._pop()
                 return
@@ -309,12 +371,15 @@ class _Machine:
             if handler is None:
                 raise _Abort("parse-error", f"invalid pickle opcode 0x{code:02x}", pos)
             handler(self)
-            if len(stack) > max_stack or len(self.marks) > max_stack:
-                raise _Abort(
-                    "scan-limit-exceeded",
-                    f"pickle stack exceeds the limit of {max_stack} entries",
-                    pos,
-                )
+            if len(stack) > max_stack or len(marks) > max_stack:
+                raise self._stack_limit()
+
+    def _stack_limit(self) -> _Abort:
+        return _Abort(
+            "scan-limit-exceeded",
+            f"pickle stack exceeds the limit of {self.max_stack} entries",
+            self.op_at,
+        )
 
     def _check_budget(self) -> None:
         self.next_check = min(self.ops + 0x10000, self.max_ops + 1)
