@@ -59,6 +59,8 @@ _TUPLE_KEEP = 256
 DEGRADED = Unknown("object not tracked (object budget exhausted)")
 _NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
 _NESTED_MEMBER = "nested-pickle@{offset}"
+_MAX_DECODED_NESTED = 256 * 1024 * 1024
+"""Largest text constant re-encoded to look for a nested pickle (bytes are scanned in place)."""
 
 
 @dataclass(slots=True)
@@ -457,6 +459,11 @@ class _Machine:
 
     def _line(self) -> bytes:
         """Read one line without its newline, as the loader's readline does."""
+        start, end = self._line_span()
+        return bytes(self.data[start:end])
+
+    def _line_span(self) -> tuple[int, int]:
+        """Like :meth:`_line` but return the line's offsets (long lines are never copied)."""
         pos = self.pos
         fe = self.frame_end
         nl = -1
@@ -475,7 +482,7 @@ class _Machine:
         if nl < 0:
             raise self._truncated("line without a newline")
         self.pos = nl + 1
-        return bytes(self.data[pos:nl])
+        return pos, nl
 
     def _diverge(self, message: str) -> None:
         if not self.hard:
@@ -749,9 +756,10 @@ class _Machine:
         ):
             text = value.args[0]
             if isinstance(text, Blob):
-                text = bytes(self.data[text.start : text.start + text.length]).decode(
-                    "utf-8", "surrogatepass"
-                )
+                if text.length > _MAX_DECODED_NESTED:
+                    return None
+                raw = bytes(self.data[text.start : text.start + text.length])
+                text = raw.decode("utf-8" if text.kind == "utf8" else "latin-1", "replace")
             if isinstance(text, str):
                 raw = text.encode("latin-1", "replace")
                 return raw, 0, len(raw)
@@ -1110,7 +1118,11 @@ def _reduce(m: _Machine) -> None:
 
 @_op(b"S")
 def _string(m: _Machine) -> None:
-    line = m._line()
+    start, end = m._line_span()
+    if end - start > INLINE_BYTES:
+        m.stack.append(Blob(start, end - start, "escape"))
+        return
+    line = bytes(m.data[start:end])
     if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
         raise _Abort("parse-error", "the STRING opcode argument must be quoted", m.op_at)
     try:
@@ -1135,7 +1147,11 @@ def _short_binstring(m: _Machine) -> None:
 
 @_op(b"V")
 def _unicode(m: _Machine) -> None:
-    line = m._line()
+    start, end = m._line_span()
+    if end - start > INLINE_BYTES:
+        m.stack.append(Blob(start, end - start, "raw-unicode"))
+        return
+    line = bytes(m.data[start:end])
     try:
         m.stack.append(line.decode("raw_unicode_escape"))
     except UnicodeDecodeError as exc:

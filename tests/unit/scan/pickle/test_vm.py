@@ -405,3 +405,11 @@ def test_opcode_limit_is_exact() -> None:
     data = pickle.dumps(list(range(600)), protocol=2)
     assert "scan-limit-exceeded" in rules(run_with(data, Limits(max_opcodes=500)))
     assert run_with(data, Limits(max_opcodes=5000)).findings == []
+
+
+def test_long_text_constants_stay_in_the_input() -> None:
+    long = "a" * 100_000
+    for protocol in (0, 1, 2, 4):
+        data = pickle.dumps([long, long + "b"], protocol=protocol)
+        result = run(data)
+        assert result.findings == [] and result.end == len(data)
