@@ -377,3 +377,11 @@ def test_scanner_tampering_import() -> None:
         CRITICAL,
         "mlchain.scan.pickle.allowlist.SAFE_GLOBALS",
     )
+
+
+def test_joblib_array_bytes_polyglot() -> None:
+    """joblib skips raw array bytes after a NumpyArrayWrapper; plain pickle.load executes them.
+
+    https://github.com/joblib/joblib/blob/main/joblib/numpy_pickle.py (NumpyArrayWrapper.read_array)
+    """
+    _expect("joblib_array_polyglot.pkl", "pickle-dangerous-call", CRITICAL, "os.system('touch")

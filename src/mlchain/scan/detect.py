@@ -61,8 +61,11 @@ _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 _LEGACY_TORCH_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")  # LONG1 0x1950a86a20f9469cfc6c
 
-# Opcodes a protocol 0/1 pickle can start with (PROTO only exists from protocol 2).
-_TEXT_PICKLE_FIRST = frozenset(b"(cI]}NSVFLaJKM)ldtUTXBCGhjqrpg.i")
+# The loader accepts any opcode first (no PROTO needed, even for protocol 4 opcodes), so every
+# opcode byte may start a pickle; the sniffer's opcode walk then decides.
+_TEXT_PICKLE_FIRST = frozenset(b"(cI]}NSVFLaJKM)ldtUTXBCGhjqrpg.i0125PQRbeosu\x80") | frozenset(
+    range(0x81, 0x99)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,7 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         return F.SEVEN_ZIP
     if _is_safetensors(head, size):
         return F.SAFETENSORS
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+    if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5 and (head[1] >= 2 or _sniff(head, size)):
         if _has_zip_tail(path, size, exact=True):
             return _classify_zip(path)  # pickle + zip polyglot: the zip scanner reads both
         return F.PYTORCH_LEGACY if head[2:14] == _LEGACY_TORCH_MAGIC else F.PICKLE
@@ -187,6 +190,13 @@ def _looks_like_onnx(head: bytes) -> bool:
         and 1 <= head[1] <= 64
         and head[2] in {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xCA}
     )
+
+
+def _sniff(head: bytes, size: int) -> bool:
+    # PROTO 0 and 1 are legal for the loader; confirm with an opcode walk.
+    from mlchain.scan.pickle_sniff import sniff_pickle
+
+    return sniff_pickle(head, head_is_whole_file=size <= len(head))
 
 
 def _looks_like_text_pickle(head: bytes, size: int) -> bool:

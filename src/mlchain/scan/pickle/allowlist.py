@@ -12,7 +12,7 @@ is recorded in reports so a verdict can be traced to the list that produced it.
 
 from __future__ import annotations
 
-ALLOWLIST_VERSION = "2026.11.1"
+ALLOWLIST_VERSION = "2026.11.2"
 
 _BUILTIN_VALUES = (
     "bool",
@@ -57,6 +57,7 @@ _TORCH = (
     "torch._utils._rebuild_wrapper_subclass",
     "torch._utils._rebuild_qtensor",
     "torch._tensor._rebuild_from_type_v2",
+    "torch.serialization._get_layout",
     "torch.Size",
     "torch.device",
     "torch.dtype",
@@ -208,6 +209,13 @@ _STDLIB = (
     "ipaddress.IPv6Address",
     "zoneinfo.ZoneInfo",
     "argparse.Namespace",
+    "pathlib.Path",
+    "pathlib.PosixPath",
+    "pathlib.WindowsPath",
+    "pathlib.PurePath",
+    "pathlib.PurePosixPath",
+    "pathlib.PureWindowsPath",
+    "logging.getLogger",
     "types.SimpleNamespace",
     "_codecs.encode",
 )

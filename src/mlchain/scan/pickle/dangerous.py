@@ -359,6 +359,7 @@ NESTED_LOADERS: frozenset[tuple[str, str]] = frozenset(
         ("numpy.core.numeric", "loads"),
         ("torch", "load"),
         ("torch.serialization", "load"),
+        ("torch.storage", "_load_from_bytes"),
         ("joblib", "load"),
         ("joblib.numpy_pickle", "load"),
         ("pandas", "read_pickle"),

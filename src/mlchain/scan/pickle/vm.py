@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import mmap
+import struct
 import sys
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from collections.abc import Callable
@@ -55,8 +56,11 @@ MAX_FINDINGS = 500
 """Distinct findings kept per scanned stream; the rest are summarised in one finding."""
 
 _TUPLE_KEEP = 256
+DEGRADED = Unknown("object not tracked (object budget exhausted)")
 _NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
 _NESTED_MEMBER = "nested-pickle@{offset}"
+_MAX_DECODED_NESTED = 256 * 1024 * 1024
+"""Largest text constant re-encoded to look for a nested pickle (bytes are scanned in place)."""
 
 
 @dataclass(slots=True)
@@ -126,6 +130,7 @@ def _scan(
         # A plain pickle.load of the same file would parse the array bytes as opcodes.
         plain = _Machine(data, location, ctx, start, stop, depth, origin, joblib=False)
         plain.run(max_pickles)
+        found |= plain.globals
         for f in plain.findings():
             if f.severity >= Severity.CRITICAL and _fkey(f) not in keys:
                 keys.add(_fkey(f))
@@ -223,9 +228,12 @@ class _Machine:
         self.max_memo = limits.max_memo
         self.max_stack = limits.max_stack
         self.allowed = ctx.options.allow_globals
+        self.budget = 8 * max(limits.max_stack, limits.max_memo)
+        self.kept = 0
         self.pos = start
         self.op_at = start
         self.ops = 0
+        self.next_check = min(0x10000, self.max_ops + 1)
         self.stack: list[object] = []
         self.marks: list[int] = []
         self.memo: dict[int, object] = {}
@@ -284,18 +292,80 @@ class _Machine:
         ops = _OPS
         data = self.data
         stack = self.stack
+        marks = self.marks
         max_stack = self.max_stack
+        inline = INLINE_BYTES
         while True:
             pos = self.pos
-            if pos < self.limit:
+            limit = self.limit
+            if pos < limit:
+                code = data[pos]
                 self.pos = pos + 1
             else:
                 pos = self._take_slow(1)
+                code = data[pos]
+                limit = -1  # no fast paths at a frame or stream boundary
             self.op_at = pos
-            code = data[pos]
             self.ops += 1
-            if not self.ops & 0xFFFF:
+            if self.ops >= self.next_check:
                 self._check_budget()
+            # Fast paths for the commonest opcodes when their argument is inside the buffer;
+            # each matches its handler below exactly (which also covers every other case).
+            if code == 0x71 and pos + 2 <= limit:  # BINPUT
+                if len(stack) <= (marks[-1] if marks else 0):
+                    raise self._underflow()
+                self.pos = pos + 2
+                self._memo_put(data[pos + 1], stack[-1])
+                continue
+            if code == 0x68 and pos + 2 <= limit:  # BINGET
+                self.pos = pos + 2
+                self._memo_get(data[pos + 1])
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
+            if code == 0x8C and pos + 2 <= limit:  # SHORT_BINUNICODE
+                n = data[pos + 1]
+                if pos + 2 + n <= limit:
+                    self.pos = pos + 2 + n
+                    try:
+                        stack.append(
+                            bytes(data[pos + 2 : pos + 2 + n]).decode("utf-8", "surrogatepass")
+                        )
+                    except UnicodeDecodeError:
+                        raise _Abort("parse-error", "invalid UTF-8 string", pos) from None
+                    continue
+            elif code == 0x58 and pos + 5 <= limit:  # BINUNICODE
+                n = int.from_bytes(data[pos + 1 : pos + 5], "little")
+                if n <= inline and pos + 5 + n <= limit:
+                    self.pos = pos + 5 + n
+                    try:
+                        stack.append(
+                            bytes(data[pos + 5 : pos + 5 + n]).decode("utf-8", "surrogatepass")
+                        )
+                    except UnicodeDecodeError:
+                        raise _Abort("parse-error", "invalid UTF-8 string", pos) from None
+                    continue
+            elif code == 0x4B and pos + 2 <= limit:  # BININT1
+                self.pos = pos + 2
+                stack.append(data[pos + 1])
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
+            elif code == 0x28:  # MARK
+                marks.append(len(stack))
+                if len(marks) > max_stack:
+                    raise self._stack_limit()
+                continue
+            elif code == 0x94:  # MEMOIZE
+                if len(stack) <= (marks[-1] if marks else 0):
+                    raise self._underflow()
+                self._memo_put(len(self.memo), stack[-1])
+                continue
+            elif code == 0x4E:  # NONE
+                stack.append(None)
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
             if code == 0x2E:  # STOP
                 self._pop()
                 return
@@ -303,14 +373,18 @@ class _Machine:
             if handler is None:
                 raise _Abort("parse-error", f"invalid pickle opcode 0x{code:02x}", pos)
             handler(self)
-            if len(stack) > max_stack or len(self.marks) > max_stack:
-                raise _Abort(
-                    "scan-limit-exceeded",
-                    f"pickle stack exceeds the limit of {max_stack} entries",
-                    pos,
-                )
+            if len(stack) > max_stack or len(marks) > max_stack:
+                raise self._stack_limit()
+
+    def _stack_limit(self) -> _Abort:
+        return _Abort(
+            "scan-limit-exceeded",
+            f"pickle stack exceeds the limit of {self.max_stack} entries",
+            self.op_at,
+        )
 
     def _check_budget(self) -> None:
+        self.next_check = min(self.ops + 0x10000, self.max_ops + 1)
         if self.ops > self.max_ops:
             raise _Abort(
                 "scan-limit-exceeded",
@@ -385,6 +459,11 @@ class _Machine:
 
     def _line(self) -> bytes:
         """Read one line without its newline, as the loader's readline does."""
+        start, end = self._line_span()
+        return bytes(self.data[start:end])
+
+    def _line_span(self) -> tuple[int, int]:
+        """Like :meth:`_line` but return the line's offsets (long lines are never copied)."""
         pos = self.pos
         fe = self.frame_end
         nl = -1
@@ -403,7 +482,7 @@ class _Machine:
         if nl < 0:
             raise self._truncated("line without a newline")
         self.pos = nl + 1
-        return bytes(self.data[pos:nl])
+        return pos, nl
 
     def _diverge(self, message: str) -> None:
         if not self.hard:
@@ -463,6 +542,24 @@ class _Machine:
             raise _Abort(
                 "parse-error", f"memo value not found at index {key}", self.op_at
             ) from None
+
+    def _keep(self, value: object) -> object:
+        """Count a new container or call; past the object budget, keep a placeholder instead.
+
+        CPython would build the whole object graph (a chain of 50M one-item tuples is a few
+        GB); the scanner keeps at most the budget and reports that evidence stops there.
+        Calls are still classified when they happen: only their result is not retained.
+        """
+        self.kept += 1
+        if self.kept <= self.budget:
+            return value
+        if self.kept == self.budget + 1:
+            self._event(
+                "scan-limit-exceeded",
+                f"more than {self.budget} objects; later objects are not tracked as evidence",
+                self.op_at,
+            )
+        return DEGRADED
 
     # ---------------------------------------------------------------- constants -----------------
 
@@ -548,6 +645,12 @@ class _Machine:
                     usage.call = call
                 if mapped == ("_codecs", "encode") and not _is_latin1_encode(args):
                     usage.bad_use = usage.bad_use or call
+                indirect = _INDIRECT.get(mapped)
+                if indirect is not None:
+                    target = indirect(args)
+                    if target is not None and not _is_constant(target[0]):
+                        # The allowlisted helper calls a callable taken from the pickle.
+                        self._call(target[0], target[1], "call")
                 if dangerous.is_nested_loader(*mapped):
                     self._nested(call)
         elif kind != "new":
@@ -617,7 +720,18 @@ class _Machine:
             )
             return
         inner_loc = self.loc.with_member(_NESTED_MEMBER.format(offset=where))
-        inner = _scan(buf, inner_loc, self.ctx, lo, hi, 1, self.depth + 1, origin=lo)
+        head = bytes(buf[lo : min(hi, lo + 4)])
+        if head.startswith(b"PK"):
+            # torch.load of a zip archive: the archive scanner owns that format.
+            self._event(
+                "pickle-nested",
+                f"passes a {hi - lo}-byte zip archive to a deserializer; archives nested in "
+                "pickles are not scanned",
+                call.offset,
+                render(call),
+            )
+            return
+        inner = _scan(buf, inner_loc, self.ctx, lo, hi, None, self.depth + 1, origin=lo)
         severe = sum(1 for f in inner.findings if f.severity >= Severity.HIGH)
         self._event(
             "pickle-nested",
@@ -625,6 +739,7 @@ class _Machine:
             f"({severe} high or critical findings inside)",
             call.offset,
             render(call),
+            severity=None if severe else Severity.MEDIUM,
         )
         self.extra.extend(inner.findings)
 
@@ -641,9 +756,10 @@ class _Machine:
         ):
             text = value.args[0]
             if isinstance(text, Blob):
-                text = bytes(self.data[text.start : text.start + text.length]).decode(
-                    "utf-8", "surrogatepass"
-                )
+                if text.length > _MAX_DECODED_NESTED:
+                    return None
+                raw = bytes(self.data[text.start : text.start + text.length])
+                text = raw.decode("utf-8" if text.kind == "utf8" else "latin-1", "replace")
             if isinstance(text, str):
                 raw = text.encode("latin-1", "replace")
                 return raw, 0, len(raw)
@@ -801,6 +917,35 @@ class _Machine:
                 )
 
 
+def _rebuild_from_type(args: tuple[object, ...]) -> tuple[object, tuple[object, ...]] | None:
+    # torch._tensor._rebuild_from_type_v2(func, new_type, args, state) calls func(*args).
+    if len(args) >= 3:
+        inner = args[2]
+        return args[0], inner if isinstance(inner, tuple) else (inner,)
+    return None
+
+
+def _ctor_with_name(args: tuple[object, ...]) -> tuple[object, tuple[object, ...]] | None:
+    # numpy.random._pickle.__randomstate_ctor/__generator_ctor(name, ctor) call ctor(name).
+    if len(args) >= 2:
+        return args[1], (args[0],)
+    return None
+
+
+_INDIRECT: dict[
+    tuple[str, str], Callable[[tuple[object, ...]], tuple[object, tuple[object, ...]] | None]
+] = {
+    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
+    ("numpy.random._pickle", "__randomstate_ctor"): _ctor_with_name,
+    ("numpy.random._pickle", "__generator_ctor"): _ctor_with_name,
+}
+"""Allowlisted helpers that call a callable supplied by the pickle; that call is checked too."""
+
+
+def _is_constant(value: object) -> bool:
+    return value is None or isinstance(value, (str, bytes, bytearray, int, float, tuple))
+
+
 def _is_latin1_encode(args: tuple[object, ...]) -> bool:
     return len(args) == 2 and isinstance(args[0], (str, Blob)) and args[1] in ("latin1", "latin-1")
 
@@ -934,8 +1079,6 @@ def _false(m: _Machine) -> None:
 
 @_op(b"G")
 def _binfloat(m: _Machine) -> None:
-    import struct
-
     m.stack.append(struct.unpack(">d", m._arg(8))[0])
 
 
@@ -948,7 +1091,7 @@ def _persistent(m: _Machine, pid: object) -> None:
             m.op_at,
             render(pid),
         )
-    m.stack.append(Persistent(pid, m.op_at))
+    m.stack.append(m._keep(Persistent(pid, m.op_at)))
 
 
 @_op(b"P")
@@ -970,12 +1113,16 @@ def _binpersid(m: _Machine) -> None:
 def _reduce(m: _Machine) -> None:
     args = m._pop()
     func = m._pop()
-    m.stack.append(m._call(func, args if isinstance(args, tuple) else (args,), "call"))
+    m.stack.append(m._keep(m._call(func, args if isinstance(args, tuple) else (args,), "call")))
 
 
 @_op(b"S")
 def _string(m: _Machine) -> None:
-    line = m._line()
+    start, end = m._line_span()
+    if end - start > INLINE_BYTES:
+        m.stack.append(Blob(start, end - start, "escape"))
+        return
+    line = bytes(m.data[start:end])
     if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
         raise _Abort("parse-error", "the STRING opcode argument must be quoted", m.op_at)
     try:
@@ -1000,7 +1147,11 @@ def _short_binstring(m: _Machine) -> None:
 
 @_op(b"V")
 def _unicode(m: _Machine) -> None:
-    line = m._line()
+    start, end = m._line_span()
+    if end - start > INLINE_BYTES:
+        m.stack.append(Blob(start, end - start, "raw-unicode"))
+        return
+    line = bytes(m.data[start:end])
     try:
         m.stack.append(line.decode("raw_unicode_escape"))
     except UnicodeDecodeError as exc:
@@ -1048,7 +1199,7 @@ def _empty_tuple(m: _Machine) -> None:
 
 
 def _tuple_n(m: _Machine, n: int) -> None:
-    m.stack.append(m._tuple_from(len(m.stack) - n))
+    m.stack.append(m._keep(m._tuple_from(len(m.stack) - n)))
 
 
 @_op(b"\x85")
@@ -1068,22 +1219,22 @@ def _tuple3(m: _Machine) -> None:
 
 @_op(b"t")
 def _tuple(m: _Machine) -> None:
-    m.stack.append(m._tuple_from(m._marker()))
+    m.stack.append(m._keep(m._tuple_from(m._marker())))
 
 
 @_op(b"]")
 def _empty_list(m: _Machine) -> None:
-    m.stack.append(SList())
+    m.stack.append(m._keep(SList()))
 
 
 @_op(b"l")
 def _list(m: _Machine) -> None:
-    m.stack.append(SList(m._pop_from(m._marker())))
+    m.stack.append(m._keep(SList(m._pop_from(m._marker()))))
 
 
 @_op(b"}")
 def _empty_dict(m: _Machine) -> None:
-    m.stack.append(SDict())
+    m.stack.append(m._keep(SDict()))
 
 
 @_op(b"d")
@@ -1094,17 +1245,17 @@ def _dict(m: _Machine) -> None:
     d = SDict()
     for i in range(0, len(items), 2):
         d.set(items[i], items[i + 1])
-    m.stack.append(d)
+    m.stack.append(m._keep(d))
 
 
 @_op(b"\x8f")
 def _empty_set(m: _Machine) -> None:
-    m.stack.append(SSet())
+    m.stack.append(m._keep(SSet()))
 
 
 @_op(b"\x91")
 def _frozenset(m: _Machine) -> None:
-    m.stack.append(SSet(m._pop_from(m._marker()), frozen=True))
+    m.stack.append(m._keep(SSet(m._pop_from(m._marker()), frozen=True)))
 
 
 def _do_append(m: _Machine, x: int) -> None:
@@ -1205,6 +1356,8 @@ def _build(m: _Machine) -> None:
             f"{inst.qualname}.__setstate__({render(state, 120)})",
         )
         return
+    if inst is DEGRADED:
+        return
     if isinstance(inst, (Persistent, Unknown)):
         m._event(
             "pickle-unknown-call",
@@ -1302,7 +1455,7 @@ def _inst(m: _Machine) -> None:
     name = _decode_name(m, m._line(), "ascii")
     cls = m._global(module, name)
     args = m._tuple_from(mark)
-    m.stack.append(_instantiate(m, cls, args))
+    m.stack.append(m._keep(_instantiate(m, cls, args)))
 
 
 def _instantiate(m: _Machine, cls: object, args: tuple[object, ...]) -> Call:
@@ -1319,14 +1472,14 @@ def _obj(m: _Machine) -> None:
         raise m._underflow()
     args = m._tuple_from(mark + 1)
     cls = m._pop()
-    m.stack.append(_instantiate(m, cls, args))
+    m.stack.append(m._keep(_instantiate(m, cls, args)))
 
 
 @_op(b"\x81")
 def _newobj(m: _Machine) -> None:
     args = m._pop()
     cls = m._pop()
-    m.stack.append(m._call(cls, args if isinstance(args, tuple) else (args,), "new"))
+    m.stack.append(m._keep(m._call(cls, args if isinstance(args, tuple) else (args,), "new")))
 
 
 @_op(b"\x92")
@@ -1335,7 +1488,7 @@ def _newobj_ex(m: _Machine) -> None:
     args = m._pop()
     cls = m._pop()
     full = (*args, kwargs) if isinstance(args, tuple) else (args, kwargs)
-    m.stack.append(m._call(cls, full, "new"))
+    m.stack.append(m._keep(m._call(cls, full, "new")))
 
 
 def _ext(m: _Machine, code: int) -> None:

@@ -13,7 +13,7 @@ from fixtures.gen_pickle import MALICIOUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlchain.models import Severity
+from mlchain.models import ArtifactFormat, Severity
 from mlchain.scan import scan_file
 from mlchain.scan.base import Limits
 from pickle_vm_helpers import run, run_with, serious
@@ -28,8 +28,9 @@ def test_canary_never_appears_while_scanning_malicious_fixtures() -> None:
     assert len(paths) == len(MALICIOUS)
     for path in paths:
         result = scan_file(path)
-        assert result.max_severity is not None
-        assert result.max_severity >= Severity.HIGH, path.name
+        assert result.format is ArtifactFormat.PICKLE, path.name  # detected by content
+        pickle_findings = [f for f in result.findings if f.rule_id != "format-mismatch"]
+        assert max(f.severity for f in pickle_findings) >= Severity.HIGH, path.name
     assert not os.path.exists(CANARY_PATH)
 
 
@@ -93,3 +94,33 @@ def test_five_thousand_small_pickles_are_cheap() -> None:
     for _ in range(5000):
         run(data)
     assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x01(cos\nsystem\nS'id'\no.",  # PROTO 1
+        b"(S'id'\nipty\nspawn\n.",  # INST first line pair
+        b"\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R.",  # protocol 4 opcodes, no PROTO
+    ],
+)
+def test_detection_accepts_every_first_opcode_the_loader_accepts(
+    tmp_path: Path, data: bytes
+) -> None:
+    path = tmp_path / "weights.bin"
+    path.write_bytes(data)
+    assert scan_file(path).format is ArtifactFormat.PICKLE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"(c) 2024 The Authors\nLicensed under ...\n",
+        b"# Model card\n\nHello\n",
+        b"\x80\x00\x00\x01",
+    ],
+)
+def test_detection_does_not_call_text_a_pickle(tmp_path: Path, text: bytes) -> None:
+    path = tmp_path / "NOTES"
+    path.write_bytes(text)
+    assert scan_file(path).format is not ArtifactFormat.PICKLE

@@ -358,3 +358,58 @@ def test_joblib_truncated_array_is_a_parse_error() -> None:
 def test_location_offsets_use_the_given_location() -> None:
     result = run(system_call_p2())
     assert result.findings[0].location.path == LOC.path
+
+
+def test_object_budget_bounds_memory() -> None:
+    data = b"N" + b"\x85" * 200_000 + b"."
+    result = run_with(data, Limits(max_stack=1000, max_memo=1000))
+    assert rules(result) == {"scan-limit-exceeded"}
+    assert result.pickles == 1
+
+
+def test_clean_nested_pickle_is_medium() -> None:
+    inner = pickle.dumps([1, 2], protocol=2)
+    arg = b"B" + len(inner).to_bytes(4, "little") + inner
+    result = run(proto(2) + call(glob("torch.storage", "_load_from_bytes"), arg) + STOP)
+    assert [(f.rule_id, f.severity) for f in result.findings] == [
+        ("pickle-nested", Severity.MEDIUM)
+    ]
+
+
+def test_allowlisted_helper_calling_a_pickled_callable_is_checked() -> None:
+    inner = glob("torch._utils", "_rebuild_tensor_v2")
+    ok = call(
+        glob("torch._tensor", "_rebuild_from_type_v2"),
+        inner,
+        glob("torch", "Tensor"),
+        MARK + TUPLE,
+        EMPTY_DICT,
+    )
+    assert run(proto(2) + ok + STOP).findings == []
+    bad = call(
+        glob("torch._tensor", "_rebuild_from_type_v2"),
+        glob("os", "system"),
+        glob("torch", "Tensor"),
+        MARK + bu("id") + TUPLE,
+        EMPTY_DICT,
+    )
+    result = run(proto(2) + bad + STOP)
+    assert [(f.rule_id, f.evidence) for f in result.findings] == [
+        ("pickle-dangerous-call", "os.system('id')")
+    ]
+    rs = call(glob("numpy.random._pickle", "__randomstate_ctor"), bu("id"), glob("mypkg", "ctor"))
+    assert rules(run(proto(2) + rs + STOP)) == {"pickle-unknown-call"}
+
+
+def test_opcode_limit_is_exact() -> None:
+    data = pickle.dumps(list(range(600)), protocol=2)
+    assert "scan-limit-exceeded" in rules(run_with(data, Limits(max_opcodes=500)))
+    assert run_with(data, Limits(max_opcodes=5000)).findings == []
+
+
+def test_long_text_constants_stay_in_the_input() -> None:
+    long = "a" * 100_000
+    for protocol in (0, 1, 2, 4):
+        data = pickle.dumps([long, long + "b"], protocol=protocol)
+        result = run(data)
+        assert result.findings == [] and result.end == len(data)
