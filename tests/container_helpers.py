@@ -10,6 +10,7 @@ from mlchain.scan.base import Limits, ScanContext, ScanOptions
 REPO = Path(__file__).resolve().parent.parent
 BENIGN = REPO / "fixtures" / "containers" / "benign"
 MALICIOUS = REPO / "fixtures" / "containers" / "malicious"
+REVIEW = REPO / "fixtures" / "containers" / "review"
 LOC = Location(PurePosixPath("x"))
 
 
