@@ -113,6 +113,17 @@ def test_compressed_joblib_payloads() -> None:
         assert payload_found(result), codec
 
 
+def test_old_joblib_zfile_payload() -> None:
+    """https://github.com/joblib/joblib/blob/main/joblib/numpy_pickle_compat.py
+
+    joblib.load still reads pre-0.10 "ZF" files (hex length + zlib) and unpickles them; their
+    magic is neither a pickle nor a plain zlib header.
+    """
+    result = scan("joblib_zfile_payload.pkl")
+    assert result.format is F.ZLIB
+    assert payload_found(result)
+
+
 def test_gzip_bz2_xz_wrapped_pickles() -> None:
     """https://github.com/protectai/modelscan/issues/263 (compressed pickles evade name checks)"""
     for name in ("model.pkl.gz", "model.pkl.bz2", "model.pkl.xz", "torch_payload.pt.gz"):

@@ -125,6 +125,8 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         return _classify_tar(path)
     if head[:1] in (b"\x78",) and len(head) > 1 and (head[0] * 256 + head[1]) % 31 == 0:
         return F.ZLIB
+    if head.startswith(b"ZF0x"):
+        return F.ZLIB  # joblib < 0.10 "ZF" file: hex length + zlib; joblib.load still reads it
     if head.startswith(b"\x5d\x00\x00"):
         return F.XZ  # raw .lzma ("alone" format), as joblib writes with compress="lzma"
     if _looks_like_onnx(head):

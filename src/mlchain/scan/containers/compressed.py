@@ -2,8 +2,9 @@
 
 joblib writes compressed pickles with a magic number per compressor (its ``compressor.py``):
 zlib ``78``, gzip ``1f 8b``, bz2 ``BZh``, xz ``fd 37 7a 58 5a 00`` and raw lzma ``5d 00 00``;
-lz4 (``04 22 4d 18``) needs a third-party module and is not decompressed here. Any of these may
-also wrap a plain pickle, a tar archive or another container. The stream is decompressed
+lz4 (``04 22 4d 18``) needs a third-party module and is reported, not decompressed. joblib
+before 0.10 wrote ``ZF`` files (a hex length, then zlib); ``joblib.load`` still reads them.
+Any of these may also wrap a plain pickle, a tar archive or another container. The stream is decompressed
 incrementally into a memory-mapped anonymous temporary file, bounded by
 ``max_decompressed_bytes`` and ``max_ratio``; the result is sniffed and scanned one level deeper.
 """
@@ -23,8 +24,25 @@ _CODEC = {F.GZIP: "gzip", F.BZIP2: "bz2", F.XZ: "xz", F.ZLIB: "zlib"}
 _CHUNK = 1 << 20
 
 
-def _chunks(buf: Buf) -> Iterator[bytes]:
-    for pos in range(0, len(buf), _CHUNK):
+ZFILE_PREFIX = b"ZF0x"
+_ZFILE_HEADER = 2 + 19
+"""Old joblib (< 0.10) ``ZF`` files: ``ZF``, the hex length padded to 19 characters, zlib data.
+``joblib.load`` still reads them (``numpy_pickle_compat``) and unpickles the result."""
+
+
+def _zlib_start(buf: Buf) -> int:
+    if bytes(buf[:4]) != ZFILE_PREFIX:
+        return 0
+    # joblib <= 0.8.4 on Python 2 wrote one more space; zlib data never starts with one.
+    return (
+        _ZFILE_HEADER + 1
+        if bytes(buf[_ZFILE_HEADER : _ZFILE_HEADER + 1]) == b" "
+        else _ZFILE_HEADER
+    )
+
+
+def _chunks(buf: Buf, start: int = 0) -> Iterator[bytes]:
+    for pos in range(start, len(buf), _CHUNK):
         yield bytes(buf[pos : pos + _CHUNK])
 
 
@@ -38,7 +56,7 @@ def scan_compressed(
     try:
         sp = spool(
             inflater,
-            _chunks(buf),
+            _chunks(buf, _zlib_start(buf) if fmt is F.ZLIB else 0),
             max_bytes=budget,
             max_ratio=ctx.limits.max_ratio,
             out_of_time=ctx.out_of_time,

@@ -90,6 +90,8 @@ def sniff(buf: Buf) -> F | None:
         return classify_tar_buffer(buf)
     if head[0] == 0x78 and len(head) > 1 and (head[0] * 256 + head[1]) % 31 == 0:
         return F.ZLIB
+    if head.startswith(b"ZF0x"):
+        return F.ZLIB  # old joblib ZF file (see compressed.py)
     if sniff_pickle(head, head_is_whole_file=len(head) < SNIFF_BYTES):
         return F.PICKLE
     return None
