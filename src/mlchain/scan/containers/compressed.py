@@ -4,8 +4,8 @@ joblib writes compressed pickles with a magic number per compressor (its ``compr
 zlib ``78``, gzip ``1f 8b``, bz2 ``BZh``, xz ``fd 37 7a 58 5a 00`` and raw lzma ``5d 00 00``;
 lz4 (``04 22 4d 18``) needs a third-party module and is reported, not decompressed. joblib
 before 0.10 wrote ``ZF`` files (a hex length, then zlib); ``joblib.load`` still reads them.
-Any of these may also wrap a plain pickle, a tar archive or another container. The stream is decompressed
-incrementally into a memory-mapped anonymous temporary file, bounded by
+Any of these may also wrap a plain pickle, a tar archive or another container. The stream is
+decompressed incrementally into a memory-mapped anonymous temporary file, bounded by
 ``max_decompressed_bytes`` and ``max_ratio``; the result is sniffed and scanned one level deeper.
 """
 
