@@ -157,11 +157,17 @@ def find_eocd(buf: Buffer) -> int:
     return fallback
 
 
-def read_directory(buf: Buffer, *, max_members: int = 100_000) -> ZipDirectory:
-    """Read the central directory of the zip archive in ``buf``; never raises on bad input."""
+def read_directory(
+    buf: Buffer, *, max_members: int = 100_000, names_only: bool = False
+) -> ZipDirectory:
+    """Read the central directory of the zip archive in ``buf``; never raises on bad input.
+
+    With ``names_only`` (format detection), local headers are not visited: entries carry
+    ``data_offset == -1`` and no per-member problems are reported.
+    """
     out = ZipDirectory()
     try:
-        _read(buf, out, max_members)
+        _read(buf, out, max_members, names_only)
     except (struct.error, ValueError, IndexError, OverflowError) as exc:  # defensive
         out.problems.append(ZipProblem("fatal", f"zip structure unreadable: {exc}"))
         out.ok = False
@@ -187,7 +193,7 @@ def _cap(problems: list[ZipProblem]) -> list[ZipProblem]:
     return kept
 
 
-def _read(buf: Buffer, out: ZipDirectory, max_members: int) -> None:
+def _read(buf: Buffer, out: ZipDirectory, max_members: int, names_only: bool) -> None:
     size = len(buf)
     eocd = find_eocd(buf)
     if eocd < 0:
@@ -249,9 +255,10 @@ def _read(buf: Buffer, out: ZipDirectory, max_members: int) -> None:
                 )
             )
             break
-        entry, pos = _read_central(buf, pos, index, base, out)
+        entry, pos = _read_central(buf, pos, index, base, out, names_only)
         out.entries.append(entry)
-    _check_overlaps(out)
+    if not names_only:
+        _check_overlaps(out)
 
 
 def _read_zip64_eocd(buf: Buffer, eocd: int) -> tuple[int, int, int, int] | None:
@@ -278,7 +285,7 @@ def _decode_name(raw: bytes) -> str:
 
 
 def _read_central(
-    buf: Buffer, pos: int, index: int, base: int, out: ZipDirectory
+    buf: Buffer, pos: int, index: int, base: int, out: ZipDirectory, names_only: bool = False
 ) -> tuple[ZipEntry, int]:
     (
         _sig,
@@ -307,7 +314,10 @@ def _read_central(
     if 0xFFFFFFFF in (csize, usize, header_offset):
         usize, csize, header_offset = _apply_zip64_extra(extra, usize, csize, header_offset)
     lho = base + header_offset
-    data_offset = _local_data_offset(buf, lho, raw_name, name, flags, method, out)
+    if names_only:
+        data_offset = -1
+    else:
+        data_offset = _local_data_offset(buf, lho, raw_name, name, flags, method, out)
     if flags & ~_ORDINARY_FLAGS & 0xFFFF:
         out.problems.append(
             ZipProblem(

@@ -65,7 +65,7 @@ def classify_names(names: list[str]) -> F:
 
 def classify_zip_buffer(buf: Buf, max_members: int = 100_000) -> F:
     """Zip flavour of the archive in ``buf`` (plain ``ZIP`` when it cannot be read)."""
-    directory = read_directory(buf, max_members=max_members)
+    directory = read_directory(buf, max_members=max_members, names_only=True)
     return classify_names(directory.names) if directory.ok else F.ZIP
 
 

@@ -130,3 +130,12 @@ def test_trailing_bytes_after_end_record_are_tolerated() -> None:
     claimed = data[:-2] + struct.pack("<H", 200)  # comment length past the end of the file
     assert read_directory(claimed).names == ["a"]
     assert read_directory(data + b"\x00" * 10).names == ["a"]
+
+
+def test_names_only_skips_local_headers() -> None:
+    data = build_zip([Member("a.pkl", b"x", local_name="b.pkl")])
+    quick = read_directory(data, names_only=True)
+    assert quick.names == ["a.pkl"]
+    assert quick.problems == []
+    assert quick.entries[0].data_offset == -1
+    assert kinds(read_directory(data)) == ["suspicious"]
