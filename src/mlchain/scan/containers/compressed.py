@@ -11,7 +11,9 @@ decompressed incrementally into a memory-mapped anonymous temporary file, bounde
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
+from contextlib import suppress
 
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location
@@ -42,8 +44,16 @@ def _zlib_start(buf: Buf) -> int:
 
 
 def _chunks(buf: Buf, start: int = 0) -> Iterator[bytes]:
+    # Pages of a mapped input are dropped once consumed, so a long stream does not stay
+    # resident (they are file-backed; dropping only avoids holding them).
+    drop = isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED")
     for pos in range(start, len(buf), _CHUNK):
         yield bytes(buf[pos : pos + _CHUNK])
+        if drop:
+            assert isinstance(buf, mmap.mmap)
+            aligned = pos - pos % mmap.PAGESIZE
+            with suppress(OSError, ValueError):
+                buf.madvise(mmap.MADV_DONTNEED, aligned, min(len(buf), pos + _CHUNK) - aligned)
 
 
 def scan_compressed(

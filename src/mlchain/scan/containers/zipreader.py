@@ -20,6 +20,7 @@ import itertools
 import mmap
 import struct
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -450,8 +451,14 @@ def member_chunks(buf: Buffer, entry: ZipEntry, *, chunk: int = 256 * 1024) -> I
     if entry.data_offset < 0:
         return
     end = min(len(buf), entry.data_offset + entry.compressed_size)
+    drop = isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED")
     for pos in range(entry.data_offset, end, chunk):
         yield bytes(buf[pos : min(end, pos + chunk)])
+        if drop and chunk >= mmap.PAGESIZE:
+            assert isinstance(buf, mmap.mmap)
+            aligned = pos - pos % mmap.PAGESIZE
+            with suppress(OSError, ValueError):  # consumed pages need not stay resident
+                buf.madvise(mmap.MADV_DONTNEED, aligned, min(end, pos + chunk) - aligned)
 
 
 METHOD_CODECS: dict[int, str] = {STORED: "stored", DEFLATED: "deflate", BZIP2: "bz2"}
