@@ -10,10 +10,12 @@ finding can show the call it would make, e.g. ``os.system('touch /tmp/x')``.
 Parsing follows the loader, not ``pickletools``:
 
 * Every pickle of a stream is scanned (``pickle.load`` in a loop, legacy PyTorch's five pickles).
-* FRAME: ``pickle.loads`` and small frames read linearly; ``pickle.load(file)`` reads a large
-  frame into its own buffer, and an argument that runs past the frame's end is then taken from
-  *after* the frame, skipping the rest of it (``_Unpickler_ReadImpl``). When a stream crosses a
-  frame boundary the VM reports it and scans the stream under both readings.
+* FRAME: ``pickle.loads`` (and frames a file's ``peek()`` already buffered) read linearly;
+  ``pickle.load(file)`` reads a larger frame into its own buffer, and an argument or line that
+  runs past the frame's end is then taken from *after* the frame, skipping the rest of it
+  (``_Unpickler_ReadImpl``). When a stream crosses a frame boundary the VM reports it and scans
+  every combination of those readings (bounded by :data:`MAX_READINGS`), which the differential
+  test checks against CPython with plain, unbuffered and buffered files.
 * joblib writes raw array bytes after each ``NumpyArrayWrapper`` BUILD; they are skipped exactly
   as ``NumpyArrayWrapper.read_array`` reads them (and the plain-pickle reading is scanned too).
 * A stream that breaks keeps everything seen before the break and adds a ``parse-error``.
