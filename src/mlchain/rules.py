@@ -201,7 +201,7 @@ _RULES: tuple[Rule, ...] = (
         "An opcode's argument or line runs past the end of its protocol-4 FRAME, or a frame "
         "starts inside another. pickle.loads reads such a stream linearly while pickle.load on "
         "a file takes the argument from after the frame, so the two loaders execute different "
-        "opcodes. mlchain scanned both readings; picklers never write this.",
+        "opcodes. mlchain scanned every reading; picklers never write this.",
         "Do not load this file; re-export it with the original library.",
     ),
     Rule(

@@ -10,10 +10,12 @@ finding can show the call it would make, e.g. ``os.system('touch /tmp/x')``.
 Parsing follows the loader, not ``pickletools``:
 
 * Every pickle of a stream is scanned (``pickle.load`` in a loop, legacy PyTorch's five pickles).
-* FRAME: ``pickle.loads`` and small frames read linearly; ``pickle.load(file)`` reads a large
-  frame into its own buffer, and an argument that runs past the frame's end is then taken from
-  *after* the frame, skipping the rest of it (``_Unpickler_ReadImpl``). When a stream crosses a
-  frame boundary the VM reports it and scans the stream under both readings.
+* FRAME: ``pickle.loads`` (and frames a file's ``peek()`` already buffered) read linearly;
+  ``pickle.load(file)`` reads a larger frame into its own buffer, and an argument or line that
+  runs past the frame's end is then taken from *after* the frame, skipping the rest of it
+  (``_Unpickler_ReadImpl``). When a stream crosses a frame boundary the VM reports it and scans
+  every combination of those readings (bounded by :data:`MAX_READINGS`), which the differential
+  test checks against CPython with plain, unbuffered and buffered files.
 * joblib writes raw array bytes after each ``NumpyArrayWrapper`` BUILD; they are skipped exactly
   as ``NumpyArrayWrapper.read_array`` reads them (and the plain-pickle reading is scanned too).
 * A stream that breaks keeps everything seen before the break and adds a ``parse-error``.
@@ -51,6 +53,9 @@ from mlchain.scan.pickle.values import (
 )
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
+
+MAX_READINGS = 32
+"""Readings of a stream whose opcodes cross FRAME boundaries (see ``_scan``)."""
 
 MAX_FINDINGS = 500
 """Distinct findings kept per scanned stream; the rest are summarised in one finding."""
@@ -118,14 +123,34 @@ def _scan(
     found = set(first.globals)
     keys = {_fkey(f) for f in findings}
     if first.diverged:
-        # The stream crosses a frame boundary: scan it again as pickle.load(file) reads it.
-        second = _Machine(data, location, ctx, start, stop, depth, origin, hard_frames=True)
-        second.run(max_pickles)
-        found |= second.globals
-        for f in second.findings():
-            if _fkey(f) not in keys:
-                keys.add(_fkey(f))
-                findings.append(f)
+        # The stream crosses a frame boundary. pickle.load(file) may then read differently
+        # from pickle.loads: at each crossing the C unpickler either drops the rest of a frame
+        # it read whole or reads on linearly (when the frame came from peek()). Scan every
+        # combination of those choices, up to MAX_READINGS readings.
+        queue: list[tuple[int, ...]] = [()]
+        readings = 0
+        while queue and readings < MAX_READINGS:
+            script = queue.pop()
+            other = _Machine(data, location, ctx, start, stop, depth, origin, script=script)
+            other.run(max_pickles)
+            readings += 1
+            found |= other.globals
+            for f in other.findings():
+                if _fkey(f) not in keys:
+                    keys.add(_fkey(f))
+                    findings.append(f)
+            for i in range(len(script), len(other.decisions)):
+                taken = tuple(choice for choice, _ in other.decisions[:i])
+                queue.extend((*taken, alt) for alt in range(1, other.decisions[i][1]))
+        if queue:
+            findings.append(
+                finding(
+                    "scan-limit-exceeded",
+                    f"more than {MAX_READINGS} ways to read this stream's frames; "
+                    "the rest were not scanned",
+                    location.at(start - origin),
+                )
+            )
     if first.joblib_arrays:
         # A plain pickle.load of the same file would parse the array bytes as opcodes.
         plain = _Machine(data, location, ctx, start, stop, depth, origin, joblib=False)
@@ -211,7 +236,7 @@ class _Machine:
         depth: int,
         origin: int,
         *,
-        hard_frames: bool = False,
+        script: tuple[int, ...] | None = None,
         joblib: bool = True,
     ) -> None:
         self.data = data
@@ -219,7 +244,11 @@ class _Machine:
         self.ctx = ctx
         self.depth = depth
         self.origin = origin
-        self.hard = hard_frames
+        self.hard = script is not None
+        """Frames are buffers the loader read whole (``pickle.load(file)``), not linear."""
+        self.script = script or ()
+        self.decisions: list[tuple[int, int]] = []
+        """(choice, number of options) at each point where file loaders may differ."""
         self.joblib = joblib
         limits = ctx.limits
         self.real_end = stop
@@ -274,14 +303,22 @@ class _Machine:
                 return max(self.pos, exc.offset), pickles
             pickles += 1
             if self.frame_end is not None and self.pos < self.frame_end:
-                if self.hard:
-                    # The file loader resumes after the frame it read whole.
-                    self.pos = self.frame_end
-                else:
+                if not self.hard:
                     self._diverge(
                         "STOP inside a frame; loaders disagree on where the next pickle starts"
                     )
-            self._set_frame(None)
+                    self._set_frame(None)
+                else:
+                    choice = self._decide(3)
+                    if choice == 1:
+                        # A new Unpickler on the same file starts after the frame read whole.
+                        self.pos = self.frame_end
+                        self._set_frame(None)
+                    elif choice == 2:
+                        self._set_frame(None)  # the frame came from peek(): read on linearly
+                    # else the same Unpickler keeps its buffer: the frame's rest is read next.
+            else:
+                self._set_frame(None)
             last_end = self.pos
         return last_end, pickles
 
@@ -423,10 +460,10 @@ class _Machine:
         fe = self.frame_end
         if fe is not None and new > fe:
             if pos < fe:
-                if self.hard:
-                    pos, new = fe, fe + n
-                else:
+                if not self.hard:
                     self._diverge("an opcode argument runs past the end of its FRAME")
+                elif self._decide(2) == 0:
+                    pos, new = fe, fe + n  # the rest of the frame is dropped
             self._set_frame(None)
         if new > self.end:
             raise self._truncated(f"{n} bytes needed at offset {pos}")
@@ -470,10 +507,10 @@ class _Machine:
         if fe is not None and pos < fe:
             nl = self._find_nl(pos, fe)
             if nl < 0:
-                if self.hard:
-                    pos = fe
-                else:
+                if not self.hard:
                     self._diverge("a text opcode's line runs past the end of its FRAME")
+                elif self._decide(2) == 0:
+                    pos = fe  # readline() on the file, after the frame
                 self._set_frame(None)
         elif fe is not None:
             self._set_frame(None)
@@ -483,6 +520,13 @@ class _Machine:
             raise self._truncated("line without a newline")
         self.pos = nl + 1
         return pos, nl
+
+    def _decide(self, options: int) -> int:
+        """Take the scripted choice at this divergence point (0 by default) and record it."""
+        index = len(self.decisions)
+        choice = self.script[index] if index < len(self.script) else 0
+        self.decisions.append((choice, options))
+        return choice
 
     def _diverge(self, message: str) -> None:
         if not self.hard:
@@ -1585,10 +1629,10 @@ def _frame(m: _Machine) -> None:
             m._diverge("FRAME starts inside another frame")
             if m.hard:
                 return  # the C unpickler finds the bytes in its buffer and keeps it
-        elif m.hard:
-            m.pos = pos = fe  # the rest of the old buffer is dropped
-        else:
+        elif not m.hard:
             m._diverge("FRAME starts inside another frame and runs past it")
+        elif m._decide(2) == 0:
+            m.pos = pos = fe  # the rest of the old buffer is dropped
     if pos + n > m.end:
         raise m._truncated(f"FRAME of {n} bytes")
     m._set_frame(pos + n)

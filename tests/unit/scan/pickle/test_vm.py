@@ -412,4 +412,5 @@ def test_long_text_constants_stay_in_the_input() -> None:
     for protocol in (0, 1, 2, 4):
         data = pickle.dumps([long, long + "b"], protocol=protocol)
         result = run(data)
-        assert result.findings == [] and result.end == len(data)
+        assert result.findings == []
+        assert result.end == len(data)
