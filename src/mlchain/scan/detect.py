@@ -117,10 +117,14 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         return F.SEVEN_ZIP
     if _is_safetensors(head, size):
         return F.SAFETENSORS
+    from mlchain.scan.containers.legacy import is_legacy_torch
+
+    if is_legacy_torch(head):  # any pickle protocol; storages follow the fifth pickle
+        return F.PYTORCH_LEGACY
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5 and (head[1] >= 2 or _sniff(head, size)):
         if _has_zip_tail(path, size, exact=True):
             return _classify_zip(path)  # pickle + zip polyglot: the zip scanner reads both
-        return F.PYTORCH_LEGACY if head[2:14] == _LEGACY_TORCH_MAGIC else F.PICKLE
+        return F.PICKLE
     if _is_tar(head):
         return _classify_tar(path)
     if head[:1] in (b"\x78",) and len(head) > 1 and (head[0] * 256 + head[1]) % 31 == 0:

@@ -26,7 +26,6 @@ Buf = Buffer
 SNIFF_BYTES = 64 * 1024
 """How much of a nested member is decompressed to decide what it is."""
 
-_LEGACY_TORCH_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
 """lz4 frame magic (joblib's lz4 compressor); decompressing it needs a third-party module."""
 
@@ -63,6 +62,7 @@ class State:
 
 def sniff(buf: Buf) -> F | None:
     """Format of nested content by its magic bytes, or ``None`` when it is nothing we scan."""
+    from mlchain.scan.containers.legacy import is_legacy_torch
     from mlchain.scan.pickle_sniff import sniff_pickle
 
     head = bytes(buf[:SNIFF_BYTES])
@@ -82,8 +82,10 @@ def sniff(buf: Buf) -> F | None:
         return F.XZ
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return F.SEVEN_ZIP
+    if is_legacy_torch(head):
+        return F.PYTORCH_LEGACY
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return F.PYTORCH_LEGACY if head[2:14] == _LEGACY_TORCH_MAGIC else F.PICKLE
+        return F.PICKLE
     if len(head) >= 262 and head[257:262] == b"ustar":
         from mlchain.scan.containers.tarscan import classify_tar_buffer
 

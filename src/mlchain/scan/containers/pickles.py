@@ -36,5 +36,8 @@ def without_torch_storages(findings: Iterable[Finding]) -> list[Finding]:
     return [
         f
         for f in findings
-        if not (f.rule_id == "pickle-persistent-id" and (f.evidence or "").startswith("('storage'"))
+        if not (
+            f.rule_id == "pickle-persistent-id"
+            and (f.evidence or "").lstrip("\"'").startswith("('storage'")
+        )
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import pickle
 import gzip
 import io
 import tarfile
@@ -331,3 +332,22 @@ def test_time_limit_during_decompression() -> None:
     context = Clock(ctx().options)
     found = scan_bytes(gzip.compress(bytes(range(256)) * 40_000), F.GZIP, context=context)
     assert rules(found) == {"scan-limit-exceeded"}
+
+
+def test_legacy_magic_in_every_protocol() -> None:
+    from mlchain.scan.containers.legacy import MAGIC_NUMBER, is_legacy_torch
+
+    for protocol in range(6):
+        head = pickle.dumps(MAGIC_NUMBER, protocol=protocol) + pickle.dumps(1001, protocol)
+        assert is_legacy_torch(head), protocol
+        assert dispatch.sniff(head) is F.PYTORCH_LEGACY
+    assert not is_legacy_torch(pickle.dumps(MAGIC_NUMBER + 1, protocol=2))
+
+
+def test_legacy_pickles_do_not_share_a_memo() -> None:
+    # Five separate unpicklers: a BINGET in a later pickle cannot see an earlier memo.
+    first = b"\x80\x02X\x02\x00\x00\x00osq\x00."
+    later = b"\x80\x02h\x00."  # BINGET 0 with an empty memo: broken in torch's reading
+    data = pickle.dumps(0x1950A86A20F9469CFC6C, 2) + first + later * 3
+    found = scan_bytes(data, F.PYTORCH_LEGACY)
+    assert "parse-error" in rules(found)

@@ -26,6 +26,8 @@ EXPECTED_FORMATS = {
     "torch_state_dict.pt": F.PYTORCH_ZIP,
     "torch_model_state_dict.bin": F.PYTORCH_ZIP,
     "torch_state_dict_legacy.pt": F.PYTORCH_LEGACY,
+    "torch_state_dict_legacy_p0.pt": F.PYTORCH_LEGACY,
+    "torch_state_dict_legacy_p4.pt": F.PYTORCH_LEGACY,
     "numpy_arrays.npz": F.NUMPY_ZIP,
     "numpy_v3.npy": F.NUMPY,
     "joblib_array_zlib.joblib": F.ZLIB,
