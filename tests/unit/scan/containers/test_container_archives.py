@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import bz2
-import pickle
 import gzip
 import io
+import pickle
 import tarfile
 
 import pytest
