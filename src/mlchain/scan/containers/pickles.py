@@ -27,6 +27,10 @@ def scan_pickle_stream(
     return scan_pickle(data, location, ctx, start=start, max_pickles=max_pickles, depth=depth)
 
 
+_TORCH_PIDS = ("('storage'", "('module'")
+"""Persistent ids torch writes itself: tensor storages, and (legacy) module source records."""
+
+
 def without_torch_storages(findings: Iterable[Finding]) -> list[Finding]:
     """Drop the persistent-id notes for torch storages.
 
@@ -38,6 +42,6 @@ def without_torch_storages(findings: Iterable[Finding]) -> list[Finding]:
         for f in findings
         if not (
             f.rule_id == "pickle-persistent-id"
-            and (f.evidence or "").lstrip("\"'").startswith("('storage'")
+            and (f.evidence or "").replace("\\", "").lstrip("\"'").startswith(_TORCH_PIDS)
         )
     ]
