@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from container_helpers import LOC
-
 from mlchain.scan.base import finding
 from mlchain.scan.containers.pickles import without_torch_storages
 
