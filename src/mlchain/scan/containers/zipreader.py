@@ -240,24 +240,42 @@ def _read(buf: Buffer, out: ZipDirectory, max_members: int, names_only: bool) ->
                 offset=0,
             )
         )
-    if count > max_members:
-        out.problems.append(
-            ZipProblem("limit", f"archive declares {count} members; only {max_members} are read")
-        )
-        count = max_members
+    # miniz walks `count` entries; zipfile walks the directory's byte size. Read the union, so
+    # an entry only one of them sees (a hidden extra entry, a short count) is still scanned.
     pos = base + cd_offset
-    for index in range(count):
+    stop = pos + cd_size
+    index = 0
+    while True:
+        if index >= count and pos >= stop:
+            break
         if pos + _CENTRAL.size > size or bytes(buf[pos : pos + 4]) != CENTRAL_SIG:
+            if index < count:
+                out.problems.append(
+                    ZipProblem(
+                        "malformed",
+                        f"central directory ends after {index} of {count} declared entries",
+                        offset=pos,
+                    )
+                )
+            break
+        if index >= max_members:
             out.problems.append(
                 ZipProblem(
-                    "malformed",
-                    f"central directory ends after {index} of {count} declared entries",
-                    offset=pos,
+                    "limit", f"archive has more than {max_members} members; the rest were not read"
                 )
             )
             break
         entry, pos = _read_central(buf, pos, index, base, out, names_only)
         out.entries.append(entry)
+        index += 1
+    if index > count:
+        out.problems.append(
+            ZipProblem(
+                "suspicious",
+                f"central directory holds {index} entries but the end record declares {count}: "
+                "miniz (torch) and zipfile (numpy, most tools) see different member lists",
+            )
+        )
     if not names_only:
         _check_overlaps(out)
 

@@ -139,3 +139,15 @@ def test_names_only_skips_local_headers() -> None:
     assert quick.problems == []
     assert quick.entries[0].data_offset == -1
     assert kinds(read_directory(data)) == ["suspicious"]
+
+
+def test_entry_hidden_beyond_the_declared_count_is_read() -> None:
+    data = build_zip([Member("a.txt", b"1"), Member("hidden.pkl", b"2")])
+    eocd = find_eocd(data)
+    # Declare one entry: miniz sees only a.txt, zipfile (walking the directory size) sees both.
+    patched = data[: eocd + 8] + struct.pack("<HH", 1, 1) + data[eocd + 12 :]
+    with zipfile.ZipFile(io.BytesIO(patched)) as z:
+        assert z.namelist() == ["a.txt", "hidden.pkl"]
+    directory = read_directory(patched)
+    assert directory.names == ["a.txt", "hidden.pkl"]
+    assert "suspicious" in kinds(directory)
