@@ -2,18 +2,17 @@
 
 That format has ``sys_info``, ``pickle``, ``storages`` and ``tensors`` members.
 
-Members are walked with :mod:`tarfile` over a read-only view of the buffer (nothing is
-extracted). Dangerous members (absolute or ``..`` names, symbolic and hard links, devices) are
-findings; regular members that are pickles or containers are scanned in place, one level deeper.
+Members are listed by :mod:`.tarreader` (our own linear header walk; :mod:`tarfile` has a
+quadratic pax parser on older Pythons, CVE-2024-6232) and nothing is extracted. Dangerous
+members (absolute or ``..`` names, symbolic and hard links, devices) are findings; regular
+members that are pickles or containers are scanned in place, one level deeper.
 In the PyTorch tar format the ``storages`` and ``tensors`` members interleave small pickles with
 raw tensor bytes: the walk scans each pickle and skips the raw bytes using the sizes torch reads.
 """
 
 from __future__ import annotations
 
-import io
 import struct
-import tarfile
 from collections.abc import Iterator
 from contextlib import suppress
 
@@ -22,6 +21,7 @@ from mlchain.models import Finding, Location
 from mlchain.scan.base import ScanContext, finding
 from mlchain.scan.containers import dispatch
 from mlchain.scan.containers.dispatch import SNIFF_BYTES, Buf, State
+from mlchain.scan.containers.tarreader import SYMLINK, read_members
 from mlchain.scan.containers.zipscan import suspicious_name
 
 _TORCH_TAR = frozenset({"sys_info", "pickle", "storages"})
@@ -44,57 +44,10 @@ _ELEMENT_SIZES = {
 }
 
 
-class _BufFile(io.RawIOBase):
-    """A seekable read-only file over a buffer, without copying it."""
-
-    def __init__(self, buf: Buf) -> None:
-        self._buf = buf
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: len(self._buf)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        end = len(self._buf) if size is None or size < 0 else min(len(self._buf), self._pos + size)
-        data = bytes(self._buf[self._pos : end])
-        self._pos = max(self._pos, end)
-        return data
-
-    def readinto(self, b: object) -> int:  # pragma: no cover - tarfile uses read()
-        raise io.UnsupportedOperation("readinto")
-
-
-def _members(buf: Buf, limit: int) -> tuple[list[tarfile.TarInfo], str | None, bool]:
-    """Tar members (up to ``limit``), an error message if reading stopped early, and overflow."""
-    members: list[tarfile.TarInfo] = []
-    try:
-        with tarfile.open(fileobj=_BufFile(buf), mode="r:") as archive:
-            while True:
-                info = archive.next()
-                if info is None:
-                    return members, None, False
-                if len(members) >= limit:
-                    return members, None, True
-                members.append(info)
-    except (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError) as exc:
-        return members, str(exc) or type(exc).__name__, False
-
-
 def classify_tar_buffer(buf: Buf) -> F:
     """``PYTORCH_TAR`` for torch's legacy tar layout, else ``TAR``."""
-    members, _, _ = _members(buf, 64)
-    return F.PYTORCH_TAR if {m.name for m in members} >= _TORCH_TAR else F.TAR
+    listing = read_members(buf, max_members=64)
+    return F.PYTORCH_TAR if {m.name for m in listing.members} >= _TORCH_TAR else F.TAR
 
 
 def scan_tar(
@@ -107,53 +60,54 @@ def scan_tar(
 def _scan_tar(
     buf: Buf, fmt: F, location: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
-    members, error, overflow = _members(buf, ctx.limits.max_members)
-    if error is not None:
+    listing = read_members(buf, max_members=ctx.limits.max_members)
+    members = listing.members
+    if listing.error is not None:
         yield finding(
             "parse-error",
             f"tar archive could not be fully read after {len(members)} members",
             location,
-            evidence=error,
+            evidence=listing.error,
         )
-    if overflow:
+    if listing.overflow:
         yield finding(
             "scan-limit-exceeded",
             f"tar archive has more than {ctx.limits.max_members} members; the rest were not read",
             location,
         )
     torch = fmt is F.PYTORCH_TAR
-    for info in members:
+    for member in members:
         if ctx.out_of_time():
             yield finding("scan-limit-exceeded", "time limit reached; scan incomplete", location)
             return
-        loc = location.with_member(info.name, info.offset)
-        reason = suspicious_name(info.name)
+        loc = location.with_member(member.name, member.offset)
+        reason = suspicious_name(member.name)
         if reason is not None:
-            yield finding("archive-suspicious-member", reason, loc, evidence=info.name)
-        if info.issym() or info.islnk():
-            kind = "symbolic" if info.issym() else "hard"
+            yield finding("archive-suspicious-member", reason, loc, evidence=member.name)
+        if member.is_link:
+            kind = "symbolic" if member.type == SYMLINK else "hard"
             yield finding(
                 "archive-suspicious-member",
                 f"member is a {kind} link",
                 loc,
-                evidence=f"{info.name} -> {info.linkname}",
+                evidence=f"{member.name} -> {member.linkname}",
             )
             continue
-        if info.ischr() or info.isblk() or info.isfifo() or info.isdev():
+        if member.is_device:
             yield finding("archive-suspicious-member", "member is a device or FIFO", loc)
             continue
-        if not info.isreg():
-            continue
-        if info.sparse is not None:
+        if member.sparse:
             yield finding("archive-unsupported", "sparse tar member was not scanned", loc)
             continue
-        start, end = info.offset_data, info.offset_data + info.size
+        if not member.is_regular:
+            continue
+        start, end = member.data_offset, member.data_offset + member.size
         if end > len(buf):
             yield finding("parse-error", "tar member data is truncated", loc)
             end = len(buf)
         view = memoryview(buf)[start:end]
         try:
-            yield from _scan_member(view, info.name, torch, loc, ctx, state, depth)
+            yield from _scan_member(view, member.name, torch, loc, ctx, state, depth)
         finally:
             with suppress(BufferError):  # a finding kept a slice; the GC frees it
                 view.release()
