@@ -7,11 +7,11 @@ import tarfile
 import time
 
 import pytest
-from container_helpers import MALICIOUS, rules, scan_bytes
 from fixtures.gen_containers import build_tar, payload, tar_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from container_helpers import MALICIOUS, rules, scan_bytes
 from mlchain.models import ArtifactFormat as F
 from mlchain.scan.containers.tarreader import read_members
 
