@@ -214,3 +214,23 @@ def test_duplicate_member_names() -> None:
     found = scan_bytes(data, F.PYTORCH_ZIP)
     assert has(found, "archive-suspicious-member")
     assert has(found, "pickle-dangerous-call", Severity.CRITICAL)
+
+
+def test_cve_2024_6232_tar_pax_header_redos() -> None:
+    """https://nvd.nist.gov/vuln/detail/CVE-2024-6232
+
+    tarfile's pax-header regexes backtrack quadratically (Python < 3.11.10 / 3.12.6); a scanner
+    built on tarfile stalls for minutes on a small tar. Ours reads headers linearly.
+    """
+    import tarfile
+    import time
+
+    body = b"1" * 1_000_000
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = tarfile.XHDTYPE
+    info.size = len(body)
+    data = info.tobuf(format=tarfile.USTAR_FORMAT) + body + bytes(-len(body) % 512) + bytes(1024)
+    start = time.monotonic()
+    found = scan_bytes(data, F.TAR)
+    assert time.monotonic() - start < 2.0
+    assert has(found, "parse-error")
