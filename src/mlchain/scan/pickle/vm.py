@@ -1494,11 +1494,11 @@ def _stack_global(m: _Machine) -> None:
 
 @_op(b"i")
 def _inst(m: _Machine) -> None:
-    mark = m._marker()
+    # The C unpickler looks for the MARK first; pickle._Unpickler (joblib's) imports first.
     module = _decode_name(m, m._line(), "ascii")
     name = _decode_name(m, m._line(), "ascii")
     cls = m._global(module, name)
-    args = m._tuple_from(mark)
+    args = m._tuple_from(m._marker())
     m.stack.append(m._keep(_instantiate(m, cls, args)))
 
 
@@ -1634,7 +1634,11 @@ def _frame(m: _Machine) -> None:
         elif m._decide(2) == 0:
             m.pos = pos = fe  # the rest of the old buffer is dropped
     if pos + n > m.end:
-        raise m._truncated(f"FRAME of {n} bytes")
+        if m.end < m.real_end:
+            raise m._truncated(f"FRAME of {n} bytes")
+        # The C unpickler stops here; pickle._Unpickler (joblib's) reads the short frame on.
+        m._event("parse-error", f"FRAME of {n} bytes runs past the end of the data", m.op_at)
+        n = m.end - pos
     m._set_frame(pos + n)
 
 
