@@ -67,7 +67,17 @@ def test_benign_plain_data_has_no_findings(protocol: int, index: int) -> None:
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_numpy_arrays_and_scalars_are_allowlisted(protocol: int) -> None:
     np = pytest.importorskip("numpy")
-    obj = [np.arange(6).reshape(2, 3), np.float32(1.5), np.array(["a", "bc"]), np.int64(3)]
+    obj = [
+        np.arange(6).reshape(2, 3),
+        np.float32(1.5),
+        np.array(["a", "bc"]),
+        np.int64(3),
+        np.random.RandomState(0),
+        np.random.default_rng(0),
+        np.ma.masked_array([1, 2], [0, 1]),
+        np.array([1, 2], dtype="M8[s]"),
+        np.zeros(2, dtype=[("a", "i4"), ("b", "O")]),
+    ]
     result = run(pickle.dumps(obj, protocol=protocol))
     assert serious(result, Severity.LOW) == []
     assert ("numpy", "dtype") in result.globals
