@@ -424,3 +424,27 @@ def test_long_text_constants_stay_in_the_input() -> None:
         result = run(data)
         assert result.findings == []
         assert result.end == len(data)
+
+
+def test_stack_global_with_names_computed_at_load_time() -> None:
+    module = call(glob("builtins", "str"), b"C\x02os", bu("ascii"))
+    data = proto(4) + module + su("system") + b"\x93" + su("id") + TUPLE1 + REDUCE + STOP
+    result = run(data)
+    found = {(f.rule_id, f.severity) for f in result.findings}
+    assert ("pickle-unknown-import", Severity.HIGH) in found
+    assert any("computed at load time" in f.message for f in result.findings)
+
+
+def test_container_opcodes_on_imported_objects_are_calls() -> None:
+    data = proto(2) + glob("mypkg", "registry") + MARK + bu("x") + b"e" + STOP
+    result = run(data)
+    assert ("pickle-unknown-call", Severity.HIGH) in {
+        (f.rule_id, f.severity) for f in result.findings
+    }
+    assert any("extend(" in (f.evidence or "") for f in result.findings)
+
+
+def test_out_of_band_buffers() -> None:
+    result = run(proto(5) + b"\x97\x98" + STOP)
+    assert result.pickles == 1
+    assert serious(result) == []
