@@ -448,3 +448,13 @@ def test_out_of_band_buffers() -> None:
     result = run(proto(5) + b"\x97\x98" + STOP)
     assert result.pickles == 1
     assert serious(result) == []
+
+
+def test_every_opcode_of_protocols_0_to_5_has_a_handler() -> None:
+    import pickletools
+
+    from mlchain.scan.pickle.opcodes import OPS
+
+    codes = {op.code.encode("latin-1")[0] for op in pickletools.opcodes}
+    assert codes - set(OPS) == {ord(".")}  # STOP ends the pickle inside the machine loop
+    assert set(OPS) <= codes
