@@ -201,7 +201,8 @@ _RULES: tuple[Rule, ...] = (
         "An opcode's argument or line runs past the end of its protocol-4 FRAME, or a frame "
         "starts inside another. pickle.loads reads such a stream linearly while pickle.load on "
         "a file takes the argument from after the frame, so the two loaders execute different "
-        "opcodes. mlchain scanned every reading; picklers never write this.",
+        "opcodes (python/cpython#154848; CPython 3.13.15 and 3.14.7 reject such streams). mlchain "
+        "scanned every reading; picklers never write this.",
         "Do not load this file; re-export it with the original library.",
     ),
     Rule(

@@ -125,6 +125,17 @@ def test_frame_boundary_differential() -> None:
     _expect("frame_boundary_differential.pkl", "pickle-dangerous-call", CRITICAL, "os.system(")
 
 
+def test_cpython_154848_published_reproducer() -> None:
+    """The reproducer of python/cpython#154848: a prefetch-sized line, then a 2-byte FRAME.
+
+    https://github.com/python/cpython/issues/154848 (fixed in CPython 3.13.15/3.14.7, which
+    now reject such streams; older interpreters still execute the hidden call from a file).
+    """
+    result = run(MALICIOUS["cpython_154848_reproducer.pkl"])
+    assert "pickle-frame-violation" in {f.rule_id for f in result.findings}
+    _expect("cpython_154848_reproducer.pkl", "pickle-dangerous-call", CRITICAL, "os.system('touch")
+
+
 def test_nullifai_broken_stream_after_payload() -> None:
     """nullifAI: the payload runs, then the stream breaks so scanners give up.
 

@@ -12,7 +12,7 @@ is recorded in reports so a verdict can be traced to the list that produced it.
 
 from __future__ import annotations
 
-ALLOWLIST_VERSION = "2026.11.2"
+ALLOWLIST_VERSION = "2026.11.3"
 
 _BUILTIN_VALUES = (
     "bool",
@@ -148,6 +148,12 @@ _NUMPY = (
     "numpy.random._mt19937.MT19937",
     "numpy.random._pcg64.PCG64",
     "numpy.random.bit_generator.SeedSequence",
+    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
+    "numpy.random._philox.Philox",
+    "numpy.random._sfc64.SFC64",
+    "numpy.random._generator.Generator",
+    "numpy.ma.MaskedArray",
+    "numpy.rec.recarray",
     "numpy.dtypes.Float64DType",
     "numpy.dtypes.Float32DType",
     "numpy.dtypes.Int64DType",

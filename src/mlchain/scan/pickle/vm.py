@@ -27,9 +27,7 @@ keep a bounded prefix, and opcodes, memo, stack and nesting are bounded by :clas
 
 from __future__ import annotations
 
-import codecs
 import mmap
-import struct
 import sys
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from collections.abc import Callable
@@ -43,10 +41,8 @@ from mlchain.scan.pickle.values import (
     Blob,
     Call,
     Global,
-    Persistent,
     SDict,
     SList,
-    SSet,
     Unknown,
     render,
     root_global,
@@ -62,8 +58,9 @@ MAX_FINDINGS = 500
 
 _TUPLE_KEEP = 256
 DEGRADED = Unknown("object not tracked (object budget exhausted)")
-_NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
+NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
 _NESTED_MEMBER = "nested-pickle@{offset}"
+_BYTES_IO = frozenset({("io", "BytesIO"), ("_io", "BytesIO")})
 _MAX_DECODED_NESTED = 256 * 1024 * 1024
 """Largest text constant re-encoded to look for a nested pickle (bytes are scanned in place)."""
 
@@ -117,7 +114,7 @@ def _scan(
     depth: int,
     origin: int,
 ) -> PickleScan:
-    first = _Machine(data, location, ctx, start, stop, depth, origin)
+    first = Machine(data, location, ctx, start, stop, depth, origin)
     end, pickles = first.run(max_pickles)
     findings = first.findings()
     found = set(first.globals)
@@ -131,7 +128,7 @@ def _scan(
         readings = 0
         while queue and readings < MAX_READINGS:
             script = queue.pop()
-            other = _Machine(data, location, ctx, start, stop, depth, origin, script=script)
+            other = Machine(data, location, ctx, start, stop, depth, origin, script=script)
             other.run(max_pickles)
             readings += 1
             found |= other.globals
@@ -153,7 +150,7 @@ def _scan(
             )
     if first.joblib_arrays:
         # A plain pickle.load of the same file would parse the array bytes as opcodes.
-        plain = _Machine(data, location, ctx, start, stop, depth, origin, joblib=False)
+        plain = Machine(data, location, ctx, start, stop, depth, origin, joblib=False)
         plain.run(max_pickles)
         found |= plain.globals
         for f in plain.findings():
@@ -167,7 +164,7 @@ def _fkey(f: Finding) -> tuple[str, int | None, str]:
     return (f.rule_id, f.location.offset, f.message)
 
 
-class _Abort(Exception):
+class Abort(Exception):
     """Ends the current pickle: the loader would raise here (or a limit was hit)."""
 
     def __init__(self, rule: str, message: str, offset: int) -> None:
@@ -204,7 +201,7 @@ class _Event:
         self.count = 1
 
 
-def _mapped(module: str, name: str) -> tuple[str, str]:
+def mapped_name(module: str, name: str) -> tuple[str, str]:
     """Apply Python 2 name fixes as ``find_class`` does for protocols < 3 (``fix_imports``)."""
     hit = NAME_MAPPING.get((module, name))
     if hit is not None:
@@ -212,18 +209,7 @@ def _mapped(module: str, name: str) -> tuple[str, str]:
     return IMPORT_MAPPING.get(module, module), name
 
 
-_OPS: dict[int, Callable[[_Machine], None]] = {}
-
-
-def _op(code: bytes) -> Callable[[Callable[[_Machine], None]], Callable[[_Machine], None]]:
-    def register(func: Callable[[_Machine], None]) -> Callable[[_Machine], None]:
-        _OPS[code[0]] = func
-        return func
-
-    return register
-
-
-class _Machine:
+class Machine:
     """One pass of the VM over one stream (see the module docstring for the passes)."""
 
     def __init__(
@@ -290,7 +276,7 @@ class _Machine:
                 break
             try:
                 self._one_pickle()
-            except _Abort as exc:
+            except Abort as exc:
                 if exc.rule == "parse-error" and pickles > 0:
                     self._event(
                         "pickle-trailing-data",
@@ -369,7 +355,7 @@ class _Machine:
                             bytes(data[pos + 2 : pos + 2 + n]).decode("utf-8", "surrogatepass")
                         )
                     except UnicodeDecodeError:
-                        raise _Abort("parse-error", "invalid UTF-8 string", pos) from None
+                        raise Abort("parse-error", "invalid UTF-8 string", pos) from None
                     continue
             elif code == 0x58 and pos + 5 <= limit:  # BINUNICODE
                 n = int.from_bytes(data[pos + 1 : pos + 5], "little")
@@ -380,7 +366,7 @@ class _Machine:
                             bytes(data[pos + 5 : pos + 5 + n]).decode("utf-8", "surrogatepass")
                         )
                     except UnicodeDecodeError:
-                        raise _Abort("parse-error", "invalid UTF-8 string", pos) from None
+                        raise Abort("parse-error", "invalid UTF-8 string", pos) from None
                     continue
             elif code == 0x4B and pos + 2 <= limit:  # BININT1
                 self.pos = pos + 2
@@ -408,13 +394,13 @@ class _Machine:
                 return
             handler = ops.get(code)
             if handler is None:
-                raise _Abort("parse-error", f"invalid pickle opcode 0x{code:02x}", pos)
+                raise Abort("parse-error", f"invalid pickle opcode 0x{code:02x}", pos)
             handler(self)
             if len(stack) > max_stack or len(marks) > max_stack:
                 raise self._stack_limit()
 
-    def _stack_limit(self) -> _Abort:
-        return _Abort(
+    def _stack_limit(self) -> Abort:
+        return Abort(
             "scan-limit-exceeded",
             f"pickle stack exceeds the limit of {self.max_stack} entries",
             self.op_at,
@@ -423,24 +409,24 @@ class _Machine:
     def _check_budget(self) -> None:
         self.next_check = min(self.ops + 0x10000, self.max_ops + 1)
         if self.ops > self.max_ops:
-            raise _Abort(
+            raise Abort(
                 "scan-limit-exceeded",
                 f"pickle exceeds the limit of {self.max_ops} opcodes",
                 self.op_at,
             )
         if self.ctx.out_of_time():
-            raise _Abort("scan-limit-exceeded", "time limit reached while scanning", self.op_at)
+            raise Abort("scan-limit-exceeded", "time limit reached while scanning", self.op_at)
 
     # ---------------------------------------------------------------- reading -------------------
 
-    def _truncated(self, what: str) -> _Abort:
+    def _truncated(self, what: str) -> Abort:
         if self.end < self.real_end:
-            return _Abort(
+            return Abort(
                 "scan-limit-exceeded",
                 f"pickle stream exceeds the limit of {self.ctx.limits.max_pickle_bytes} bytes",
                 self.op_at,
             )
-        return _Abort("parse-error", f"pickle data was truncated ({what})", self.op_at)
+        return Abort("parse-error", f"pickle data was truncated ({what})", self.op_at)
 
     def _set_frame(self, frame_end: int | None) -> None:
         self.frame_end = frame_end
@@ -537,10 +523,11 @@ class _Machine:
 
     @property
     def fence(self) -> int:
+        """Stack index of the innermost MARK (items below it cannot be popped)."""
         return self.marks[-1] if self.marks else 0
 
-    def _underflow(self) -> _Abort:
-        return _Abort("parse-error", "unpickling stack underflow", self.op_at)
+    def _underflow(self) -> Abort:
+        return Abort("parse-error", "unpickling stack underflow", self.op_at)
 
     def _pop(self) -> object:
         if len(self.stack) <= self.fence:
@@ -554,7 +541,7 @@ class _Machine:
 
     def _marker(self) -> int:
         if not self.marks:
-            raise _Abort("parse-error", "could not find MARK", self.op_at)
+            raise Abort("parse-error", "could not find MARK", self.op_at)
         return self.marks.pop()
 
     def _pop_from(self, start: int) -> list[object]:
@@ -572,7 +559,7 @@ class _Machine:
 
     def _memo_put(self, key: int, value: object) -> None:
         if key not in self.memo and len(self.memo) >= self.max_memo:
-            raise _Abort(
+            raise Abort(
                 "scan-limit-exceeded",
                 f"pickle memo exceeds the limit of {self.max_memo} entries",
                 self.op_at,
@@ -583,9 +570,7 @@ class _Machine:
         try:
             self.stack.append(self.memo[key])
         except KeyError:
-            raise _Abort(
-                "parse-error", f"memo value not found at index {key}", self.op_at
-            ) from None
+            raise Abort("parse-error", f"memo value not found at index {key}", self.op_at) from None
 
     def _keep(self, value: object) -> object:
         """Count a new container or call; past the object budget, keep a placeholder instead.
@@ -609,7 +594,7 @@ class _Machine:
 
     def _push_bytes(self, n: int, kind: str) -> None:
         if n > sys.maxsize:
-            raise _Abort("parse-error", f"length {n} exceeds the platform maximum", self.op_at)
+            raise Abort("parse-error", f"length {n} exceeds the platform maximum", self.op_at)
         if n > INLINE_BYTES:
             at = self._take(n)
             self.stack.append(Blob(at, n, kind))
@@ -624,7 +609,7 @@ class _Machine:
             try:
                 value = raw.decode("utf-8", "surrogatepass")
             except UnicodeDecodeError as exc:
-                raise _Abort(
+                raise Abort(
                     "parse-error", f"invalid UTF-8 string: {exc.reason}", self.op_at
                 ) from None
         else:  # BINSTRING family: str under the default encoding='ASCII'; latin-1 for evidence
@@ -643,7 +628,7 @@ class _Machine:
             try:
                 return int(body)
             except ValueError:
-                raise _Abort(
+                raise Abort(
                     "parse-error", f"invalid integer literal {body[:40]!r}", self.op_at
                 ) from None
 
@@ -655,7 +640,7 @@ class _Machine:
         key = (module, name)
         if key not in self.usage:
             if len(self.usage) >= MAX_FINDINGS * 20:
-                raise _Abort("scan-limit-exceeded", "too many distinct globals", self.op_at)
+                raise Abort("scan-limit-exceeded", "too many distinct globals", self.op_at)
             self.usage[key] = _Usage(self.op_at)
         return g
 
@@ -669,7 +654,7 @@ class _Machine:
     def _call(self, func: object, args: tuple[object, ...], kind: str) -> Call:
         call = Call(func, args, kind, self.op_at)
         if isinstance(func, Global):
-            mapped = _mapped(func.module, func.name)
+            mapped = mapped_name(func.module, func.name)
             usage = self._use(func)
             if kind == "call" and mapped == ("copyreg", "_reconstructor"):
                 call.kind = "reconstruct"
@@ -725,7 +710,7 @@ class _Machine:
             )
 
     def _danger(self, g: Global) -> dangerous.Danger | None:
-        module, name = _mapped(g.module, g.name)
+        module, name = mapped_name(g.module, g.name)
         if allowlist.is_allowlisted(module, name, self.allowed) or (
             f"{g.module}.{g.name}" in self.allowed
         ):
@@ -747,7 +732,8 @@ class _Machine:
         if (
             isinstance(arg, Call)
             and isinstance(arg.func, Global)
-            and _mapped(arg.func.module, arg.func.name) in {("io", "BytesIO"), ("_io", "BytesIO")}
+            and mapped_name(arg.func.module, arg.func.name)
+            in {("io", "BytesIO"), ("_io", "BytesIO")}
         ):
             arg = arg.args[0] if arg.args else None
         source = self._bytes_of(arg)
@@ -790,12 +776,12 @@ class _Machine:
     def _bytes_of(self, value: object) -> tuple[Buffer, int, int] | None:
         if isinstance(value, (bytes, bytearray)):
             return value, 0, len(value)
-        if isinstance(value, Blob) and value.kind not in _NOT_BYTES_KINDS:
+        if isinstance(value, Blob) and value.kind not in NOT_BYTES_KINDS:
             return self.data, value.start, value.start + value.length
         if (
             isinstance(value, Call)
             and isinstance(value.func, Global)
-            and _mapped(value.func.module, value.func.name) == ("_codecs", "encode")
+            and mapped_name(value.func.module, value.func.name) == ("_codecs", "encode")
             and value.args
         ):
             text = value.args[0]
@@ -816,13 +802,13 @@ class _Machine:
         self.joblib_arrays += 1
         at = self.op_at
         if not isinstance(state, SDict):
-            raise _Abort("parse-error", "joblib NumpyArrayWrapper without a state dict", at)
+            raise Abort("parse-error", "joblib NumpyArrayWrapper without a state dict", at)
         if self.frame_end is not None and self.pos < self.frame_end:
-            raise _Abort("parse-error", "joblib array data would start inside a pickle frame", at)
+            raise Abort("parse-error", "joblib array data would start inside a pickle frame", at)
         info = _dtype_info(state.get("dtype"))
         shape = state.get("shape")
         if info is None or not isinstance(shape, tuple):
-            raise _Abort("parse-error", "joblib NumpyArrayWrapper with an unreadable dtype", at)
+            raise Abort("parse-error", "joblib NumpyArrayWrapper with an unreadable dtype", at)
         itemsize, hasobject = info
         if hasobject:
             saved = (self.stack, self.marks, self.proto, self.memo, self.joblib)
@@ -837,18 +823,18 @@ class _Machine:
         count = 1
         for dim in shape:
             if not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
-                raise _Abort("parse-error", "joblib array shape is not a tuple of sizes", at)
+                raise Abort("parse-error", "joblib array shape is not a tuple of sizes", at)
             count *= dim
         pos = self.pos
         if state.has("numpy_array_alignment_bytes") and (
             state.get("numpy_array_alignment_bytes") is not None
         ):
             if pos >= self.real_end:
-                raise _Abort("parse-error", "joblib array padding byte missing", at)
+                raise Abort("parse-error", "joblib array padding byte missing", at)
             pos += 1 + self.data[pos]
         nbytes = count * itemsize
         if pos + nbytes > self.real_end:
-            raise _Abort("parse-error", f"joblib array data ({nbytes} bytes) runs past the end", at)
+            raise Abort("parse-error", f"joblib array data ({nbytes} bytes) runs past the end", at)
         self.pos = pos + nbytes
         self.end = min(self.real_end, self.end + (self.pos - at))
         self.limit = self.end
@@ -900,7 +886,7 @@ class _Machine:
     def _judge_globals(self) -> None:
         for (module, name), use in self.usage.items():
             raw = f"{module}.{name}"
-            mod, nm = _mapped(module, name)
+            mod, nm = mapped_name(module, name)
             qual = f"{mod}.{nm}"
             offset = use.call.offset if use.call is not None else use.offset
             evidence = render(use.call) if use.call is not None else raw
@@ -1018,631 +1004,5 @@ def _dtype_info(value: object) -> tuple[int, bool] | None:
     return None
 
 
-# ==================================================================== opcode handlers ============
-# Each follows the matching load_* function of Modules/_pickle.c (CPython 3.11-3.14).
-
-
-@_op(b"(")
-def _mark(m: _Machine) -> None:
-    m.marks.append(len(m.stack))
-
-
-@_op(b"0")
-def _pop_op(m: _Machine) -> None:
-    n = len(m.stack)
-    if m.marks and m.marks[-1] == n:
-        m.marks.pop()  # the C unpickler's POP also pops a MARK
-    elif n <= m.fence:
-        raise m._underflow()
-    else:
-        m.stack.pop()
-
-
-@_op(b"1")
-def _pop_mark(m: _Machine) -> None:
-    del m.stack[m._marker() :]
-
-
-@_op(b"2")
-def _dup(m: _Machine) -> None:
-    m.stack.append(m._top())
-
-
-@_op(b"F")
-def _float(m: _Machine) -> None:
-    text = m._line()
-    try:
-        m.stack.append(float(text))
-    except ValueError:
-        raise _Abort("parse-error", f"invalid float literal {text[:40]!r}", m.op_at) from None
-
-
-@_op(b"I")
-def _int(m: _Machine) -> None:
-    text = m._line()
-    if text in (b"00", b"01"):
-        m.stack.append(text == b"01")
-    else:
-        m.stack.append(m._int_text(text))
-
-
-@_op(b"J")
-def _binint(m: _Machine) -> None:
-    m.stack.append(m._sint(4))
-
-
-@_op(b"K")
-def _binint1(m: _Machine) -> None:
-    m.stack.append(m._uint(1))
-
-
-@_op(b"M")
-def _binint2(m: _Machine) -> None:
-    m.stack.append(m._uint(2))
-
-
-@_op(b"L")
-def _long(m: _Machine) -> None:
-    m.stack.append(m._int_text(m._line(), long=True))
-
-
-def _long_n(m: _Machine, n: int) -> None:
-    if n < 0:
-        raise _Abort("parse-error", "LONG pickle has negative byte count", m.op_at)
-    if n > 512:
-        m._take(n)
-        m.stack.append(Unknown("big integer"))
-    else:
-        m.stack.append(int.from_bytes(m._arg(n), "little", signed=True) if n else 0)
-
-
-@_op(b"\x8a")
-def _long1(m: _Machine) -> None:
-    _long_n(m, m._uint(1))
-
-
-@_op(b"\x8b")
-def _long4(m: _Machine) -> None:
-    _long_n(m, m._sint(4))
-
-
-@_op(b"N")
-def _none(m: _Machine) -> None:
-    m.stack.append(None)
-
-
-@_op(b"\x88")
-def _true(m: _Machine) -> None:
-    m.stack.append(True)
-
-
-@_op(b"\x89")
-def _false(m: _Machine) -> None:
-    m.stack.append(False)
-
-
-@_op(b"G")
-def _binfloat(m: _Machine) -> None:
-    m.stack.append(struct.unpack(">d", m._arg(8))[0])
-
-
-def _persistent(m: _Machine, pid: object) -> None:
-    if not m.persistent_seen:
-        m.persistent_seen = True
-        m._event(
-            "pickle-persistent-id",
-            "refers to external objects through persistent ids",
-            m.op_at,
-            render(pid),
-        )
-    m.stack.append(m._keep(Persistent(pid, m.op_at)))
-
-
-@_op(b"P")
-def _persid(m: _Machine) -> None:
-    line = m._line()
-    try:
-        pid = line.decode("ascii")
-    except UnicodeDecodeError:
-        raise _Abort("parse-error", "persistent IDs in protocol 0 must be ASCII", m.op_at) from None
-    _persistent(m, pid)
-
-
-@_op(b"Q")
-def _binpersid(m: _Machine) -> None:
-    _persistent(m, m._pop())
-
-
-@_op(b"R")
-def _reduce(m: _Machine) -> None:
-    args = m._pop()
-    func = m._pop()
-    m.stack.append(m._keep(m._call(func, args if isinstance(args, tuple) else (args,), "call")))
-
-
-@_op(b"S")
-def _string(m: _Machine) -> None:
-    start, end = m._line_span()
-    if end - start > INLINE_BYTES:
-        m.stack.append(Blob(start, end - start, "escape"))
-        return
-    line = bytes(m.data[start:end])
-    if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
-        raise _Abort("parse-error", "the STRING opcode argument must be quoted", m.op_at)
-    try:
-        raw = codecs.escape_decode(line[1:-1])[0]
-    except ValueError as exc:
-        raise _Abort("parse-error", f"invalid STRING escape: {exc}", m.op_at) from None
-    m.stack.append(raw.decode("latin-1"))
-
-
-@_op(b"T")
-def _binstring(m: _Machine) -> None:
-    n = m._sint(4)
-    if n < 0:
-        raise _Abort("parse-error", "BINSTRING pickle has negative byte count", m.op_at)
-    m._push_bytes(n, "ascii")
-
-
-@_op(b"U")
-def _short_binstring(m: _Machine) -> None:
-    m._push_bytes(m._uint(1), "ascii")
-
-
-@_op(b"V")
-def _unicode(m: _Machine) -> None:
-    start, end = m._line_span()
-    if end - start > INLINE_BYTES:
-        m.stack.append(Blob(start, end - start, "raw-unicode"))
-        return
-    line = bytes(m.data[start:end])
-    try:
-        m.stack.append(line.decode("raw_unicode_escape"))
-    except UnicodeDecodeError as exc:
-        raise _Abort("parse-error", f"invalid UNICODE argument: {exc.reason}", m.op_at) from None
-
-
-@_op(b"X")
-def _binunicode(m: _Machine) -> None:
-    m._push_bytes(m._uint(4), "utf8")
-
-
-@_op(b"\x8c")
-def _short_binunicode(m: _Machine) -> None:
-    m._push_bytes(m._uint(1), "utf8")
-
-
-@_op(b"\x8d")
-def _binunicode8(m: _Machine) -> None:
-    m._push_bytes(m._uint(8), "utf8")
-
-
-@_op(b"B")
-def _binbytes(m: _Machine) -> None:
-    m._push_bytes(m._uint(4), "bytes")
-
-
-@_op(b"C")
-def _short_binbytes(m: _Machine) -> None:
-    m._push_bytes(m._uint(1), "bytes")
-
-
-@_op(b"\x8e")
-def _binbytes8(m: _Machine) -> None:
-    m._push_bytes(m._uint(8), "bytes")
-
-
-@_op(b"\x96")
-def _bytearray8(m: _Machine) -> None:
-    m._push_bytes(m._uint(8), "bytearray")
-
-
-@_op(b")")
-def _empty_tuple(m: _Machine) -> None:
-    m.stack.append(())
-
-
-def _tuple_n(m: _Machine, n: int) -> None:
-    m.stack.append(m._keep(m._tuple_from(len(m.stack) - n)))
-
-
-@_op(b"\x85")
-def _tuple1(m: _Machine) -> None:
-    _tuple_n(m, 1)
-
-
-@_op(b"\x86")
-def _tuple2(m: _Machine) -> None:
-    _tuple_n(m, 2)
-
-
-@_op(b"\x87")
-def _tuple3(m: _Machine) -> None:
-    _tuple_n(m, 3)
-
-
-@_op(b"t")
-def _tuple(m: _Machine) -> None:
-    m.stack.append(m._keep(m._tuple_from(m._marker())))
-
-
-@_op(b"]")
-def _empty_list(m: _Machine) -> None:
-    m.stack.append(m._keep(SList()))
-
-
-@_op(b"l")
-def _list(m: _Machine) -> None:
-    m.stack.append(m._keep(SList(m._pop_from(m._marker()))))
-
-
-@_op(b"}")
-def _empty_dict(m: _Machine) -> None:
-    m.stack.append(m._keep(SDict()))
-
-
-@_op(b"d")
-def _dict(m: _Machine) -> None:
-    items = m._pop_from(m._marker())
-    if len(items) % 2:
-        raise _Abort("parse-error", "odd number of items for DICT", m.op_at)
-    d = SDict()
-    for i in range(0, len(items), 2):
-        d.set(items[i], items[i + 1])
-    m.stack.append(m._keep(d))
-
-
-@_op(b"\x8f")
-def _empty_set(m: _Machine) -> None:
-    m.stack.append(m._keep(SSet()))
-
-
-@_op(b"\x91")
-def _frozenset(m: _Machine) -> None:
-    m.stack.append(m._keep(SSet(m._pop_from(m._marker()), frozen=True)))
-
-
-def _do_append(m: _Machine, x: int) -> None:
-    n = len(m.stack)
-    if x > n or x <= m.fence:
-        raise m._underflow()
-    if n == x:
-        return
-    items = m.stack[x:]
-    del m.stack[x:]
-    target = m.stack[x - 1]
-    if isinstance(target, SList):
-        target.extend(items)
-    elif isinstance(target, (Call, Persistent, Global)):
-        # Not a list: the loader calls target.extend(...) or target.append(...).
-        _container_call(m, target, "extend", items)
-
-
-def _container_call(m: _Machine, target: object, method: str, items: list[object]) -> None:
-    cls = m._instance_class(target)
-    if cls is not None and (cls.module, cls.name) in allowlist.SAFE_GLOBALS:
-        return
-    if isinstance(target, Global) or cls is None:
-        m._event(
-            "pickle-unknown-call",
-            f"calls {method}() on an object that is not a container",
-            m.op_at,
-            f"{render(target, 80)}.{method}({render(tuple(items), 80)})",
-        )
-
-
-@_op(b"a")
-def _append(m: _Machine) -> None:
-    _do_append(m, len(m.stack) - 1)
-
-
-@_op(b"e")
-def _appends(m: _Machine) -> None:
-    _do_append(m, m._marker())
-
-
-def _do_setitems(m: _Machine, x: int) -> None:
-    n = len(m.stack)
-    if x > n or x <= m.fence:
-        raise m._underflow()
-    if n == x:
-        return
-    if (n - x) % 2:
-        raise _Abort("parse-error", "odd number of items for SETITEMS", m.op_at)
-    items = m.stack[x:]
-    del m.stack[x:]
-    target = m.stack[x - 1]
-    if isinstance(target, SDict):
-        for i in range(0, len(items), 2):
-            target.set(items[i], items[i + 1])
-    elif isinstance(target, (Call, Persistent, Global)):
-        _container_call(m, target, "__setitem__", items)
-
-
-@_op(b"s")
-def _setitem(m: _Machine) -> None:
-    _do_setitems(m, len(m.stack) - 2)
-
-
-@_op(b"u")
-def _setitems(m: _Machine) -> None:
-    _do_setitems(m, m._marker())
-
-
-@_op(b"\x90")
-def _additems(m: _Machine) -> None:
-    mark = m._marker()
-    n = len(m.stack)
-    if mark > n or mark <= m.fence:
-        raise m._underflow()
-    if n == mark:
-        return
-    items = m.stack[mark:]
-    del m.stack[mark:]
-    target = m.stack[mark - 1]
-    if isinstance(target, SSet):
-        target.extend(items)
-    elif isinstance(target, (Call, Persistent, Global)):
-        _container_call(m, target, "add", items)
-
-
-@_op(b"b")
-def _build(m: _Machine) -> None:
-    if len(m.stack) - 2 < m.fence:
-        raise m._underflow()
-    state = m.stack.pop()
-    inst = m.stack[-1]
-    if isinstance(inst, Global):
-        m._event(
-            "pickle-dangerous-call",
-            f"BUILD sets attributes on the imported object {inst.qualname} (monkey-patching)",
-            m.op_at,
-            f"{inst.qualname}.__setstate__({render(state, 120)})",
-        )
-        return
-    if inst is DEGRADED:
-        return
-    if isinstance(inst, (Persistent, Unknown)):
-        m._event(
-            "pickle-unknown-call",
-            "BUILD calls __setstate__ on an object supplied from outside the pickle",
-            m.op_at,
-            f"{render(inst, 60)}.__setstate__({render(state, 100)})",
-        )
-        return
-    if isinstance(inst, Call):
-        if inst.hook is not None:
-            # An earlier BUILD installed __setstate__: this BUILD calls it with the state.
-            m._call(inst.hook, (state,), "call")
-            return
-        _check_slot_state(m, inst, state)
-        inst.state = state
-        cls = m._instance_class(inst)
-        if cls is not None:
-            m._reconstructs(cls)
-            if m.joblib and _mapped(cls.module, cls.name) == (
-                "joblib.numpy_pickle",
-                "NumpyArrayWrapper",
-            ):
-                m._joblib_array(state)
-                m.stack[-1] = Unknown("numpy array read by joblib")
-
-
-def _check_slot_state(m: _Machine, inst: Call, state: object) -> None:
-    """BUILD's (state, slotstate) form runs setattr(inst, key, value) for every slot item."""
-    slots = state[1] if isinstance(state, tuple) and len(state) == 2 else None
-    if not isinstance(slots, SDict):
-        return
-    for key, value in slots.pairs:
-        if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
-            m._event(
-                "pickle-dangerous-call",
-                f"BUILD sets {key} on an object, replacing its behaviour",
-                m.op_at,
-                f"setattr({render(inst, 60)}, {key!r}, {render(value, 80)})",
-            )
-            if key == "__setstate__":
-                inst.hook = value
-
-
-@_op(b"c")
-def _global_op(m: _Machine) -> None:
-    module = _decode_name(m, m._line(), "utf-8")
-    name = _decode_name(m, m._line(), "utf-8")
-    m.stack.append(m._global(module, name))
-
-
-def _decode_name(m: _Machine, raw: bytes, encoding: str) -> str:
-    if not raw:
-        raise _Abort("parse-error", "pickle data was truncated (empty name)", m.op_at)
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError:
-        raise _Abort("parse-error", f"global name is not valid {encoding}", m.op_at) from None
-
-
-@_op(b"\x93")
-def _stack_global(m: _Machine) -> None:
-    name = m._pop()
-    module = m._pop()
-    if isinstance(name, Blob) and name.kind in _NOT_BYTES_KINDS:
-        name = bytes(m.data[name.start : name.start + name.length]).decode("utf-8", "replace")
-    if isinstance(module, Blob) and module.kind in _NOT_BYTES_KINDS:
-        module = bytes(m.data[module.start : module.start + module.length]).decode(
-            "utf-8", "replace"
-        )
-    if isinstance(name, str) and isinstance(module, str):
-        m.stack.append(m._global(module, name))
-        return
-    if isinstance(name, (bytes, bytearray, int, float, tuple, SList, SDict, SSet, Blob)) or (
-        name is None
-    ):
-        raise _Abort("parse-error", "STACK_GLOBAL requires str", m.op_at)
-    if isinstance(module, (bytes, bytearray, int, float, tuple, SList, SDict, SSet, Blob)) or (
-        module is None
-    ):
-        raise _Abort("parse-error", "STACK_GLOBAL requires str", m.op_at)
-    # Names computed at load time: nothing can vouch for what gets imported.
-    m._event(
-        "pickle-unknown-import",
-        "imports a global whose module or name is computed at load time",
-        m.op_at,
-        f"{render(module, 80)} . {render(name, 80)}",
-    )
-    m.stack.append(Unknown("dynamically imported global"))
-
-
-@_op(b"i")
-def _inst(m: _Machine) -> None:
-    mark = m._marker()
-    module = _decode_name(m, m._line(), "ascii")
-    name = _decode_name(m, m._line(), "ascii")
-    cls = m._global(module, name)
-    args = m._tuple_from(mark)
-    m.stack.append(m._keep(_instantiate(m, cls, args)))
-
-
-def _instantiate(m: _Machine, cls: object, args: tuple[object, ...]) -> Call:
-    # instantiate(): no args and a type -> cls.__new__(cls); otherwise cls(*args).
-    if not args and isinstance(cls, Global) and allowlist.looks_like_class(cls.name):
-        return m._call(cls, args, "new")
-    return m._call(cls, args, "call")
-
-
-@_op(b"o")
-def _obj(m: _Machine) -> None:
-    mark = m._marker()
-    if len(m.stack) - mark < 1:
-        raise m._underflow()
-    args = m._tuple_from(mark + 1)
-    cls = m._pop()
-    m.stack.append(m._keep(_instantiate(m, cls, args)))
-
-
-@_op(b"\x81")
-def _newobj(m: _Machine) -> None:
-    args = m._pop()
-    cls = m._pop()
-    m.stack.append(m._keep(m._call(cls, args if isinstance(args, tuple) else (args,), "new")))
-
-
-@_op(b"\x92")
-def _newobj_ex(m: _Machine) -> None:
-    kwargs = m._pop()
-    args = m._pop()
-    cls = m._pop()
-    full = (*args, kwargs) if isinstance(args, tuple) else (args, kwargs)
-    m.stack.append(m._keep(m._call(cls, full, "new")))
-
-
-def _ext(m: _Machine, code: int) -> None:
-    if code <= 0:
-        raise _Abort("parse-error", "EXT specifies code <= 0", m.op_at)
-    m._event(
-        "pickle-extension-code",
-        f"imports extension code {code} from the loading process's copyreg registry",
-        m.op_at,
-        f"EXT {code}",
-    )
-    m.stack.append(Unknown(f"extension object {code}"))
-
-
-@_op(b"\x82")
-def _ext1(m: _Machine) -> None:
-    _ext(m, m._uint(1))
-
-
-@_op(b"\x83")
-def _ext2(m: _Machine) -> None:
-    _ext(m, m._uint(2))
-
-
-@_op(b"\x84")
-def _ext4(m: _Machine) -> None:
-    _ext(m, m._sint(4))
-
-
-@_op(b"g")
-def _get(m: _Machine) -> None:
-    m._memo_get(_memo_key(m, m._line()))
-
-
-def _memo_key(m: _Machine, text: bytes) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise _Abort("parse-error", f"invalid memo key {text[:40]!r}", m.op_at) from None
-
-
-@_op(b"h")
-def _binget(m: _Machine) -> None:
-    m._memo_get(m._uint(1))
-
-
-@_op(b"j")
-def _long_binget(m: _Machine) -> None:
-    m._memo_get(m._uint(4))
-
-
-@_op(b"p")
-def _put(m: _Machine) -> None:
-    key = _memo_key(m, m._line())
-    if key < 0:
-        raise _Abort("parse-error", "negative PUT argument", m.op_at)
-    m._memo_put(key, m._top())
-
-
-@_op(b"q")
-def _binput(m: _Machine) -> None:
-    key = m._uint(1)
-    m._memo_put(key, m._top())
-
-
-@_op(b"r")
-def _long_binput(m: _Machine) -> None:
-    key = m._uint(4)
-    m._memo_put(key, m._top())
-
-
-@_op(b"\x94")
-def _memoize(m: _Machine) -> None:
-    m._memo_put(len(m.memo), m._top())
-
-
-@_op(b"\x80")
-def _proto(m: _Machine) -> None:
-    proto = m._uint(1)
-    if proto > 5:
-        raise _Abort("parse-error", f"unsupported pickle protocol: {proto}", m.op_at)
-    m.proto = proto
-
-
-@_op(b"\x95")
-def _frame(m: _Machine) -> None:
-    n = m._uint(8)
-    if n > sys.maxsize:
-        raise _Abort("parse-error", "FRAME length exceeds the platform maximum", m.op_at)
-    pos = m.pos
-    fe = m.frame_end
-    if fe is not None and pos < fe:
-        if pos + n <= fe:
-            m._diverge("FRAME starts inside another frame")
-            if m.hard:
-                return  # the C unpickler finds the bytes in its buffer and keeps it
-        elif not m.hard:
-            m._diverge("FRAME starts inside another frame and runs past it")
-        elif m._decide(2) == 0:
-            m.pos = pos = fe  # the rest of the old buffer is dropped
-    if pos + n > m.end:
-        raise m._truncated(f"FRAME of {n} bytes")
-    m._set_frame(pos + n)
-
-
-@_op(b"\x97")
-def _next_buffer(m: _Machine) -> None:
-    m.stack.append(Unknown("out-of-band buffer"))
-
-
-@_op(b"\x98")
-def _readonly_buffer(m: _Machine) -> None:
-    m._top()
+# The opcode handlers live in their own module; it imports this one, so it comes last.
+from mlchain.scan.pickle.opcodes import OPS as _OPS  # noqa: E402

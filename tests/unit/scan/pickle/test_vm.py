@@ -67,7 +67,17 @@ def test_benign_plain_data_has_no_findings(protocol: int, index: int) -> None:
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_numpy_arrays_and_scalars_are_allowlisted(protocol: int) -> None:
     np = pytest.importorskip("numpy")
-    obj = [np.arange(6).reshape(2, 3), np.float32(1.5), np.array(["a", "bc"]), np.int64(3)]
+    obj = [
+        np.arange(6).reshape(2, 3),
+        np.float32(1.5),
+        np.array(["a", "bc"]),
+        np.int64(3),
+        np.random.RandomState(0),
+        np.random.default_rng(0),
+        np.ma.masked_array([1, 2], [0, 1]),
+        np.array([1, 2], dtype="M8[s]"),
+        np.zeros(2, dtype=[("a", "i4"), ("b", "O")]),
+    ]
     result = run(pickle.dumps(obj, protocol=protocol))
     assert serious(result, Severity.LOW) == []
     assert ("numpy", "dtype") in result.globals
@@ -414,3 +424,37 @@ def test_long_text_constants_stay_in_the_input() -> None:
         result = run(data)
         assert result.findings == []
         assert result.end == len(data)
+
+
+def test_stack_global_with_names_computed_at_load_time() -> None:
+    module = call(glob("builtins", "str"), b"C\x02os", bu("ascii"))
+    data = proto(4) + module + su("system") + b"\x93" + su("id") + TUPLE1 + REDUCE + STOP
+    result = run(data)
+    found = {(f.rule_id, f.severity) for f in result.findings}
+    assert ("pickle-unknown-import", Severity.HIGH) in found
+    assert any("computed at load time" in f.message for f in result.findings)
+
+
+def test_container_opcodes_on_imported_objects_are_calls() -> None:
+    data = proto(2) + glob("mypkg", "registry") + MARK + bu("x") + b"e" + STOP
+    result = run(data)
+    assert ("pickle-unknown-call", Severity.HIGH) in {
+        (f.rule_id, f.severity) for f in result.findings
+    }
+    assert any("extend(" in (f.evidence or "") for f in result.findings)
+
+
+def test_out_of_band_buffers() -> None:
+    result = run(proto(5) + b"\x97\x98" + STOP)
+    assert result.pickles == 1
+    assert serious(result) == []
+
+
+def test_every_opcode_of_protocols_0_to_5_has_a_handler() -> None:
+    import pickletools
+
+    from mlchain.scan.pickle.opcodes import OPS
+
+    codes = {op.code.encode("latin-1")[0] for op in pickletools.opcodes}
+    assert codes - set(OPS) == {ord(".")}  # STOP ends the pickle inside the machine loop
+    assert set(OPS) <= codes
