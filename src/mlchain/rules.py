@@ -205,6 +205,17 @@ _RULES: tuple[Rule, ...] = (
         ("security", "format"),
     ),
     Rule(
+        "pickle-frame-violation",
+        "Pickle opcodes cross a FRAME boundary",
+        _H,
+        "An opcode's argument or line runs past the end of its protocol-4 FRAME, or a frame "
+        "starts inside another. pickle.loads reads such a stream linearly while pickle.load on "
+        "a file takes the argument from after the frame, so the two loaders execute different "
+        "opcodes (python/cpython#154848; CPython 3.13.15 and 3.14.7 reject such streams). mlchain "
+        "scanned every reading; picklers never write this.",
+        "Do not load this file; re-export it with the original library.",
+    ),
+    Rule(
         "torchscript-code",
         "TorchScript archive carries code",
         _M,
@@ -227,6 +238,28 @@ _RULES: tuple[Rule, ...] = (
         "An archive or compressed stream expands past mlchain's size or ratio limits "
         "(decompression bomb) or nests too deeply.",
         "Inspect the archive by hand; legitimate models rarely compress at extreme ratios.",
+    ),
+    Rule(
+        "archive-malformed",
+        "Archive or compressed stream is irregular",
+        _M,
+        "The archive breaks its format in ways lenient loaders accept: a CRC that does not match, "
+        "unusual general-purpose flag bits, local and central headers that disagree, bytes "
+        "prepended before the zip or appended after a stream. torch.load reads such files; "
+        "scanners built on strict readers were bypassed with them (CVE-2025-1945, "
+        "CVE-2025-10156). The content was scanned as torch would read it.",
+        "Re-save the model with the library that produced it; legitimate writers never do this.",
+        ("security", "format"),
+    ),
+    Rule(
+        "archive-unsupported",
+        "Archive content could not be opened",
+        _H,
+        "The file or member uses a container or compression mlchain cannot open (7z, lz4, an "
+        "unknown zip compression method, sparse tar members), so its content was not scanned. "
+        "7z-wrapped pickles were used to slip past model-hub scanners (nullifAI, 2025).",
+        "Unpack the archive with a trusted tool and scan the extracted files, or remove it.",
+        ("security", "coverage"),
     ),
     # --- safetensors ----------------------------------------------------------------------------
     Rule(

@@ -24,7 +24,10 @@ HELP = (
     "Formats are detected from content: pickle (raw, PyTorch zip/legacy, NumPy, joblib), "
     "safetensors, ONNX, GGUF and model-repository files. Exit codes: 0 nothing at or above "
     "--fail-on; 1 findings at or above it (or unscanned files with --strict); 2 usage error; "
-    "3 could not complete."
+    "3 could not complete.\n\n"
+    "--explain adds a fickling decompilation of every raw pickle file after the report (on "
+    "stdout, or on stderr when a JSON/SARIF report is written to stdout). It is for reading "
+    "only: verdicts and exit codes always come from mlchain's own pickle VM."
 )
 
 
@@ -84,6 +87,14 @@ def scan(
             help="Treat this pickle global (module.name) as safe; repeatable, shown in the report",
         ),
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            envvar="MLCHAIN_EXPLAIN",
+            help="Also print a fickling decompilation of each raw pickle (after the report)",
+        ),
+    ] = False,
     jobs: Annotated[
         int,
         typer.Option(
@@ -106,7 +117,10 @@ def scan(
         allowed = frozenset(_check_global(g) for g in allow_global or ())
         options = ScanOptions(allow_globals=allowed, jobs=jobs)
         hub = _hub_reference(paths)
+        local: list[Path] = []
         if hub is not None:
+            if explain:
+                raise UsageError("--explain works on local files; download the model first.")
             from mlchain.sources.hub import scan_hub
 
             report, materialized = scan_hub(
@@ -128,8 +142,24 @@ def scan(
         from mlchain.output.table import summary_line
 
         console.info(summary_line(report))
+        if explain:
+            _explain(local, options, to_stderr=output is None and fmt is not OutputFormat.TABLE)
     failed = report.exceeds(fail_on.to_severity(), strict=strict)
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
+
+
+def _explain(paths: list[Path], options: object, *, to_stderr: bool) -> None:
+    """Print fickling decompilations; stdout unless a machine-readable report is there."""
+    import sys
+
+    from mlchain.scan.base import ScanOptions
+    from mlchain.scan.pickle.explain import explain_paths, render_explanations
+
+    assert isinstance(options, ScanOptions)
+    text = render_explanations(explain_paths(paths, options))
+    stream = sys.stderr if to_stderr else sys.stdout
+    stream.write(text)
+    stream.flush()
 
 
 def _hub_reference(args: list[str]) -> HubRef | None:

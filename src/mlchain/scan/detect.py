@@ -9,8 +9,6 @@ is itself a ``format-mismatch`` finding.
 from __future__ import annotations
 
 import struct
-import tarfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -63,8 +61,11 @@ _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 _LEGACY_TORCH_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")  # LONG1 0x1950a86a20f9469cfc6c
 
-# Opcodes a protocol 0/1 pickle can start with (PROTO only exists from protocol 2).
-_TEXT_PICKLE_FIRST = frozenset(b"(cI]}NSVFLaJKM)ldtUTXBCGhjqrpg.i")
+# The loader accepts any opcode first (no PROTO needed, even for protocol 4 opcodes), so every
+# opcode byte may start a pickle; the sniffer's opcode walk then decides.
+_TEXT_PICKLE_FIRST = frozenset(b"(cI]}NSVFLaJKM)ldtUTXBCGhjqrpg.i0125PQRbeosu\x80") | frozenset(
+    range(0x81, 0x99)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +117,20 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         return F.SEVEN_ZIP
     if _is_safetensors(head, size, path.name):
         return F.SAFETENSORS
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return F.PYTORCH_LEGACY if head[2:14] == _LEGACY_TORCH_MAGIC else F.PICKLE
+    from mlchain.scan.containers.legacy import is_legacy_torch
+
+    if is_legacy_torch(head):  # any pickle protocol; storages follow the fifth pickle
+        return F.PYTORCH_LEGACY
+    if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5 and (head[1] >= 2 or _sniff(head, size)):
+        if _has_zip_tail(path, size, exact=True):
+            return _classify_zip(path)  # pickle + zip polyglot: the zip scanner reads both
+        return F.PICKLE
     if _is_tar(head):
         return _classify_tar(path)
     if head[:1] in (b"\x78",) and len(head) > 1 and (head[0] * 256 + head[1]) % 31 == 0:
         return F.ZLIB
+    if head.startswith(b"ZF0x"):
+        return F.ZLIB  # joblib < 0.10 "ZF" file: hex length + zlib; joblib.load still reads it
     if head.startswith(b"\x5d\x00\x00"):
         return F.XZ  # raw .lzma ("alone" format), as joblib writes with compress="lzma"
     if _looks_like_onnx(head):
@@ -136,7 +145,9 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         if json_format is not F.DATA:
             return json_format
     if head[0] in _TEXT_PICKLE_FIRST and _looks_like_text_pickle(head, size):
-        return F.PICKLE
+        return _classify_zip(path) if _has_zip_tail(path, size, exact=True) else F.PICKLE
+    if _has_zip_tail(path, size):
+        return _classify_zip(path)
     return F.DATA
 
 
@@ -198,6 +209,13 @@ def _looks_like_onnx(head: bytes) -> bool:
     )
 
 
+def _sniff(head: bytes, size: int) -> bool:
+    # PROTO 0 and 1 are legal for the loader; confirm with an opcode walk.
+    from mlchain.scan.pickle_sniff import sniff_pickle
+
+    return sniff_pickle(head, head_is_whole_file=size <= len(head))
+
+
 def _looks_like_text_pickle(head: bytes, size: int) -> bool:
     """Cheap check for protocol 0/1 pickles: a full opcode walk happens in the scanner."""
     from mlchain.scan.pickle_sniff import sniff_pickle
@@ -210,31 +228,54 @@ def _is_tar(head: bytes) -> bool:
 
 
 def _classify_zip(path: Path) -> F:
+    # Our own lenient central-directory reader: it sees the member names torch sees, including
+    # in archives Python's zipfile refuses (see mlchain.scan.containers.zipreader).
+    from mlchain.scan.containers.dispatch import mapped
+    from mlchain.scan.containers.zipscan import classify_zip_buffer
+
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-        return F.ZIP  # the zip scanner reports the damage
-    if any(n.endswith("data.pkl") or n.endswith(".data/version") for n in names):
-        if any("/code/" in f"/{n}" or n.endswith("constants.pkl") for n in names):
-            return F.TORCHSCRIPT
-        return F.PYTORCH_ZIP
-    if names and all(n.endswith(".npy") for n in names):
-        return F.NUMPY_ZIP
-    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
-        return F.KERAS
-    return F.ZIP
+        with mapped(path) as buf:
+            return classify_zip_buffer(buf)
+    except Exception:  # detection must never stop the run; the zip scanner reports the damage
+        return F.ZIP
+
+
+def _has_zip_tail(path: Path, size: int, *, exact: bool = False) -> bool:
+    """Whether the file ends with a zip directory (data prepended to a zip).
+
+    With ``exact``, the end record must close the file: a pickle that merely carries zip bytes
+    as a constant ends with more opcodes, an appended zip does not.
+    """
+    from mlchain.scan.containers.zipreader import EOCD_SIG, find_eocd
+
+    tail_size = min(size, 22 + 0xFFFF)
+    try:
+        with path.open("rb") as handle:
+            handle.seek(size - tail_size)
+            tail = handle.read(tail_size)
+    except OSError:
+        return False
+    if EOCD_SIG not in tail:
+        return False
+    eocd = find_eocd(tail)
+    if eocd < 0:
+        return False
+    if not exact:
+        return True
+    (comment_len,) = struct.unpack_from("<H", tail, eocd + 20)
+    return bool(eocd + 22 + comment_len == len(tail))
 
 
 def _classify_tar(path: Path) -> F:
+    # Reads at most 64 member headers (tarfile.getmembers would walk the whole archive).
+    from mlchain.scan.containers.dispatch import mapped
+    from mlchain.scan.containers.tarscan import classify_tar_buffer
+
     try:
-        with tarfile.open(path, mode="r:") as archive:
-            names = {m.name for m in archive.getmembers()[:64]}
-    except (tarfile.TarError, OSError, ValueError, EOFError):
+        with mapped(path) as buf:
+            return classify_tar_buffer(buf)
+    except Exception:  # detection must never stop the run; the tar scanner reports the damage
         return F.TAR
-    if {"sys_info", "pickle", "storages"} <= names:
-        return F.PYTORCH_TAR
-    return F.TAR
 
 
 def read_head(path: Path, limit: int = HEAD_BYTES) -> bytes:

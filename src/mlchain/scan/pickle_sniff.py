@@ -48,7 +48,7 @@ def sniff_pickle(head: bytes, *, head_is_whole_file: bool | None = None) -> bool
                 if not _line_ok(op.code, line):
                     return False
                 pos = newline + 1
-                if op.code == "c":  # GLOBAL takes two lines: module and name
+                if op.code in ("c", "i"):  # GLOBAL and INST take two lines: module and name
                     newline = head.find(b"\n", pos)
                     if newline < 0:
                         return _accept_cut(count, head_is_whole_file)
@@ -76,7 +76,7 @@ def _line_ok(code: str, line: bytes) -> bool:
         return bool(text) and all(c in b"0123456789+-.eEinfaINFA" for c in text)
     if code == "S":
         return len(line) >= 2 and line[:1] in (b"'", b'"') and line[-1:] == line[:1]
-    if code == "c":
+    if code in ("c", "i"):
         return bool(line.strip()) and b" " not in line.strip()
     return True
 

@@ -3,11 +3,15 @@
 No import-time self-registration: adding a format is one scanner module plus one line here, and
 ``tests/unit/scan/test_registry.py`` checks that every :class:`ArtifactFormat` is either mapped
 or listed in :data:`UNSCANNED` with the reason users will see.
+
+Scanner modules are imported on first use of *their* format only: scanning one safetensors file
+does not import the ONNX walker, Jinja or the pickle VM, which keeps whole-process time low.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 
 from mlchain.models import ArtifactFormat as F
 from mlchain.scan.base import Scanner
@@ -18,34 +22,45 @@ UNSCANNED: dict[F, str] = {
 }
 """Formats that are reported as not scanned, with the reason shown to the user."""
 
+_CONTAINERS = ("mlchain.scan.containers.dispatch", "ContainerScanner")
+_PICKLE = ("mlchain.scan.pickle.scanner", "PickleScanner")
+
+SCANNERS: dict[F, tuple[str, str]] = {
+    F.DATA: ("mlchain.scan.inert", "InertScanner"),
+    F.PICKLE: _PICKLE,
+    F.JOBLIB: _PICKLE,
+    F.PYTORCH_ZIP: _CONTAINERS,
+    F.TORCHSCRIPT: _CONTAINERS,
+    F.PYTORCH_LEGACY: _CONTAINERS,
+    F.PYTORCH_TAR: _CONTAINERS,
+    F.NUMPY: _CONTAINERS,
+    F.NUMPY_ZIP: _CONTAINERS,
+    F.GZIP: _CONTAINERS,
+    F.BZIP2: _CONTAINERS,
+    F.XZ: _CONTAINERS,
+    F.ZLIB: _CONTAINERS,
+    F.SEVEN_ZIP: _CONTAINERS,
+    F.ZIP: _CONTAINERS,
+    F.TAR: _CONTAINERS,
+    F.SAFETENSORS: ("mlchain.scan.safetensors", "SafetensorsScanner"),
+    F.SAFETENSORS_INDEX: ("mlchain.scan.safetensors", "SafetensorsIndexScanner"),
+    F.GGUF: ("mlchain.scan.gguf", "GgufScanner"),
+    F.TOKENIZER_CONFIG: ("mlchain.scan.chat_template", "TokenizerConfigScanner"),
+    F.ONNX: ("mlchain.scan.onnx", "OnnxScanner"),
+    F.HF_CONFIG: ("mlchain.scan.hf_config", "HfConfigScanner"),
+    F.PYTHON: ("mlchain.scan.python_code", "PythonCodeScanner"),
+    F.KERAS: ("mlchain.scan.keras", "KerasScanner"),
+}
+"""Format -> (module, class). Each class is instantiated once per process."""
+
 
 def scanner_for(fmt: F) -> Scanner | None:
     """Return the scanner for ``fmt``, or ``None`` when mlchain has none (reported, not hidden)."""
-    return _registry().get(fmt)
+    spec = SCANNERS.get(fmt)
+    return None if spec is None else _instance(*spec)
 
 
 @functools.cache
-def _registry() -> dict[F, Scanner]:
-    # Scanner modules import their heavy dependencies lazily; importing them here, on the first
-    # scan, keeps `mlchain --help` and `--version` fast.
-    from mlchain.scan.chat_template import TokenizerConfigScanner
-    from mlchain.scan.gguf import GgufScanner
-    from mlchain.scan.hf_config import HfConfigScanner
-    from mlchain.scan.inert import InertScanner
-    from mlchain.scan.keras import KerasScanner
-    from mlchain.scan.onnx import OnnxScanner
-    from mlchain.scan.python_code import PythonCodeScanner
-    from mlchain.scan.safetensors import SafetensorsIndexScanner, SafetensorsScanner
-
-    registry: dict[F, Scanner] = {
-        F.DATA: InertScanner(),
-        F.SAFETENSORS: SafetensorsScanner(),
-        F.SAFETENSORS_INDEX: SafetensorsIndexScanner(),
-        F.GGUF: GgufScanner(),
-        F.TOKENIZER_CONFIG: TokenizerConfigScanner(),
-        F.ONNX: OnnxScanner(),
-        F.HF_CONFIG: HfConfigScanner(),
-        F.PYTHON: PythonCodeScanner(),
-        F.KERAS: KerasScanner(),
-    }
-    return registry
+def _instance(module: str, name: str) -> Scanner:
+    scanner: Scanner = getattr(importlib.import_module(module), name)()
+    return scanner

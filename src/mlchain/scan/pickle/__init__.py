@@ -1,0 +1,18 @@
+"""Pickle-family scanning: a symbolic VM that emulates CPython's unpickler without executing it.
+
+Public API (stable; the container scanners build on it):
+
+* :func:`scan_pickle` and :class:`PickleScan` (:mod:`.vm`) scan one raw pickle stream.
+* :class:`PickleScanner` (:mod:`.scanner`) is the registered scanner for raw pickle files.
+* :data:`ALLOWLIST_VERSION` (:mod:`.allowlist`) identifies the allowlist behind a verdict.
+
+fickling is used only to render ``--explain`` decompilations (:mod:`.explain`); the verdict
+always comes from our own VM.
+"""
+
+from __future__ import annotations
+
+from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+from mlchain.scan.pickle.vm import PickleScan, scan_pickle
+
+__all__ = ["ALLOWLIST_VERSION", "PickleScan", "scan_pickle"]
