@@ -12,9 +12,9 @@ size bound.
 from __future__ import annotations
 
 import ast
-import warnings
 import re
 import struct
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
