@@ -65,9 +65,12 @@ def _root(
 
 
 def _register() -> None:
-    from mlchain.cli import scan
+    from mlchain.cli import provenance, scan
 
     app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
+    app.command(name="provenance", no_args_is_help=True, help=provenance.HELP)(
+        provenance.provenance
+    )
 
 
 _register()
