@@ -65,12 +65,13 @@ def _root(
 
 
 def _register() -> None:
-    from mlchain.cli import provenance, scan
+    from mlchain.cli import provenance, sbom, scan
 
     app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
     app.command(name="provenance", no_args_is_help=True, help=provenance.HELP)(
         provenance.provenance
     )
+    app.command(name="sbom", no_args_is_help=True, help=sbom.HELP)(sbom.sbom)
 
 
 _register()
