@@ -42,3 +42,12 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on src/."""
     session.install("-e", ".[typecheck]")
     session.run("mypy", "--strict", "src/mlchain")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the peers (not part of tests or CI): writes benchmarks/RESULTS.md."""
+    session.install(".", "torch==2.13.0", "numpy", "picklescan", "modelscan", "modelaudit")
+    session.run(
+        "python", "benchmarks/run.py", "--results", "benchmarks/RESULTS.md", *session.posargs
+    )

@@ -108,6 +108,16 @@ _RULES: tuple[Rule, ...] = (
         ("coverage",),
     ),
     Rule(
+        "hf-cache-blob-mismatch",
+        "Hugging Face cache blob does not match its digest",
+        _H,
+        "LFS blobs in the Hugging Face cache are named by their sha256. This blob hashes to "
+        "something else: the cached file was modified after download.",
+        "Delete the cached repository and download it again; investigate who could write "
+        "the cache.",
+        ("security", "integrity"),
+    ),
+    Rule(
         "symlink-outside-root",
         "Symbolic link points outside the scan root",
         _H,

@@ -6,7 +6,7 @@ import enum
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,9 @@ from mlchain.cli.errors import ExitCode, error_boundary
 from mlchain.errors import UsageError
 from mlchain.models import Severity
 from mlchain.output import OutputFormat
+
+if TYPE_CHECKING:
+    from mlchain.sources.hub import HubRef
 
 HELP = (
     "Scan model files and folders for unsafe content, without loading them.\n\n"
@@ -43,9 +46,12 @@ class SeverityChoice(str, enum.Enum):
 
 def scan(
     paths: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
-            help="Model files or folders to scan", show_default=False, metavar="PATH..."
+            help="Model files or folders, a Hugging Face cache folder, or one hf://org/name[@rev] "
+            "reference",
+            show_default=False,
+            metavar="PATH...",
         ),
     ],
     fmt: Annotated[
@@ -84,15 +90,35 @@ def scan(
             "--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help="Worker processes (0: one per core)"
         ),
     ] = 0,
+    require_pinned: Annotated[
+        bool,
+        typer.Option(
+            "--require-pinned",
+            envvar="MLCHAIN_REQUIRE_PINNED",
+            help="Refuse hf:// references that are not pinned to a full commit id",
+        ),
+    ] = False,
 ) -> None:
     """Scan model files and folders for unsafe content, without loading them."""
     with error_boundary():
         from mlchain.scan import ScanOptions, scan_paths
 
-        _check_paths(paths)
         allowed = frozenset(_check_global(g) for g in allow_global or ())
         options = ScanOptions(allow_globals=allowed, jobs=jobs)
-        report = scan_paths(paths, options, progress=_progress_callback())
+        hub = _hub_reference(paths)
+        if hub is not None:
+            from mlchain.sources.hub import scan_hub
+
+            report, materialized = scan_hub(
+                hub,
+                options,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+                require_pinned=require_pinned,
+            )
+            console.info(f"resolved {hub.uri} to commit {materialized.commit}")
+        else:
+            local = _check_paths(paths)
+            report = scan_paths(local, options, progress=_progress_callback())
         formatter = fmt.formatter()
         if fmt is OutputFormat.TABLE:
             from mlchain.output.table import TableFormatter
@@ -106,13 +132,27 @@ def scan(
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
 
 
-def _check_paths(paths: list[Path]) -> None:
+def _hub_reference(args: list[str]) -> HubRef | None:
+    from mlchain.sources.hub import parse_hub_uri
+
+    refs = [parse_hub_uri(a) for a in args]
+    hub = [r for r in refs if r is not None]
+    if not hub:
+        return None
+    if len(args) > 1:
+        raise UsageError("Scan one hf:// reference at a time, without local paths beside it.")
+    return hub[0]
+
+
+def _check_paths(args: list[str]) -> list[Path]:
+    paths = [Path(a) for a in args]
     missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:
         raise UsageError(
             f"No such file or directory: {', '.join(missing)}.",
-            hint="Check the path; mlchain scans local files and folders.",
+            hint="Check the path; mlchain scans local files and folders and hf:// references.",
         )
+    return paths
 
 
 def _check_global(name: str) -> str:

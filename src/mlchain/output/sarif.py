@@ -127,6 +127,8 @@ class SarifFormatter(Formatter):
                         "schema_version": report.schema_version,
                         "allowlist_additions": list(report.allowlist_additions),
                         "not_scanned": not_scanned,
+                        "roots": list(report.roots),
+                        **{f"mlchain.{k}": v for k, v in sorted(report.metadata.items())},
                     },
                 }
             ],

@@ -59,6 +59,9 @@ class TableFormatter(Formatter):
             console.print(Text(f"Not scanned ({len(skipped)}):", style="bold"))
             for r in skipped:
                 console.print(Text(f"  {r.location.display()}: {r.skipped}"))
+        if "hf_commit" in report.metadata:
+            source = report.metadata.get("hf_uri") or report.metadata.get("hf_repo", "")
+            console.print(Text(f"Source: {source} at commit {report.metadata['hf_commit']}"))
         if report.allowlist_additions:
             allowed = ", ".join(report.allowlist_additions)
             console.print(Text(f"Allowed by the user: {allowed}"))

@@ -38,11 +38,19 @@ def scan_paths(
     Raises:
         InputError: if a given path does not exist or cannot be listed.
     """
+    from mlchain.sources.hfcache import locate
+
     options = options or ScanOptions()
     excluded: list[str] = []
     entries: list[Entry] = []
+    metadata: dict[str, str] = {}
     for path in paths:
-        entries.extend(walk(path, excluded))
+        cache = locate(path) if path.is_dir() else None
+        if cache is not None:
+            metadata.update({"hf_repo": cache.repo_id, "hf_commit": cache.commit})
+            metadata["hf_cache_snapshot"] = str(cache.snapshot)
+            path = cache.snapshot
+        entries.extend(walk(path, excluded, cache=cache))
     limit = options.limits.max_files
     overflow = entries[limit:]
     entries = entries[:limit]
@@ -64,12 +72,14 @@ def scan_paths(
             )
         )
     results.sort(key=lambda r: (str(r.location.path), r.location.member or ""))
+    if excluded:
+        metadata["excluded"] = ",".join(sorted(excluded))
     return ScanReport(
         results=tuple(results),
         roots=tuple(str(p) for p in paths),
         tool_version=__version__,
         allowlist_additions=tuple(sorted(options.allow_globals)),
-        metadata={"excluded": ",".join(sorted(excluded))} if excluded else {},
+        metadata=metadata,
     )
 
 
@@ -89,7 +99,8 @@ def _run(
         return results
     # fork is cheap and our workers only touch their own files; fall back where unavailable.
     ctx = get_context("fork") if "fork" in _start_methods() else get_context()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    # Workers ignore SIGINT: Ctrl-C is handled once, in the parent (exit 130, no partial output).
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint) as pool:
         chunk = max(1, min(64, total // (jobs * 8)))
         for done, result in enumerate(
             pool.map(scan_entry, entries, [options] * total, chunksize=chunk), 1
@@ -98,6 +109,12 @@ def _run(
             if progress:
                 progress(done, total)
     return results
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def usable_cores() -> int:
@@ -144,7 +161,37 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
         head = read_head(entry.path)
     except OSError as exc:
         return _unreadable(loc, exc)
-    return _scan_content(entry, loc, head, options)
+    result = _scan_content(entry, loc, head, options)
+    if entry.expected_sha256 is not None:
+        result = _check_blob_digest(entry, result)
+    return result
+
+
+def _check_blob_digest(entry: Entry, result: ScanResult) -> ScanResult:
+    """Hash a Hugging Face cache blob and compare with the sha256 its name promises."""
+    import dataclasses
+    import hashlib
+
+    digest = hashlib.sha256()
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    try:
+        with entry.path.open("rb", buffering=0) as handle:
+            while n := handle.readinto(buffer):
+                digest.update(view[:n])
+    except OSError as exc:
+        return _unreadable(result.location, exc, result.format)
+    actual = digest.hexdigest()
+    findings = result.findings
+    if actual != entry.expected_sha256:
+        mismatch = finding(
+            "hf-cache-blob-mismatch",
+            "cached blob does not hash to the sha256 in its name: the cache was modified",
+            result.location,
+            evidence=f"expected {entry.expected_sha256}, got {actual}",
+        )
+        findings = tuple(sorted((*findings, mismatch), key=Finding.sort_key))
+    return dataclasses.replace(result, findings=findings, sha256=actual)
 
 
 def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions) -> ScanResult:

@@ -4,6 +4,10 @@ Rules: symbolic links are never followed out of the scan root (a finding instead
 directories are not followed at all (loops and double counting); FIFOs, sockets and devices are
 reported as skipped and never opened; version-control metadata is excluded and the exclusion is
 recorded in the report. Order is sorted, so reports are deterministic.
+
+A Hugging Face cache snapshot is the one place where links legitimately leave the scan root: its
+files link into the cached repository's ``blobs/``. There, the containment boundary is the cached
+repository, and each LFS blob must hash to the sha256 its name promises.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from mlchain.errors import InputError
 from mlchain.sanitize import clean_path
+from mlchain.sources.hfcache import CacheSnapshot, expected_blob_sha256
 
 EXCLUDED_DIRS = frozenset({".git", ".hg", ".svn"})
 
@@ -25,7 +30,7 @@ class Entry:
     """One file system entry the walk found under a root."""
 
     path: Path
-    """Path to open (for an in-root symlink: the link itself; open() follows it)."""
+    """Path to open (for a symlink: its resolved target)."""
     rel: PurePosixPath
     root: Path
     size: int = 0
@@ -33,10 +38,24 @@ class Entry:
     """Why this entry is not opened (special file, directory symlink)."""
     escape: str | None = None
     """Where a symlink leads when it leaves the root; the entry is not opened."""
+    expected_sha256: str | None = None
+    """Digest the content must have (Hugging Face cache blobs are named by their sha256)."""
 
 
-def walk(path: Path, excluded: list[str]) -> Iterator[Entry]:
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    root: Path
+    contain: Path
+    """Resolved folder that links must stay inside."""
+    cache: CacheSnapshot | None
+    excluded: list[str]
+
+
+def walk(path: Path, excluded: list[str], *, cache: CacheSnapshot | None = None) -> Iterator[Entry]:
     """Yield every entry under ``path`` (a file or a directory), sorted.
+
+    With ``cache`` (a Hugging Face cache snapshot), links may resolve anywhere inside the cached
+    repository and LFS blobs carry the sha256 their name promises.
 
     Raises:
         InputError: if ``path`` itself does not exist or cannot be listed.
@@ -45,65 +64,70 @@ def walk(path: Path, excluded: list[str]) -> Iterator[Entry]:
         st = path.lstat()
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    if stat.S_ISDIR(st.st_mode):
-        root = path
-        yield from _walk_dir(root, root, excluded)
-        return
-    root = path.parent
-    yield _classify(path, PurePosixPath(clean_path(path.name)), root, st)
+    is_dir = stat.S_ISDIR(st.st_mode)
+    root = path if is_dir else path.parent
+    contain = (cache.repo_dir if cache else root).resolve()
+    state = _Walk(root, contain, cache, excluded)
+    if is_dir:
+        yield from _walk_dir(state, root)
+    else:
+        yield _classify(state, path, PurePosixPath(clean_path(path.name)), st)
 
 
-def _walk_dir(root: Path, directory: Path, excluded: list[str]) -> Iterator[Entry]:
+def _walk_dir(state: _Walk, directory: Path) -> Iterator[Entry]:
     try:
         with os.scandir(directory) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
-        rel = _rel(root, directory)
-        yield Entry(directory, rel, root, skipped=f"directory could not be listed: {exc.strerror}")
+        rel = _rel(state.root, directory)
+        yield Entry(
+            directory, rel, state.root, skipped=f"directory could not be listed: {exc.strerror}"
+        )
         return
     for entry in entries:
         full = Path(entry.path)
-        rel = _rel(root, full)
+        rel = _rel(state.root, full)
         try:
             st = full.lstat()
         except OSError as exc:
-            yield Entry(full, rel, root, skipped=f"could not stat: {exc.strerror}")
+            yield Entry(full, rel, state.root, skipped=f"could not stat: {exc.strerror}")
             continue
         if stat.S_ISDIR(st.st_mode):
             if entry.name in EXCLUDED_DIRS:
-                excluded.append(str(rel))
+                state.excluded.append(str(rel))
                 continue
-            yield from _walk_dir(root, full, excluded)
+            yield from _walk_dir(state, full)
         else:
-            yield _classify(full, rel, root, st)
+            yield _classify(state, full, rel, st)
 
 
-def _classify(full: Path, rel: PurePosixPath, root: Path, st: os.stat_result) -> Entry:
+def _classify(state: _Walk, full: Path, rel: PurePosixPath, st: os.stat_result) -> Entry:
     mode = st.st_mode
     if stat.S_ISLNK(mode):
-        return _classify_link(full, rel, root)
+        return _classify_link(state, full, rel)
     if stat.S_ISREG(mode):
-        return Entry(full, rel, root, size=st.st_size)
-    return Entry(full, rel, root, skipped=f"special file ({_kind(mode)}) not opened")
+        return Entry(full, rel, state.root, size=st.st_size)
+    return Entry(full, rel, state.root, skipped=f"special file ({_kind(mode)}) not opened")
 
 
-def _classify_link(full: Path, rel: PurePosixPath, root: Path) -> Entry:
+def _classify_link(state: _Walk, full: Path, rel: PurePosixPath) -> Entry:
+    root = state.root
     try:
         target = full.resolve(strict=True)
-    except (OSError, RuntimeError) as exc:  # dangling link or loop
-        reason = "symlink loop" if isinstance(exc, RuntimeError) else "dangling symlink"
-        if isinstance(exc, OSError) and exc.errno == 40:  # ELOOP
-            reason = "symlink loop"
+    except RuntimeError:  # Python < 3.13 raises this for loops
+        return Entry(full, rel, root, skipped="symlink loop not followed")
+    except OSError as exc:
+        reason = "symlink loop" if exc.errno == 40 else "dangling symlink"  # 40: ELOOP
         return Entry(full, rel, root, skipped=f"{reason} not followed")
-    real_root = root.resolve()
-    if not target.is_relative_to(real_root):
+    if not target.is_relative_to(state.contain):
         return Entry(full, rel, root, escape=str(target))
     st = target.stat()
     if stat.S_ISDIR(st.st_mode):
         return Entry(full, rel, root, skipped="symlink to a directory not followed")
     if not stat.S_ISREG(st.st_mode):
         return Entry(full, rel, root, skipped=f"symlink to a special file ({_kind(st.st_mode)})")
-    return Entry(target, rel, root, size=st.st_size)
+    expected = expected_blob_sha256(target, state.cache) if state.cache else None
+    return Entry(target, rel, root, size=st.st_size, expected_sha256=expected)
 
 
 def _kind(mode: int) -> str:

@@ -1,0 +1,1 @@
+"""Where models live: local paths, Hugging Face Hub references and the local Hugging Face cache."""

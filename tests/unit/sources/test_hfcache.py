@@ -1,0 +1,94 @@
+"""Scanning the local Hugging Face cache: logical names, blob digests, links leaving the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import run_cli
+from mlchain.errors import UsageError
+from mlchain.sources.hfcache import locate
+
+COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+def _cache(tmp_path: Path, files: dict[str, bytes], *, lfs: set[str]) -> Path:
+    repo = tmp_path / "hub" / "models--acme--tiny"
+    blobs = repo / "blobs"
+    snapshot = repo / "snapshots" / COMMIT
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    for name, data in files.items():
+        blob_name = (
+            hashlib.sha256(data).hexdigest() if name in lfs else hashlib.sha1(data).hexdigest()
+        )
+        (blobs / blob_name).write_bytes(data)
+        link = snapshot / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blobs / blob_name, link.parent))
+    return repo
+
+
+FILES = {
+    "config.json": b'{"model_type": "bert"}',
+    "README.md": b"# tiny\n",
+    "sub/notes.txt": b"x\n",
+}
+
+
+@pytest.mark.parametrize("which", ["repo", "snapshot"])
+def test_scan_shows_logical_names_and_infers_repo_and_commit(tmp_path: Path, which: str) -> None:
+    repo = _cache(tmp_path, FILES, lfs={"README.md"})
+    target = repo if which == "repo" else repo / "snapshots" / COMMIT
+    result = run_cli("scan", "-f", "json", str(target))
+    assert result.exit_code == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert sorted(r["location"]["path"] for r in report["results"]) == sorted(FILES)
+    assert report["metadata"]["hf_repo"] == "acme/tiny"
+    assert report["metadata"]["hf_commit"] == COMMIT
+    by_path = {r["location"]["path"]: r for r in report["results"]}
+    assert by_path["README.md"]["sha256"] == hashlib.sha256(FILES["README.md"]).hexdigest()
+    assert all(not r["findings"] for r in report["results"])
+
+
+def test_modified_lfs_blob_is_a_finding(tmp_path: Path) -> None:
+    repo = _cache(tmp_path, FILES, lfs={"README.md"})
+    blob = repo / "blobs" / hashlib.sha256(FILES["README.md"]).hexdigest()
+    blob.write_bytes(b"# tampered\n")
+    result = run_cli("scan", "-f", "json", str(repo))
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    (entry,) = [r for r in report["results"] if r["location"]["path"] == "README.md"]
+    assert [f["rule_id"] for f in entry["findings"]] == ["hf-cache-blob-mismatch"]
+
+
+def test_link_leaving_the_cache_is_refused(tmp_path: Path) -> None:
+    repo = _cache(tmp_path, FILES, lfs=set())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private\n")
+    (repo / "snapshots" / COMMIT / "escape.txt").symlink_to(secret)
+    result = run_cli("scan", "-f", "json", str(repo))
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    (entry,) = [r for r in report["results"] if r["location"]["path"] == "escape.txt"]
+    assert [f["rule_id"] for f in entry["findings"]] == ["symlink-outside-root"]
+
+
+def test_ambiguous_snapshots_need_an_explicit_choice(tmp_path: Path) -> None:
+    repo = _cache(tmp_path, FILES, lfs=set())
+    (repo / "refs" / "main").unlink()
+    (repo / "snapshots" / ("f" * 40)).mkdir()
+    with pytest.raises(UsageError, match="2 snapshots"):
+        locate(repo)
+    result = run_cli("scan", str(repo))
+    assert result.exit_code == 2
+
+
+def test_plain_folder_is_not_a_cache(tmp_path: Path) -> None:
+    assert locate(tmp_path) is None
