@@ -65,9 +65,11 @@ def _root(
 
 
 def _register() -> None:
-    from mlchain.cli import provenance, sbom, scan
+    from mlchain.cli import provenance, sbom, scan, sign, verify
 
     app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
+    app.command(name="sign", no_args_is_help=True, help=sign.HELP)(sign.sign)
+    app.command(name="verify", no_args_is_help=True, help=verify.HELP)(verify.verify)
     app.command(name="provenance", no_args_is_help=True, help=provenance.HELP)(
         provenance.provenance
     )

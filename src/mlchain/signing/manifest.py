@@ -6,9 +6,12 @@ gate can check every attestation against the same bytes the signature covers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
+
+from mlchain.errors import UsageError
 
 HashAlgorithm = Literal["sha256", "blake2", "blake3"]
 
@@ -42,3 +45,131 @@ def file_digests(
         (digest,) = digests.values()
         return {model_path.name: digest}
     return digests
+
+
+class SymlinkError(UsageError):
+    """The model contains a symbolic link that mlchain's symlink rule refuses."""
+
+    hint = (
+        "Replace the link with the file it points to, or pass --allow-symlinks if every link "
+        "points to a regular file inside the model folder (see docs/signing.md)."
+    )
+
+
+def default_signature_path(model_path: Path) -> Path:
+    """Return where OMS puts the signature: ``model.sig`` in the folder or next to the file."""
+    folder = model_path if model_path.is_dir() else model_path.parent
+    return folder / DEFAULT_SIGNATURE_NAME
+
+
+def relative_ignores(model_path: Path, paths: Iterable[Path]) -> list[Path]:
+    """Map ``--ignore`` paths onto paths relative to the model folder.
+
+    A relative path that names something inside the model when read from the current folder
+    (``--ignore model/README.md``) is taken that way, as the upstream CLI does; otherwise it is
+    relative to the model folder (``--ignore README.md``). Paths outside the model are dropped:
+    they cannot be part of it anyway. Single-file models have nothing to ignore.
+    """
+    if not model_path.is_dir():
+        return []
+    root = model_path.resolve()
+    result: list[Path] = []
+    for path in paths:
+        candidates = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
+        for candidate in candidates:
+            try:
+                relative = _lexical_resolve(candidate).relative_to(root)
+            except ValueError:
+                continue
+            if str(relative) != "." and (candidate.exists() or candidate is candidates[-1]):
+                result.append(relative)
+                break
+    return sorted(set(result))
+
+
+def _lexical_resolve(path: Path) -> Path:
+    """Resolve ``path``'s parent folder (symlinks included) but not its last component."""
+    return path.parent.resolve() / path.name
+
+
+def check_symlinks(model_path: Path, *, allow: bool, ignore: Sequence[Path] = ()) -> None:
+    """Enforce mlchain's symlink rule on a model before hashing it.
+
+    By default any symbolic link is refused. With ``allow``, a link is accepted only if it points
+    to a regular file inside the model folder: model-signing would otherwise hash files outside
+    the model (whatever the link points to when verifying) or silently skip linked folders.
+    Links under ignored paths (``ignore``, relative to the folder; git metadata) are not checked.
+
+    Raises:
+        SymlinkError: on the first link the rule refuses.
+    """
+    root = model_path if model_path.is_dir() and not model_path.is_symlink() else model_path.parent
+    real_root = root.resolve()
+    skipped = {Path(p) for p in ignore} | {Path(g) for g in _GIT_PATHS}
+    if model_path.is_symlink():
+        _check_link(model_path, real_root, allow=allow, shown=model_path.name)
+        if not model_path.is_dir():
+            return
+    if not model_path.is_dir():
+        return
+    for folder, dirs, files in os.walk(model_path, followlinks=False):
+        rel_folder = Path(folder).relative_to(model_path)
+        for name in sorted((*dirs, *files)):
+            rel = rel_folder / name
+            if any(rel == s or s in rel.parents for s in skipped):
+                continue
+            full = Path(folder) / name
+            if full.is_symlink():
+                _check_link(full, real_root, allow=allow, shown=rel.as_posix())
+        dirs[:] = [d for d in dirs if (rel_folder / d) not in skipped]
+
+
+def _check_link(link: Path, real_root: Path, *, allow: bool, shown: str) -> None:
+    target = link.readlink()
+    if not allow:
+        raise SymlinkError(f"{shown} is a symbolic link (to {target}); mlchain refuses symlinks.")
+    real = link.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise SymlinkError(
+            f"{shown} is a symbolic link to {target}, outside the model folder; "
+            "--allow-symlinks accepts only links that stay inside it."
+        )
+    if not real.is_file():
+        raise SymlinkError(
+            f"{shown} is a symbolic link to {target}, which is not a regular file; linked "
+            "folders and dangling links are never accepted (their contents would go unsigned)."
+        )
+
+
+_GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
+
+
+def hashing_config(
+    *,
+    algorithm: str,
+    ignore: Sequence[Path],
+    allow_symlinks: bool,
+    method: str = "files",
+    shard_size: int | None = None,
+) -> Any:
+    """Build a ``model_signing.hashing.Config`` for per-file hashing.
+
+    Sharded hashing is supported only to verify bundles made that way. ``ignore`` (relative to
+    the model folder) and git metadata are skipped.
+    """
+    from model_signing import hashing
+
+    config = hashing.Config()  # type: ignore[no-untyped-call]
+    hash_type = cast(HashAlgorithm, algorithm)
+    if method == "shards":
+        # NOTE(signing): shard_size comes back from JSON as a float; model-signing needs an int.
+        config.use_shard_serialization(
+            hashing_algorithm=hash_type,
+            shard_size=int(shard_size or 1_000_000_000),
+            allow_symlinks=allow_symlinks,
+        )
+    else:
+        config.use_file_serialization(hashing_algorithm=hash_type, allow_symlinks=allow_symlinks)
+    config.set_ignored_paths(paths=list(ignore), ignore_git_paths=True)
+    config.set_allow_symlinks(allow_symlinks)
+    return config

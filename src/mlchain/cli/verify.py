@@ -1,0 +1,233 @@
+"""``mlchain verify``: check a model against its OMS signature and the expected signer."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mlchain.cli import console
+from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlchain.signing.verify import ModelVerification, VerificationMethod
+
+HELP = (
+    "Verify a model file or folder against its signature (OpenSSF model signing).\n\n"
+    "Keyless bundles: --identity (or --identity-regexp) and --issuer; checked offline against "
+    "the Sigstore public-good trust root bundled with sigstore-python, or --trust-config. "
+    "Key bundles: --key PUBLIC.pem. Certificate bundles: --certificate-chain CA.pem. Every "
+    "signed file must match, none may be missing and no unsigned file may be present. Exit "
+    "codes: 0 verified; 1 verification failed; 2 usage error; 3 could not check (unreadable "
+    "or malformed bundle, missing trust material)."
+)
+
+_DEFAULT_IGNORES = {".git", ".gitattributes", ".github", ".gitignore"}
+
+
+@enum.unique
+class VerifyFormat(str, enum.Enum):
+    """Values of ``--format`` for ``verify``."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def verify(
+    model_path: Annotated[
+        Path, typer.Argument(help="Model file or folder to verify", show_default=False)
+    ],
+    identity: Annotated[
+        str | None,
+        typer.Option("--identity", envvar="MLCHAIN_IDENTITY", help="Expected signer identity"),
+    ] = None,
+    identity_regexp: Annotated[
+        str | None,
+        typer.Option(
+            "--identity-regexp",
+            envvar="MLCHAIN_IDENTITY_REGEXP",
+            help="Expected signer identity as a regexp matching the whole identity",
+        ),
+    ] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option("--issuer", envvar="MLCHAIN_ISSUER", help="Expected OIDC issuer URL"),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", envvar="MLCHAIN_VERIFY_KEY", help="EC public key (PEM)"),
+    ] = None,
+    certificate_chain: Annotated[
+        list[Path] | None,
+        typer.Option("--certificate-chain", help="Trusted CA certificates (PEM); repeatable"),
+    ] = None,
+    trust_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust-config",
+            envvar="MLCHAIN_TRUST_CONFIG",
+            help="Sigstore ClientTrustConfig JSON for a private Sigstore instance",
+        ),
+    ] = None,
+    staging: Annotated[
+        bool, typer.Option("--staging", help="Trust the Sigstore staging instance (tests only)")
+    ] = False,
+    signature: Annotated[
+        Path | None,
+        typer.Option("--signature", help="The bundle to check (default: model.sig)"),
+    ] = None,
+    allow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
+        ),
+    ] = False,
+    fmt: Annotated[
+        VerifyFormat,
+        typer.Option("--format", "-f", envvar="MLCHAIN_FORMAT", help="Output format"),
+    ] = VerifyFormat.TABLE,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", envvar="MLCHAIN_OUTPUT", help="Write the result here"),
+    ] = None,
+) -> None:
+    """Verify a model file or folder against its signature (OpenSSF model signing)."""
+    with error_boundary():
+        from mlchain.signing.verify import verify_model
+
+        if not os.path.lexists(model_path):
+            raise UsageError(f"No such file or directory: {model_path}.")
+        method = _method(
+            model_path,
+            signature,
+            identity,
+            identity_regexp,
+            issuer,
+            key,
+            certificate_chain or [],
+            trust_config,
+            staging,
+        )
+        result = verify_model(
+            model_path, method, signature=signature, allow_symlinks=allow_symlinks
+        )
+        text = (
+            json.dumps(result.to_json(), indent=2) + "\n"
+            if fmt is VerifyFormat.JSON
+            else render_table(result)
+        )
+        console.write_output(text, output)
+        if not result.verified:
+            from mlchain.sanitize import clean, clean_path
+
+            more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
+            console.error(
+                f"{clean_path(result.model)} failed verification: {clean(result.errors[0], 400)}"
+                f"{more} Do not deploy this "
+                "model; re-sign it or investigate who changed it."
+            )
+    raise typer.Exit(ExitCode.OK if result.verified else ExitCode.FAIL)
+
+
+def _method(
+    model_path: Path,
+    signature: Path | None,
+    identity: str | None,
+    identity_regexp: str | None,
+    issuer: str | None,
+    key: Path | None,
+    chain: list[Path],
+    trust_config: Path | None,
+    staging: bool,
+) -> VerificationMethod:
+    from mlchain.signing.verify import VerificationMethod
+
+    keyless = identity is not None or identity_regexp is not None or issuer is not None
+    chosen = [
+        name
+        for name, given in (
+            ("--identity/--issuer", keyless),
+            ("--key", key is not None),
+            ("--certificate-chain", bool(chain)),
+        )
+        if given
+    ]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} are alternatives; give one verification method.")
+    if (trust_config is not None or staging) and not keyless:
+        raise UsageError("--trust-config and --staging apply only to keyless (--identity) bundles.")
+    if staging and trust_config is not None:
+        raise UsageError("--staging and --trust-config are alternatives; give one.")
+    if key is not None:
+        return VerificationMethod.key(key)
+    if chain:
+        return VerificationMethod.with_certificate_chain(tuple(chain))
+    if keyless:
+        if issuer is None:
+            raise UsageError("--issuer is required with --identity/--identity-regexp.")
+        return VerificationMethod.keyless(
+            issuer=issuer,
+            identity=identity,
+            identity_regexp=identity_regexp,
+            trust_config=trust_config,
+            staging=staging,
+        )
+    raise UsageError(_missing_method_message(model_path, signature))
+
+
+def _missing_method_message(model_path: Path, signature: Path | None) -> str:
+    """Say which options the bundle at hand needs (it is only parsed, not trusted)."""
+    from mlchain.signing.bundle import BundleError
+    from mlchain.signing.manifest import default_signature_path
+    from mlchain.signing.verify import read_bundle
+
+    path = signature if signature is not None else default_signature_path(model_path)
+    try:
+        kind = read_bundle(path).signer.method
+    except BundleError:
+        kind = None
+    need = {
+        "sigstore": "it is signed keylessly with Sigstore: give --identity (or "
+        "--identity-regexp) and --issuer for the signer you expect",
+        "key": "it is signed with a key: give --key PUBLIC.pem",
+        "certificate": "it is signed with a certificate: give --certificate-chain CA.pem",
+        None: "give --identity and --issuer (keyless), --key or --certificate-chain",
+    }[kind]
+    return f"No verification method for {path}; {need}."
+
+
+def render_table(result: ModelVerification) -> str:
+    """A short human summary of a verification result (hostile strings cleaned)."""
+    from mlchain.sanitize import clean, clean_path
+
+    signer = result.signer
+    lines = []
+    status = "VERIFIED" if result.verified else "FAILED"
+    if result.files:
+        counts = f"{len(result.files)} signed files, {result.hash_algorithm}"
+    else:
+        counts = "signature not accepted"
+    lines.append(f"{status}: {clean_path(result.model)} ({counts})")
+    if signer.method == "sigstore":
+        who = f"{clean(signer.subject or '(none)')} (issuer {clean(signer.issuer or '(none)')})"
+        if signer.log_entry is not None:
+            who += f", logged {signer.signed_at} as Rekor entry {signer.log_entry.log_index}"
+    elif signer.method == "certificate":
+        who = f"certificate {clean(signer.subject or '')} issued by {clean(signer.issuer or '')}"
+    else:
+        who = f"key sha256:{signer.key_fingerprint}" if signer.key_fingerprint else "a key"
+    lines.append(f"signer: {who}" if result.files else f"claimed signer (unverified): {who}")
+    unprotected = [p for p in result.ignored if p not in _DEFAULT_IGNORES]
+    unprotected = [p for p in unprotected if p != Path(result.signature).name]
+    if unprotected:
+        lines.append(
+            "not covered by the signature (signed ignore list): "
+            + ", ".join(clean_path(p) for p in unprotected)
+        )
+    lines += [f"  - {clean(e, limit=400)}" for e in result.errors]
+    return "\n".join(lines) + "\n"
