@@ -65,7 +65,7 @@ def _root(
 
 
 def _register() -> None:
-    from mlchain.cli import provenance, sbom, scan, sign, verify
+    from mlchain.cli import attest, provenance, sbom, scan, sign, verify
 
     app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
     app.command(name="sign", no_args_is_help=True, help=sign.HELP)(sign.sign)
@@ -74,6 +74,7 @@ def _register() -> None:
         provenance.provenance
     )
     app.command(name="sbom", no_args_is_help=True, help=sbom.HELP)(sbom.sbom)
+    app.command(name="attest", no_args_is_help=True, help=attest.HELP)(attest.attest)
 
 
 _register()

@@ -9,6 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlchain.cli import console
+from mlchain.cli.attestation import (
+    CertificateChainOption,
+    CertificateOption,
+    IdentityTokenOption,
+    KeyOption,
+    SignFlag,
+    StagingOption,
+    TrustConfigOption,
+    render_statement,
+    signing_method,
+)
 from mlchain.cli.errors import ExitCode, error_boundary
 
 if TYPE_CHECKING:
@@ -20,11 +31,14 @@ HELP = (
     "Subjects are the model's files with the same names and sha256 digests the OMS signature "
     "covers. Build facts come from the options and, when present, from GitHub Actions or GitLab "
     "CI variables; the training code's commit is read from the enclosing git repository. "
+    "With --sign the statement is signed like `mlchain sign` signs models (Sigstore keyless, "
+    "--key or --certificate) and the output is a Sigstore bundle. "
     "Exit codes: 0 written; 2 usage error; 3 could not complete."
 )
 
 
 def provenance(
+    ctx: typer.Context,
     model_path: Annotated[Path, typer.Argument(help="Model file or folder", show_default=False)],
     config: Annotated[
         Path | None,
@@ -74,13 +88,31 @@ def provenance(
         Path | None,
         typer.Option("--output", "-o", help="Write the statement to this file (atomically)"),
     ] = None,
+    sign: SignFlag = False,
+    key: KeyOption = None,
+    certificate: CertificateOption = None,
+    certificate_chain: CertificateChainOption = None,
+    identity_token: IdentityTokenOption = None,
+    trust_config: TrustConfigOption = None,
+    staging: StagingOption = False,
 ) -> None:
     """Describe how a model was built (SLSA Provenance v1)."""
     with error_boundary():
-        from mlchain.provenance import context as ctx
+        from mlchain.provenance import context as build_ctx
         from mlchain.provenance import statement as st
 
+        check_model_path(model_path)
         env = dict(os.environ)
+        method = signing_method(
+            ctx,
+            sign=sign,
+            key=key,
+            certificate=certificate,
+            certificate_chain=certificate_chain,
+            identity_token=identity_token,
+            trust_config=trust_config,
+            staging=staging,
+        )
         inputs = st.ProvenanceInputs(
             config=st.config_parameter(config, config.as_posix()) if config else None,
             parameters=st.parse_parameters(param or ()),
@@ -95,20 +127,21 @@ def provenance(
         )
         if builder_id is not None:
             st.check_builder_id(builder_id)
-        context = ctx.ci_context(env)
+        context = build_ctx.ci_context(env)
         if context is None:
-            context = ctx.local_context(builder_id)
+            context = build_ctx.local_context(builder_id)
         elif builder_id is not None:
             from dataclasses import replace
 
             context = replace(context, builder_id=builder_id)
         skip = ignored_paths(model_path, ignore or (), output)
         digests = st.digest_model(model_path, skip)
-        source = None if no_git else ctx.git_source(Path.cwd())
+        source = None if no_git else build_ctx.git_source(Path.cwd())
         document = st.build_provenance(digests, inputs, context, source=source, ignore=skip)
-        console.write_output(st.dumps(document), output)
+        console.write_output(render_statement(document, method), output)
         console.info(
-            f"provenance for {len(digests)} files written"
+            ("signed " if method else "")
+            + f"provenance for {len(digests)} files written"
             + (f" to {output}" if output else "")
             + f" (builder {context.builder_id})"
         )
@@ -122,6 +155,17 @@ def _finished_on(text: str | None, env: dict[str, str]) -> dt.datetime | None:
         return st.parse_timestamp(text, "--finished-on")
     epoch = env.get("SOURCE_DATE_EPOCH")
     return st.parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None
+
+
+def check_model_path(model_path: Path) -> None:
+    """Refuse a model path that does not exist (a usage error, exit 2)."""
+    from mlchain.errors import UsageError
+
+    if not os.path.lexists(model_path):
+        raise UsageError(
+            f"No such file or directory: {model_path}.",
+            hint="Give the local model file or folder (download hf:// models first).",
+        )
 
 
 def ignored_paths(

@@ -70,11 +70,12 @@ def sbom(
 ) -> None:
     """Write a CycloneDX 1.6 ML-BOM for a model."""
     with error_boundary():
-        from mlchain.cli.provenance import ignored_paths
+        from mlchain.cli.provenance import check_model_path, ignored_paths
         from mlchain.provenance.statement import digest_model, parse_timestamp
         from mlchain.sbom import cyclonedx
         from mlchain.sbom.modelinfo import extract_model_info
 
+        check_model_path(model_path)
         if hf_repo is not None:
             cyclonedx.parse_hf_repo(hf_repo)
         report = cyclonedx.load_scan_report(scan_report) if scan_report else None
