@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,7 +93,7 @@ def build_bom(digests: Mapping[str, str], info: ModelInfo, inputs: BomInputs) ->
     bom, card, datasets = _bom(digests, info, inputs)
     from cyclonedx.output.json import JsonV1Dot6
 
-    document: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
+    document: dict[str, Any] = json.loads(_quietly(JsonV1Dot6(bom).output_as_string))
     metadata = document.setdefault("metadata", {})
     if inputs.timestamp is None:
         metadata.pop("timestamp", None)
@@ -135,7 +135,7 @@ def render_xml(digests: Mapping[str, str], info: ModelInfo, inputs: BomInputs) -
         bom.metadata.timestamp = inputs.timestamp.astimezone(dt.timezone.utc).replace(microsecond=0)
     ns = "http://cyclonedx.org/schema/bom/1.6"
     ET.register_namespace("", ns)
-    root = ET.fromstring(XmlV1Dot6(bom).output_as_string())  # noqa: S314 (our own output)
+    root = ET.fromstring(_quietly(XmlV1Dot6(bom).output_as_string))  # noqa: S314 (our own output)
     metadata = root.find(f"{{{ns}}}metadata")
     assert metadata is not None
     if inputs.timestamp is None:
@@ -146,6 +146,16 @@ def render_xml(digests: Mapping[str, str], info: ModelInfo, inputs: BomInputs) -
         component.append(_card_xml(card, ns))
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _quietly(render: Callable[[], str]) -> str:
+    # The library warns (UserWarning) when the model has no dependencies; a model without base
+    # models or datasets is legitimate, and a warning would leak onto the user's stderr.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return render()
 
 
 # --- the BOM object -----------------------------------------------------------------------------
