@@ -211,7 +211,7 @@ def test_sbom_json_and_xml(tmp_path: Path) -> None:
     assert {"name": "mlchain:model:parameterCount", "value": str(PARAMETER_COUNT)} in card[
         "properties"
     ]
-    assert {"name": "mlchain:scan:verdict", "value": "clean"} in doc["metadata"]["component"][
+    assert {"name": "mlchain:scan:verdict", "value": "no-findings"} in doc["metadata"]["component"][
         "properties"
     ]
     xml = cli("sbom", str(MODEL), "-f", "xml", "-o", str(tmp_path / "bom.xml"))

@@ -384,7 +384,7 @@ def scan_properties(
     results = report.get("results", [])
     total = sum(int(v) for v in findings.values())
     props = [
-        ("mlchain:scan:verdict", "clean" if total == 0 else "findings"),
+        ("mlchain:scan:verdict", "no-findings" if total == 0 else "findings"),
         ("mlchain:scan:maxSeverity", str(summary.get("max_severity") or "none")),
         ("mlchain:scan:toolVersion", str(report.get("tool", {}).get("version", "unknown"))),
         ("mlchain:scan:filesScanned", str(summary.get("files", len(results)))),

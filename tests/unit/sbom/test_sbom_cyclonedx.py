@@ -149,7 +149,7 @@ def test_scan_report_becomes_properties() -> None:
     doc, text = bom_for(path, cdx.BomInputs(scan_report=report))
     validate(text)
     p = props(doc["metadata"]["component"]["properties"])
-    assert p["mlchain:scan:verdict"] == ["clean"]
+    assert p["mlchain:scan:verdict"] == ["no-findings"]
     assert p["mlchain:scan:maxSeverity"] == ["none"]
     assert p["mlchain:scan:filesNotInReport"] == ["0"]
     assert p["mlchain:scan:findings:critical"] == ["0"]
