@@ -185,6 +185,26 @@ def test_provenance_usage_errors_exit_2(args: list[str], message: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_symlinks_follow_the_signing_rule(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"w")
+    (model / "alias.bin").symlink_to("weights.bin")
+    (model / "escape.bin").symlink_to(MODEL / "config.json")
+    for command in ("provenance", "sbom", "attest"):
+        refused = cli(command, str(model))
+        assert refused.exit_code == 2, command
+        assert "symbolic link" in refused.stderr
+    still_refused = cli("provenance", str(model), "--allow-symlinks")
+    assert still_refused.exit_code == 2
+    assert "outside the model folder" in still_refused.stderr
+    (model / "escape.bin").unlink()
+    allowed = cli("provenance", str(model), "--allow-symlinks")
+    assert allowed.exit_code == 0, allowed.stderr
+    names = [s["name"] for s in json.loads(allowed.stdout)["subject"]]
+    assert names == ["alias.bin", "weights.bin"]
+
+
 def test_missing_model_is_a_usage_error() -> None:
     for command in ("provenance", "sbom", "attest"):
         result = cli(command, "/no/such/model")

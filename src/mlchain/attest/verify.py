@@ -68,6 +68,7 @@ def verify_attestation(
     *,
     ignore: Sequence[str] = (),
     predicate_type: str | None = None,
+    allow_symlinks: bool = False,
 ) -> AttestationCheck:
     """Verify ``bundle_json`` and check its statement against the files of ``model_path``.
 
@@ -75,6 +76,7 @@ def verify_attestation(
         BundleError: the bundle is malformed (exit 3).
         VerificationError: the signature does not verify or the signer is not the expected one.
         InputError: the model cannot be read.
+        SymlinkError: the model holds a symbolic link the symlink rule refuses.
     """
     from mlchain.signing.verify import verify_statement
 
@@ -86,7 +88,7 @@ def verify_attestation(
     kind = str(document.get("predicateType", ""))
     if predicate_type is not None and kind != predicate_type:
         errors.append(f"the predicate type is {kind!r}, expected {predicate_type!r}")
-    digests = digest_model(model_path, ignore)
+    digests = digest_model(model_path, ignore, allow_symlinks=allow_symlinks)
     errors += compare_subjects(document, digests)
     predicate = document.get("predicate")
     details: dict[str, str] = {}

@@ -66,6 +66,12 @@ def attest(
         list[str] | None,
         typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
     ] = None,
+    allow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the attestation to this file (atomically)"),
@@ -101,7 +107,7 @@ def attest(
         skip = ignored_paths(model_path, ignore or (), output)
         # Hash first, then scan: the statement names the bytes that were hashed, and the scan
         # must then have seen every one of those files (checked in the predicate).
-        digests = digest_model(model_path, skip)
+        digests = digest_model(model_path, skip, allow_symlinks=allow_symlinks)
         report = scan_paths([model_path], ScanOptions(allow_globals=allowed, jobs=jobs))
         epoch = os.environ.get("SOURCE_DATE_EPOCH")
         document = build_scan_attestation(

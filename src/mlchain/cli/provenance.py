@@ -81,6 +81,12 @@ def provenance(
         list[str] | None,
         typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
     ] = None,
+    allow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
+        ),
+    ] = False,
     no_git: Annotated[
         bool, typer.Option("--no-git", help="Do not record the current git commit")
     ] = False,
@@ -135,7 +141,7 @@ def provenance(
 
             context = replace(context, builder_id=builder_id)
         skip = ignored_paths(model_path, ignore or (), output)
-        digests = st.digest_model(model_path, skip)
+        digests = st.digest_model(model_path, skip, allow_symlinks=allow_symlinks)
         source = None if no_git else build_ctx.git_source(Path.cwd())
         document = st.build_provenance(digests, inputs, context, source=source, ignore=skip)
         console.write_output(render_statement(document, method), output)

@@ -67,6 +67,12 @@ def sbom(
         list[str] | None,
         typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
     ] = None,
+    allow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
+        ),
+    ] = False,
 ) -> None:
     """Write a CycloneDX 1.6 ML-BOM for a model."""
     with error_boundary():
@@ -89,7 +95,11 @@ def sbom(
             scan_report=report,
             timestamp=parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None,
         )
-        digests = digest_model(model_path, ignored_paths(model_path, ignore or (), output))
+        digests = digest_model(
+            model_path,
+            ignored_paths(model_path, ignore or (), output),
+            allow_symlinks=allow_symlinks,
+        )
         info = extract_model_info(model_path, list(digests))
         if fmt is SbomFormat.XML:
             text = cyclonedx.render_xml(digests, info, inputs)

@@ -85,6 +85,12 @@ def verify_attestation(
         list[str] | None,
         typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
     ] = None,
+    allow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
+        ),
+    ] = False,
     fmt: Annotated[
         ResultFormat,
         typer.Option("--format", "-f", envvar="MLCHAIN_FORMAT", help="Output format"),
@@ -117,7 +123,14 @@ def verify_attestation(
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"Cannot read the attestation bundle {bundle}: {exc}.") from exc
         skip = ignored_paths(model_path, ignore or (), None)
-        result = check(bundle_json, method, model_path, ignore=skip, predicate_type=predicate_type)
+        result = check(
+            bundle_json,
+            method,
+            model_path,
+            ignore=skip,
+            predicate_type=predicate_type,
+            allow_symlinks=allow_symlinks,
+        )
         text = (
             json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n"
             if fmt is ResultFormat.JSON

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -391,21 +392,36 @@ def compare_subjects(document: Mapping[str, Any], digests: Mapping[str, str]) ->
     return problems
 
 
-def digest_model(model_path: Path, ignore: Sequence[str] = ()) -> dict[str, str]:
+def digest_model(
+    model_path: Path, ignore: Sequence[str] = (), *, allow_symlinks: bool = False
+) -> dict[str, str]:
     """Per-file sha256 digests exactly as the OMS signature covers them.
 
-    The OMS signature file (``model.sig``) is always ignored, as ``mlchain sign`` ignores it.
+    The OMS signature file (``model.sig``) is always ignored, as ``mlchain sign`` ignores it, and
+    ``mlchain sign``'s symlink rule applies: links are refused, or with ``allow_symlinks`` accepted
+    only when they point to a regular file inside the model folder.
 
     Raises:
-        InputError: if the model cannot be read (missing, unreadable, symlinks model-signing
-            refuses).
+        InputError: if the model cannot be read.
+        SymlinkError: on a symbolic link the rule refuses (a usage error).
     """
-    from mlchain.signing.manifest import DEFAULT_SIGNATURE_NAME, file_digests
+    from mlchain.signing import manifest
 
-    if not model_path.exists():
+    if not os.path.lexists(model_path):
         raise InputError(f"No such file or directory: {model_path}.")
-    skip = [Path(p) for p in sorted({DEFAULT_SIGNATURE_NAME, *ignore})]
+    skip: list[Path] = []
+    if model_path.is_dir():
+        skip = [Path(p) for p in sorted({manifest.DEFAULT_SIGNATURE_NAME, *ignore})]
+    manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=skip)
     try:
-        return file_digests(model_path, ignore=skip if model_path.is_dir() else ())
+        if not allow_symlinks:
+            return manifest.file_digests(model_path, ignore=skip)
+        config = manifest.hashing_config(algorithm="sha256", ignore=skip, allow_symlinks=True)
+        hashed = config.hash(model_path)
     except (OSError, ValueError) as exc:
         raise InputError(f"Cannot hash the files of {model_path}: {exc}.") from exc
+    digests = {d.identifier: d.digest.digest_hex for d in hashed.resource_descriptors()}
+    if model_path.is_file():  # model-signing names a single file "."
+        (digest,) = digests.values()
+        return {model_path.name: str(digest)}
+    return {str(name): str(value) for name, value in digests.items()}
