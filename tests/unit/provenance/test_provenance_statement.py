@@ -257,3 +257,28 @@ def test_compare_subjects_reports_changed_missing_and_extra_files() -> None:
 def test_parameter_values_never_crash(value: str) -> None:
     parsed = s.parse_parameters([f"k={value}"])
     json.dumps(parsed, allow_nan=False)
+
+
+def test_subjects_equal_what_mlchain_sign_signs(tmp_path: Path) -> None:
+    """The binding that matters: provenance subjects are the OMS signature's files."""
+    import shutil
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from mlchain.signing.sign import SigningMethod, sign_model
+
+    key = tmp_path / "key.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    model = tmp_path / "model"
+    shutil.copytree(MODEL, model)
+    signed = sign_model(model, SigningMethod.key(key))  # writes model/model.sig
+    assert (model / "model.sig").is_file()
+    doc = s.build_provenance(s.digest_model(model), s.ProvenanceInputs(), local_context())
+    assert {x["name"]: x["digest"]["sha256"] for x in doc["subject"]} == signed.files
