@@ -205,6 +205,15 @@ def test_symlinks_follow_the_signing_rule(tmp_path: Path) -> None:
     assert names == ["alias.bin", "weights.bin"]
 
 
+def test_empty_model_folder_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for command in ("provenance", "sbom", "attest"):
+        result = cli(command, str(tmp_path / "empty"))
+        assert result.exit_code == 3, command
+        assert "has no files to describe" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_missing_model_is_a_usage_error() -> None:
     for command in ("provenance", "sbom", "attest"):
         result = cli(command, "/no/such/model")
@@ -299,6 +308,23 @@ def test_signed_provenance_and_scan_attestation_verify_with_a_key(
         result = json.loads(ok.stdout)
         assert result["verified"] and result["predicate_type"].endswith(kind)
         assert result["subjects"] == 9
+
+    builder = "https://mlchain.dev/builders/local/v1"
+    pinned = cli(
+        "verify-attestation", str(prov), str(model), "--key", str(public), "--builder-id", builder
+    )
+    assert pinned.exit_code == 0, pinned.stderr
+    other_builder = cli(
+        "verify-attestation",
+        str(prov),
+        str(model),
+        "--key",
+        str(public),
+        "--builder-id",
+        "https://x/y",
+    )
+    assert other_builder.exit_code == 1
+    assert "expected 'https://x/y'" in other_builder.stderr
 
     wrong_type = cli(
         "verify-attestation",

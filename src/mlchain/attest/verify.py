@@ -68,9 +68,12 @@ def verify_attestation(
     *,
     ignore: Sequence[str] = (),
     predicate_type: str | None = None,
+    builder_id: str | None = None,
     allow_symlinks: bool = False,
 ) -> AttestationCheck:
     """Verify ``bundle_json`` and check its statement against the files of ``model_path``.
+
+    ``predicate_type`` and ``builder_id`` (SLSA ``runDetails.builder.id``), when given, must match.
 
     Raises:
         BundleError: the bundle is malformed (exit 3).
@@ -95,6 +98,10 @@ def verify_attestation(
     if isinstance(predicate, dict):
         details, more = _predicate_facts(kind, predicate)
         errors += more
+    if builder_id is not None and details.get("builder_id") != builder_id:
+        errors.append(
+            f"the builder is {details.get('builder_id', 'not stated')!r}, expected {builder_id!r}"
+        )
     subject_list = document.get("subject")
     return AttestationCheck(
         predicate_type=kind,

@@ -81,6 +81,10 @@ def verify_attestation(
         str | None,
         typer.Option("--predicate-type", help="Require this predicate type URI"),
     ] = None,
+    builder_id: Annotated[
+        str | None,
+        typer.Option("--builder-id", help="Require this SLSA builder id (provenance)"),
+    ] = None,
     ignore: Annotated[
         list[str] | None,
         typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
@@ -129,6 +133,7 @@ def verify_attestation(
             model_path,
             ignore=skip,
             predicate_type=predicate_type,
+            builder_id=builder_id,
             allow_symlinks=allow_symlinks,
         )
         text = (

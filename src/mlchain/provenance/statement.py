@@ -414,14 +414,21 @@ def digest_model(
         skip = [Path(p) for p in sorted({manifest.DEFAULT_SIGNATURE_NAME, *ignore})]
     manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=skip)
     try:
-        if not allow_symlinks:
-            return manifest.file_digests(model_path, ignore=skip)
-        config = manifest.hashing_config(algorithm="sha256", ignore=skip, allow_symlinks=True)
-        hashed = config.hash(model_path)
+        if allow_symlinks:
+            config = manifest.hashing_config(algorithm="sha256", ignore=skip, allow_symlinks=True)
+            hashed = config.hash(model_path)
+            digests = {
+                str(d.identifier): str(d.digest.digest_hex) for d in hashed.resource_descriptors()
+            }
+            if model_path.is_file():  # model-signing names a single file "."
+                digests = {model_path.name: digest for digest in digests.values()}  # noqa: B035
+        else:
+            digests = manifest.file_digests(model_path, ignore=skip)
     except (OSError, ValueError) as exc:
         raise InputError(f"Cannot hash the files of {model_path}: {exc}.") from exc
-    digests = {d.identifier: d.digest.digest_hex for d in hashed.resource_descriptors()}
-    if model_path.is_file():  # model-signing names a single file "."
-        (digest,) = digests.values()
-        return {model_path.name: str(digest)}
-    return {str(name): str(value) for name, value in digests.items()}
+    if not digests:
+        raise InputError(
+            f"{model_path} has no files to describe (it is empty, or every file is ignored).",
+            hint="Point at the model folder or file; check --ignore.",
+        )
+    return digests

@@ -180,6 +180,8 @@ def _bom(
     if inputs.hf_repo:
         repo, revision = parse_hf_repo(inputs.hf_repo)
     names = sorted(digests)
+    if not names:
+        raise InputError("The model has no files to describe (every file is ignored or empty).")
     digest = digests[names[0]] if len(names) == 1 else model_digest(digests)
     name = repo.split("/", 1)[1] if repo else (info.name or "model")
     purl = None

@@ -42,7 +42,8 @@ def test_model_signature_file_is_never_a_subject(tmp_path: Path) -> None:
     (tmp_path / "weights.bin").write_bytes(b"w")
     (tmp_path / "model.sig").write_text("{}")
     assert list(s.digest_model(tmp_path)) == ["weights.bin"]
-    assert list(s.digest_model(tmp_path, ["weights.bin", "x"])) == []
+    with pytest.raises(InputError, match="no files to describe"):
+        s.digest_model(tmp_path, ["weights.bin", "x"])
 
 
 def test_typed_parameters_keep_ints_as_ints() -> None:
