@@ -43,9 +43,12 @@ def scan_predicate(
 ) -> dict[str, Any]:
     """Build the scan predicate for ``report`` over the files in ``digests``."""
     from mlchain.output.json import report_to_dict
+    from mlchain.sanitize import clean_path
 
+    # The scan report carries sanitised paths (control characters escaped), so compare in that
+    # form. The verdict covers every result, so two names that sanitise alike lose nothing.
     scanned = {str(r.location.path) for r in report.results}
-    uncovered = sorted(name for name in digests if name not in scanned)
+    uncovered = sorted(name for name in digests if clean_path(name) not in scanned)
     failed = report.exceeds(fail_on, strict=strict) or bool(uncovered)
     counts = report.counts()
     predicate: dict[str, Any] = {

@@ -431,4 +431,15 @@ def digest_model(
             f"{model_path} has no files to describe (it is empty, or every file is ignored).",
             hint="Point at the model folder or file; check --ignore.",
         )
+    for name in digests:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            from mlchain.sanitize import clean_path
+
+            raise InputError(
+                f"The file name '{clean_path(name)}' is not valid UTF-8: in-toto statements and "
+                "CycloneDX BOMs can only name files in UTF-8.",
+                hint="Rename the file (or leave it out with --ignore) and run again.",
+            ) from None
     return digests

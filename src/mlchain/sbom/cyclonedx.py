@@ -135,7 +135,14 @@ def render_xml(digests: Mapping[str, str], info: ModelInfo, inputs: BomInputs) -
         bom.metadata.timestamp = inputs.timestamp.astimezone(dt.timezone.utc).replace(microsecond=0)
     ns = "http://cyclonedx.org/schema/bom/1.6"
     ET.register_namespace("", ns)
-    root = ET.fromstring(_quietly(XmlV1Dot6(bom).output_as_string))  # noqa: S314 (our own output)
+    try:
+        root = ET.fromstring(_quietly(XmlV1Dot6(bom).output_as_string))  # noqa: S314 (our own)
+    except ET.ParseError:
+        # The library writes control characters verbatim; XML 1.0 cannot carry them at all.
+        raise InputError(
+            "A file name contains control characters that XML 1.0 cannot represent.",
+            hint="Use the JSON format (-f json), or rename the file.",
+        ) from None
     metadata = root.find(f"{{{ns}}}metadata")
     assert metadata is not None
     if inputs.timestamp is None:

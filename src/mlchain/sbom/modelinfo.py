@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from mlchain.sanitize import clean
+
 MAX_SAFETENSORS_HEADER = 100 << 20
 """Same bound as the safetensors library."""
 MAX_CONFIG_BYTES = 4 << 20
@@ -38,6 +40,9 @@ MAX_GGUF_METADATA_BYTES = 512 << 20
 KEEP_ARRAY = 64
 """GGUF arrays longer than this become ``{"array_length": n}`` (tokenizer vocabularies)."""
 KEEP_STRING = 4096
+MAX_TEXT = 512
+"""Facts are hostile strings: control characters are escaped (``mlchain.sanitize.clean``) and
+the text truncated to this many characters."""
 
 _HF_CACHE = re.compile(
     r"(?:^|/)models--(?P<org>[^/]+?)--(?P<name>[^/]+)/snapshots/(?P<rev>[0-9a-f]{40})(?:/|$)"
@@ -162,17 +167,16 @@ def _strings(value: Any) -> tuple[str, ...]:
     out: list[str] = []
     for item in items[:MAX_ITEMS]:
         if isinstance(item, (str, int, float)) and not isinstance(item, bool):
-            text = str(item).strip()
+            text = clean(str(item).strip(), MAX_TEXT)
             if text and text not in out:
-                out.append(text[:512])
+                out.append(text)
     return tuple(out)
 
 
 def _scalar(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
-    text = str(value).strip()
-    return text[:512] or None
+    return clean(str(value).strip(), MAX_TEXT) or None
 
 
 def _read_bounded(path: Path, limit: int, b: _Builder, label: str) -> bytes | None:

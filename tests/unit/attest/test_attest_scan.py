@@ -145,3 +145,10 @@ def test_tampered_bundle_is_rejected(tmp_path: Path, keypair: tuple[Path, Path])
     bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
     with pytest.raises(VerificationError):
         verify_attestation(json.dumps(bundle), VerificationMethod.key(keypair[1]), MODEL)
+
+
+def test_names_with_control_characters_are_still_covered(tmp_path: Path) -> None:
+    (tmp_path / "esc\x1bname.bin").write_bytes(b"x")
+    doc = _attest(tmp_path)
+    assert "notInReport" not in doc["predicate"]  # type: ignore[operator]
+    assert doc["subject"][0]["name"] == "esc\x1bname.bin"  # type: ignore[index]

@@ -283,3 +283,14 @@ def test_subjects_equal_what_mlchain_sign_signs(tmp_path: Path) -> None:
     assert (model / "model.sig").is_file()
     doc = s.build_provenance(s.digest_model(model), s.ProvenanceInputs(), local_context())
     assert {x["name"]: x["digest"]["sha256"] for x in doc["subject"]} == signed.files
+
+
+def test_non_utf8_file_names_are_refused(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "ok.bin").write_bytes(b"x")
+    fd = os.open(os.path.join(os.fsencode(tmp_path), b"bad\xffname.bin"), os.O_CREAT | os.O_WRONLY)
+    os.close(fd)
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        s.digest_model(tmp_path)
+    assert list(s.digest_model(tmp_path, ["bad\udcffname.bin"])) == ["ok.bin"]

@@ -13,7 +13,7 @@ import pytest
 from fixtures.gen_hfmodel import GGUF_PARAMETER_COUNT, PARAMETER_COUNT
 
 from conftest import FIXTURES
-from mlchain.errors import UsageError
+from mlchain.errors import InputError, UsageError
 from mlchain.output.json import report_to_dict
 from mlchain.provenance.statement import digest_model, model_digest
 from mlchain.sbom import cyclonedx as cdx
@@ -245,3 +245,48 @@ def test_load_scan_report_validates_the_shape(tmp_path: Path) -> None:
     bad.write_text("not json")
     with pytest.raises(UsageError, match="not JSON"):
         cdx.load_scan_report(bad)
+
+
+def test_considerations_in_json_and_xml() -> None:
+    path = BENIGN / "tiny.gguf"
+    inputs = cdx.BomInputs(use_cases=("offline tests",), limitations=("knows 100 tokens",))
+    doc, text = bom_for(path, inputs)
+    validate(text)
+    assert doc["metadata"]["component"]["modelCard"]["considerations"] == {
+        "useCases": ["offline tests"],
+        "technicalLimitations": ["knows 100 tokens"],
+    }
+    digests = digest_model(path)
+    xml = cdx.render_xml(digests, extract_model_info(path, list(digests)), inputs)
+    root = ET.fromstring(xml)
+    considerations = root.find(f"{NS}metadata/{NS}component/{NS}modelCard/{NS}considerations")
+    assert considerations is not None
+    assert considerations.findtext(f"{NS}useCases/{NS}useCase") == "offline tests"
+    assert considerations.findtext(f"{NS}technicalLimitations/{NS}technicalLimitation") == (
+        "knows 100 tokens"
+    )
+
+
+def test_hostile_card_strings_stay_plain_json(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text(
+        "---\nlicense: mit\ndatasets:\n- \"x\\u001b[31mred\"\n- '<script>'\n"
+        "model-index:\n- name: '</bom>'\n  results: []\n---\n"
+    )
+    doc, text = bom_for(tmp_path)
+    validate(text)
+    refs = {c["bom-ref"] for c in doc["components"]}
+    assert refs >= {"dataset:<script>", "dataset:xred"}  # ANSI sequences are stripped
+    digests = digest_model(tmp_path)
+    xml = cdx.render_xml(digests, extract_model_info(tmp_path, list(digests)), cdx.BomInputs())
+    root = ET.fromstring(xml)
+    assert root.find(f"{NS}metadata/{NS}component/{NS}name").text == "</bom>"  # type: ignore[union-attr]
+
+
+def test_control_characters_in_file_names(tmp_path: Path) -> None:
+    (tmp_path / "esc\x1bname.bin").write_bytes(b"x")
+    digests = digest_model(tmp_path)
+    info = extract_model_info(tmp_path, list(digests))
+    doc = cdx.build_bom(digests, info, cdx.BomInputs())
+    assert [c["name"] for c in doc["components"]] == ["esc\x1bname.bin"]  # JSON escapes it
+    with pytest.raises(InputError, match=r"XML 1\.0"):
+        cdx.render_xml(digests, info, cdx.BomInputs())
