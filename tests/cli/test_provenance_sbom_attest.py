@@ -401,3 +401,54 @@ def test_help_lists_the_new_commands() -> None:
     result = run_cli("--help")
     for command in ("provenance", "sbom", "attest", "verify-attestation"):
         assert command in result.stdout
+
+
+def _hf_cache(tmp_path: Path) -> tuple[Path, str]:
+    """A Hugging Face cache repository holding the tiny-llama files as blobs."""
+    import hashlib
+
+    commit = "f" * 40
+    repo = tmp_path / "hub" / "models--acme--tiny-llama"
+    blobs, snapshot = repo / "blobs", repo / "snapshots" / commit
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for source in sorted(MODEL.iterdir()):
+        data = source.read_bytes()
+        blob = blobs / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snapshot / source.name).symlink_to(Path("..") / ".." / "blobs" / blob.name)
+    return repo, commit
+
+
+def test_hugging_face_cache_snapshot(tmp_path: Path) -> None:
+    repo, commit = _hf_cache(tmp_path)
+    prov = cli("provenance", str(repo), "--no-git")
+    assert prov.exit_code == 0, prov.stderr
+    subjects = {s["name"]: s["digest"]["sha256"] for s in json.loads(prov.stdout)["subject"]}
+    assert subjects == file_digests(MODEL)
+    bom = cli("sbom", str(repo / "snapshots" / commit))
+    assert bom.exit_code == 0, bom.stderr
+    model = json.loads(bom.stdout)["metadata"]["component"]
+    assert model["purl"] == f"pkg:huggingface/acme/tiny-llama@{commit}"
+    attest = cli("attest", str(repo))
+    assert attest.exit_code == 0, attest.stderr
+    assert "notInReport" not in json.loads(attest.stdout)["predicate"]
+
+
+def test_tampered_hugging_face_cache_blob_is_refused(tmp_path: Path) -> None:
+    repo, _ = _hf_cache(tmp_path)
+    blob = next(p for p in (repo / "blobs").iterdir())
+    blob.write_bytes(b"tampered")
+    result = cli("provenance", str(repo))
+    assert result.exit_code == 3
+    assert "does not have the sha256 its name promises" in result.stderr
+
+
+def test_hugging_face_cache_link_leaving_the_repository(tmp_path: Path) -> None:
+    repo, commit = _hf_cache(tmp_path)
+    (repo / "snapshots" / commit / "evil.json").symlink_to(MODEL / "config.json")
+    result = cli("sbom", str(repo))
+    assert result.exit_code == 2
+    assert "links outside its cached repository" in result.stderr

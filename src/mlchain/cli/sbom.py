@@ -77,7 +77,7 @@ def sbom(
     """Write a CycloneDX 1.6 ML-BOM for a model."""
     with error_boundary():
         from mlchain.cli.provenance import check_model_path, ignored_paths
-        from mlchain.provenance.statement import digest_model, parse_timestamp
+        from mlchain.provenance.statement import digest_model, model_root, parse_timestamp
         from mlchain.sbom import cyclonedx
         from mlchain.sbom.modelinfo import extract_model_info
 
@@ -95,6 +95,7 @@ def sbom(
             scan_report=report,
             timestamp=parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None,
         )
+        model_path = model_root(model_path)
         digests = digest_model(
             model_path,
             ignored_paths(model_path, ignore or (), output),

@@ -392,6 +392,23 @@ def compare_subjects(document: Mapping[str, Any], digests: Mapping[str, str]) ->
     return problems
 
 
+def model_root(model_path: Path) -> Path:
+    """The folder whose files are the model: a Hugging Face cache repository becomes its snapshot.
+
+    ``models--org--name`` resolves to the snapshot ``refs/main`` names (or the only one), so
+    subjects carry the logical file names, as ``mlchain scan`` reports them.
+
+    Raises:
+        UsageError: for a cached repository with several snapshots and no ``refs/main``.
+    """
+    from mlchain.sources.hfcache import locate
+
+    if not model_path.is_dir():
+        return model_path
+    snapshot = locate(model_path)
+    return snapshot.snapshot if snapshot is not None else model_path
+
+
 def digest_model(
     model_path: Path, ignore: Sequence[str] = (), *, allow_symlinks: bool = False
 ) -> dict[str, str]:
@@ -399,20 +416,29 @@ def digest_model(
 
     The OMS signature file (``model.sig``) is always ignored, as ``mlchain sign`` ignores it, and
     ``mlchain sign``'s symlink rule applies: links are refused, or with ``allow_symlinks`` accepted
-    only when they point to a regular file inside the model folder.
+    only when they point to a regular file inside the model folder. A Hugging Face cache snapshot
+    is the exception: its links may point into its cached repository's ``blobs/`` (that is how
+    the cache stores files), and a blob named by a sha256 must have that sha256.
 
     Raises:
-        InputError: if the model cannot be read.
+        InputError: if the model cannot be read, is empty, or a cache blob does not match its name.
         SymlinkError: on a symbolic link the rule refuses (a usage error).
     """
     from mlchain.signing import manifest
+    from mlchain.sources.hfcache import locate
 
     if not os.path.lexists(model_path):
         raise InputError(f"No such file or directory: {model_path}.")
     skip: list[Path] = []
     if model_path.is_dir():
         skip = [Path(p) for p in sorted({manifest.DEFAULT_SIGNATURE_NAME, *ignore})]
-    manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=skip)
+    cache = locate(model_path) if model_path.is_dir() else None
+    if cache is not None:
+        model_path = cache.snapshot
+        _check_cache_links(cache, skip)
+        allow_symlinks = True
+    else:
+        manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=skip)
     try:
         if allow_symlinks:
             config = manifest.hashing_config(algorithm="sha256", ignore=skip, allow_symlinks=True)
@@ -426,6 +452,8 @@ def digest_model(
             digests = manifest.file_digests(model_path, ignore=skip)
     except (OSError, ValueError) as exc:
         raise InputError(f"Cannot hash the files of {model_path}: {exc}.") from exc
+    if cache is not None:
+        _check_cache_blobs(cache, digests)
     if not digests:
         raise InputError(
             f"{model_path} has no files to describe (it is empty, or every file is ignored).",
@@ -443,3 +471,33 @@ def digest_model(
                 hint="Rename the file (or leave it out with --ignore) and run again.",
             ) from None
     return digests
+
+
+def _check_cache_links(cache: Any, skip: Sequence[Path]) -> None:
+    from mlchain.signing.manifest import SymlinkError
+
+    contain = cache.repo_dir.resolve()
+    for link in sorted(cache.snapshot.rglob("*")):
+        rel = link.relative_to(cache.snapshot)
+        if not link.is_symlink() or any(rel == p or p in rel.parents for p in skip):
+            continue
+        target = link.resolve()
+        if contain not in target.parents or not target.is_file():
+            raise SymlinkError(
+                f"{rel.as_posix()} in the Hugging Face cache snapshot links outside its cached "
+                "repository, or not to a regular file; mlchain refuses it."
+            )
+
+
+def _check_cache_blobs(cache: Any, digests: Mapping[str, str]) -> None:
+    from mlchain.sources.hfcache import expected_blob_sha256
+
+    for name, digest in digests.items():
+        path = cache.snapshot / name
+        expected = expected_blob_sha256(path.resolve(), cache) if path.is_symlink() else None
+        if expected is not None and expected != digest:
+            raise InputError(
+                f"{name}: the cached blob does not have the sha256 its name promises "
+                f"({expected[:16]}..., content {digest[:16]}...).",
+                hint="The Hugging Face cache is corrupted or was tampered with; download again.",
+            )
