@@ -1,4 +1,4 @@
-"""Shared test fixtures."""
+"""Shared test fixtures (constants and plain helpers live in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "fixtures"
-SHARED = REPO.parent / "shared"
+from helpers import SHARED_CANDIDATES
 
 
 @pytest.fixture
 def shared_dir() -> Path:
     """The read-only ../shared folder; skips the test when it is absent."""
-    if not SHARED.is_dir():
-        pytest.skip(f"../shared is absent ({SHARED}); third-party fixtures live there")
-    return SHARED
+    for candidate in SHARED_CANDIDATES:
+        if candidate.is_dir():
+            return candidate
+    pytest.skip(
+        f"../shared is absent (looked in {SHARED_CANDIDATES[0]}); third-party fixtures live there"
+    )

@@ -10,7 +10,11 @@ from typer.testing import CliRunner
 
 from mlchain.cli import app
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "src" / "mlchain" / "schemas"
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+SHARED_CANDIDATES = (REPO.parent / "shared", REPO.parent.parent / "shared")
+"""CI puts shared/ beside the clone; helper worktrees sit one level deeper."""
+SCHEMAS = REPO / "src" / "mlchain" / "schemas"
 SARIF_SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"
 
 

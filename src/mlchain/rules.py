@@ -298,6 +298,14 @@ _RULES: tuple[Rule, ...] = (
         ("security", "format"),
     ),
     Rule(
+        "gguf-trailing-data",
+        "GGUF file carries bytes after its last tensor",
+        _H,
+        "Bytes after the last declared tensor are read by no GGUF loader; they can hide a second "
+        "file, such as an appended pickle, that another tool sniffs and loads.",
+        "Re-convert the model; a clean GGUF ends with its last tensor's padding.",
+    ),
+    Rule(
         "chat-template-injection",
         "Chat template can escape the Jinja sandbox",
         _C,

@@ -37,4 +37,6 @@ def clean_bytes(data: bytes, limit: int = DEFAULT_LIMIT) -> str:
 
 def clean_path(text: str) -> str:
     """Clean a file or member name without truncating it (paths must stay unique)."""
+    if text.isascii() and text.isprintable():  # the common case, without the regexes
+        return text
     return clean(text, limit=4096)

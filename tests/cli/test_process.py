@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FIXTURES, REPO
+from helpers import FIXTURES, REPO
 
 
 def _mlchain(*args: str) -> subprocess.CompletedProcess[str]:

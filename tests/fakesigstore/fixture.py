@@ -58,21 +58,56 @@ class FakeSigstoreSession:
         return self.server.mint_token(identity, issuer, **kwargs)
 
 
+class _Shared:
+    """One server per session, however many test modules import the fixture.
+
+    pytest registers an imported fixture once per importing module, so each module would get its
+    own "session" instance; the count below makes them all share one server, stopped when the
+    last user finalizes (at session end).
+    """
+
+    session: FakeSigstoreSession | None = None
+    users = 0
+    saved_env: dict[str, str | None] = {}
+
+
+def _acquire(tmp_path_factory: pytest.TempPathFactory) -> FakeSigstoreSession:
+    if _Shared.session is None:
+        _Shared.saved_env = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
+        for name, value in _Shared.saved_env.items():  # never proxy loopback traffic
+            os.environ[name] = f"{value},{_LOOPBACK}" if value else _LOOPBACK
+        started = time.perf_counter()
+        server = FakeSigstore().start()
+        try:
+            path = server.trust_config(
+                tmp_path_factory.mktemp("fakesigstore") / "trust_config.json"
+            )
+        except BaseException:
+            server.stop()
+            raise
+        _Shared.session = FakeSigstoreSession(server, path, time.perf_counter() - started)
+    _Shared.users += 1
+    return _Shared.session
+
+
+def _release() -> None:
+    _Shared.users -= 1
+    if _Shared.users or _Shared.session is None:
+        return
+    _Shared.session.server.stop()
+    _Shared.session = None
+    for name, value in _Shared.saved_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def fake_sigstore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeSigstoreSession]:
-    """Start one fake Sigstore for the test session and stop it at the end."""
-    saved = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
-    for name, value in saved.items():  # never send loopback traffic through a proxy
-        os.environ[name] = f"{value},{_LOOPBACK}" if value else _LOOPBACK
-    started = time.perf_counter()
-    server = FakeSigstore().start()
+    """Serve one fake Sigstore for the whole test session; stop it at session end."""
+    session = _acquire(tmp_path_factory)
     try:
-        path = server.trust_config(tmp_path_factory.mktemp("fakesigstore") / "trust_config.json")
-        yield FakeSigstoreSession(server, path, time.perf_counter() - started)
+        yield session
     finally:
-        server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _release()

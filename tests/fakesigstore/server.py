@@ -215,7 +215,7 @@ class FakeSigstore:
         self.url = f"http://127.0.0.1:{port}"
         self.issuer = f"{self.url}/oidc"
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fakesigstore", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="fakesigstore", daemon=True
         )
         self._thread.start()
         return self
@@ -626,6 +626,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HttpError(404, f"no route for {self.command} {path}")
         except HttpError as exc:
             self._send(exc.status, {"code": exc.status, "message": exc.message})
+        except Exception as exc:  # a bug in the fake: answer 500 rather than drop the socket
+            self._send(500, {"code": 500, "message": f"fakesigstore bug: {exc!r}"})
 
     def _json(self) -> dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fixtures.canary import CANARY_PATH
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from mlchain.scan import scan_paths
 from mlchain.scan.base import ScanOptions
 

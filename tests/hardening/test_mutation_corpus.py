@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from mlchain.scan import scan_paths
 from mlchain.scan.base import ScanOptions
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from conftest import REPO
+from helpers import REPO
 from mlchain.rules import RULES
 
 

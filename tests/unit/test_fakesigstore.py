@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,99 @@ def test_read_endpoints_serve_what_was_logged(fake_sigstore: FakeSigstoreSession
     assert rekor.log.get().tree_size == len(fake_sigstore.server.entries)
     chains = FulcioClient(fake_sigstore.url).trust_bundle.get().trust_bundle
     assert chains == [[fake_sigstore.server.intermediate_cert, fake_sigstore.server.root_cert]]
+
+
+@pytest.mark.slow
+def test_fixture_is_shared_and_stopped_at_session_end(tmp_path: Path) -> None:
+    """Two modules share one server, and no server thread survives the session."""
+    import subprocess
+    import sys
+    import textwrap
+
+    user = textwrap.dedent(
+        """
+        from fakesigstore.fixture import fake_sigstore  # noqa: F401
+
+        def test_user(fake_sigstore):  # noqa: F811
+            with open("urls.txt", "a") as out:
+                out.write(fake_sigstore.url + "\\n")
+        """
+    )
+    (tmp_path / "test_one.py").write_text(user)
+    (tmp_path / "test_two.py").write_text(user)
+    (tmp_path / "conftest.py").write_text(
+        textwrap.dedent(
+            """
+            import threading
+
+            def pytest_sessionfinish(session):
+                alive = [t.name for t in threading.enumerate() if t.name == "fakesigstore"]
+                with open("alive.txt", "w") as out:
+                    out.write(repr(alive))
+            """
+        )
+    )
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "--rootdir",
+            ".",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": tests_dir},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    urls = (tmp_path / "urls.txt").read_text().split()
+    assert len(urls) == 2
+    assert urls[0] == urls[1]
+    assert (tmp_path / "alive.txt").read_text() == "[]"
+
+
+def test_concurrent_signers_get_consistent_log_entries(
+    fake_sigstore: FakeSigstoreSession,  # noqa: F811
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import Identity
+
+    token = fake_sigstore.mint_token(IDENTITY)
+    payloads = [b"artifact %d" % i for i in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        bundles = list(pool.map(lambda p: _sign_artifact(fake_sigstore, p, token), payloads))
+    verifier = Verifier(trusted_root=_trust(fake_sigstore).trusted_root)
+    policy = Identity(identity=IDENTITY, issuer=fake_sigstore.issuer)
+    for payload, bundle in zip(payloads, bundles, strict=True):
+        verifier.verify_artifact(payload, bundle, policy)
+    assert len({b.log_entry._inner.log_index for b in bundles}) == len(bundles)
+
+
+def test_bundle_does_not_verify_under_another_fakes_trust_root(
+    fake_sigstore: FakeSigstoreSession,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The trust root matters: keys are per instance, so a stranger's root refuses the bundle."""
+    from sigstore.errors import VerificationError
+    from sigstore.models import ClientTrustConfig
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import Identity
+
+    bundle = _sign_artifact(fake_sigstore, b"x", fake_sigstore.mint_token(IDENTITY))
+    with FakeSigstore() as other:
+        trust = ClientTrustConfig.from_json(other.trust_config(tmp_path / "tc.json").read_text())
+    verifier = Verifier(trusted_root=trust.trusted_root)
+    with pytest.raises(VerificationError):
+        verifier.verify_artifact(
+            b"x", bundle, Identity(identity=IDENTITY, issuer=fake_sigstore.issuer)
+        )

@@ -54,7 +54,9 @@ def sign(
     certificate_chain: Annotated[
         list[Path] | None,
         typer.Option(
-            "--certificate-chain", help="Intermediate/root certificates (PEM); repeatable"
+            "--certificate-chain",
+            metavar="<path>",
+            help="Intermediate/root certificates (PEM); repeatable",
         ),
     ] = None,
     identity_token: Annotated[
@@ -83,7 +85,11 @@ def sign(
     ] = None,
     ignore: Annotated[
         list[Path] | None,
-        typer.Option("--ignore", help="Leave this file or folder out of the signature; repeatable"),
+        typer.Option(
+            "--ignore",
+            metavar="<path>",
+            help="Leave this file or folder out of the signature; repeatable",
+        ),
     ] = None,
     hash_algorithm: Annotated[
         HashChoice,

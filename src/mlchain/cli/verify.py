@@ -64,7 +64,11 @@ def verify(
     ] = None,
     certificate_chain: Annotated[
         list[Path] | None,
-        typer.Option("--certificate-chain", help="Trusted CA certificates (PEM); repeatable"),
+        typer.Option(
+            "--certificate-chain",
+            metavar="<path>",
+            help="Trusted CA certificates (PEM); repeatable",
+        ),
     ] = None,
     trust_config: Annotated[
         Path | None,
@@ -89,11 +93,13 @@ def verify(
     ] = False,
     fmt: Annotated[
         VerifyFormat,
-        typer.Option("--format", "-f", envvar="MLCHAIN_FORMAT", help="Output format"),
+        typer.Option("--format", "-f", envvar="MLCHAIN_VERIFY_FORMAT", help="Output format"),
     ] = VerifyFormat.TABLE,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", envvar="MLCHAIN_OUTPUT", help="Write the result here"),
+        typer.Option(
+            "--output", "-o", envvar="MLCHAIN_VERIFY_OUTPUT", help="Write the result here"
+        ),
     ] = None,
 ) -> None:
     """Verify a model file or folder against its signature (OpenSSF model signing)."""

@@ -114,7 +114,7 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         return F.XZ
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return F.SEVEN_ZIP
-    if _is_safetensors(head, size):
+    if _is_safetensors(head, size, path.name):
         return F.SAFETENSORS
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return F.PYTORCH_LEGACY if head[2:14] == _LEGACY_TORCH_MAGIC else F.PICKLE
@@ -129,6 +129,8 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
     name = path.name.lower()
     if name.endswith(".py"):
         return F.PYTHON
+    if name.endswith(".jinja"):
+        return F.TOKENIZER_CONFIG  # a chat template stored on its own (transformers >= 4.43)
     if head[:1] in (b"{", b"[") or name.endswith(".json"):
         json_format = _classify_json(name)
         if json_format is not F.DATA:
@@ -160,19 +162,23 @@ def is_known_inert(path: Path, head: bytes) -> bool:
 def _classify_json(name: str) -> F:
     if name == "config.json":
         return F.HF_CONFIG
-    if name == "tokenizer_config.json":
+    if name in ("tokenizer_config.json", "chat_template.json"):
         return F.TOKENIZER_CONFIG
     if name.endswith(".safetensors.index.json"):
         return F.SAFETENSORS_INDEX
     return F.DATA
 
 
-def _is_safetensors(head: bytes, size: int) -> bool:
+def _is_safetensors(head: bytes, size: int, name: str) -> bool:
     if len(head) < 9:
         return False
     (header_len,) = struct.unpack_from("<Q", head, 0)
-    # A safetensors header is JSON starting with '{' right after the 8-byte length.
-    return 2 <= header_len <= size - 8 and head[8:9] == b"{"
+    # A safetensors header is JSON starting with '{' right after the 8-byte length. A file
+    # named .safetensors whose length runs past its end is still safetensors (a broken or
+    # hostile one): the scanner reports it instead of the file going unscanned.
+    if header_len < 2 or head[8:9] != b"{":
+        return False
+    return header_len <= size - 8 or name.lower().endswith(".safetensors")
 
 
 def _looks_like_onnx(head: bytes) -> bool:

@@ -28,9 +28,16 @@ def scanner_for(fmt: F) -> Scanner | None:
 def _registry() -> dict[F, Scanner]:
     # Scanner modules import their heavy dependencies lazily; importing them here, on the first
     # scan, keeps `mlchain --help` and `--version` fast.
+    from mlchain.scan.chat_template import TokenizerConfigScanner
+    from mlchain.scan.gguf import GgufScanner
     from mlchain.scan.inert import InertScanner
+    from mlchain.scan.safetensors import SafetensorsIndexScanner, SafetensorsScanner
 
     registry: dict[F, Scanner] = {
         F.DATA: InertScanner(),
+        F.SAFETENSORS: SafetensorsScanner(),
+        F.SAFETENSORS_INDEX: SafetensorsIndexScanner(),
+        F.GGUF: GgufScanner(),
+        F.TOKENIZER_CONFIG: TokenizerConfigScanner(),
     }
     return registry

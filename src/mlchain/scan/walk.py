@@ -88,7 +88,7 @@ def _walk_dir(state: _Walk, directory: Path) -> Iterator[Entry]:
         full = Path(entry.path)
         rel = _rel(state.root, full)
         try:
-            st = full.lstat()
+            st = entry.stat(follow_symlinks=False)  # cached by scandir: no extra syscall
         except OSError as exc:
             yield Entry(full, rel, state.root, skipped=f"could not stat: {exc.strerror}")
             continue
@@ -145,4 +145,10 @@ def _kind(mode: int) -> str:
 def _rel(root: Path, full: Path) -> PurePosixPath:
     # Reported names are sanitised once, here: control characters, ANSI sequences and invalid
     # UTF-8 in file names must not reach any output format. The real path stays in Entry.path.
-    return PurePosixPath(clean_path(full.relative_to(root).as_posix()))
+    prefix = str(root)
+    text = str(full)
+    if text.startswith(prefix + os.sep):  # fast path; pathlib's relative_to is slow per file
+        rel = text[len(prefix) + 1 :].replace(os.sep, "/")
+    else:
+        rel = full.relative_to(root).as_posix()
+    return PurePosixPath(clean_path(rel))

@@ -134,6 +134,11 @@ def sign_model(
         raise SigningError(
             f"Cannot hash {model_path}: {exc}", hint="Check that every model file is readable."
         ) from exc
+    if not list(manifest.resource_descriptors()):
+        raise UsageError(
+            f"Nothing to sign in {model_path}: every file is ignored or the folder is empty.",
+            hint="Check the --ignore options.",
+        )
     payload = ms_signing.Payload(manifest)
     bundle_json = _run_signer(lambda: signer.sign(payload).bundle.to_json(), method)
     write_atomically(signature, bundle_json)
@@ -208,8 +213,8 @@ def _sign_statement_keyless(raw: bytes, method: SigningMethod) -> str:
     from sigstore.oidc import IdentityToken
     from sigstore.sign import SigningContext
 
-    trust = _signing_trust_config(method)
     token = identity_token(method)
+    trust = _signing_trust_config(method)
 
     def sign() -> str:
         context = SigningContext.from_trust_config(trust)
@@ -352,11 +357,23 @@ def _run_signer(call: Callable[[], _T], method: SigningMethod) -> _T:
     """Run a third-party signing step, turning its errors into :class:`SigningError`."""
     import requests
     from sigstore.errors import Error as SigstoreError
+    from sigstore.errors import NetworkError as SigstoreNetworkError
+    from sigstore.oidc import IdentityError
 
     try:
         return call()
+    except IdentityError as exc:
+        raise SigningError(
+            f"The OIDC identity token was rejected: {_one_line(exc)}.",
+            hint="Get a fresh token (they expire within minutes) for the audience 'sigstore'.",
+        ) from exc
+    except SigstoreNetworkError as exc:
+        raise SigningError(
+            f"Cannot reach a Sigstore service: {_one_line(exc.__cause__ or exc)}.",
+            hint="Check network access, or pass --trust-config for a private Sigstore instance.",
+        ) from exc
     except SigstoreError as exc:
-        raise SigningError(f"Sigstore signing failed: {exc.diagnostics().strip()}") from exc
+        raise SigningError(f"Sigstore signing failed: {_one_line(exc)}.") from exc
     except requests.RequestException as exc:
         raise SigningError(
             f"Cannot reach a Sigstore service ({type(exc).__name__}: {exc}).",
@@ -365,6 +382,14 @@ def _run_signer(call: Callable[[], _T], method: SigningMethod) -> _T:
     except (ValueError, TypeError) as exc:
         what = "Sigstore keyless signing" if method.kind == "sigstore" else "Signing"
         raise SigningError(f"{what} failed: {exc}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line, falling back to its diagnostics or type name."""
+    text = str(exc).strip()
+    if not text and hasattr(exc, "diagnostics"):
+        text = str(exc.diagnostics())
+    return " ".join(text.split())[:500] or type(exc).__name__
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -12,6 +12,8 @@ missing trust material: exit 3) and contradictory options (exit 2).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import re
@@ -202,7 +204,7 @@ def verify_model(
     re-applied (it is part of the signed statement and reported in the result).
 
     Raises:
-        InputError: the model does not exist (exit 3).
+        InputError: the model does not exist or a file cannot be read (exit 3).
         BundleError: the bundle is unreadable or malformed (exit 3).
         TrustMaterialError: the trust configuration is unusable (exit 3).
     """
@@ -239,19 +241,23 @@ def verify_model(
     except _manifest.SymlinkError as exc:
         return _replace(base, errors=(exc.message,))
 
-    config = _manifest.hashing_config(
-        algorithm=algorithm,
-        ignore=ignores,
-        allow_symlinks=allow_symlinks,
-        method=str(serialization.get("method", "files")),
-        shard_size=serialization.get("shard_size"),
-    )
     try:
+        config = _manifest.hashing_config(
+            algorithm=algorithm,
+            ignore=ignores,
+            allow_symlinks=allow_symlinks,
+            method=str(serialization.get("method", "files")),
+            shard_size=serialization.get("shard_size"),
+        )
         actual = config.hash(model_path)
-    except (ValueError, OSError) as exc:
-        return _replace(base, errors=(f"Cannot hash the model: {exc}",))
+    except OSError as exc:
+        raise InputError(f"Cannot read the model to verify it: {exc}.") from exc
+    except (ValueError, TypeError) as exc:  # unsupported signed settings, special files
+        return _replace(base, errors=(f"Cannot hash the model as the signature says: {exc}",))
     actual_files = {d.identifier: d.digest.digest_hex for d in actual.resource_descriptors()}
     errors = _diff(model_path, expected_files, actual_files)
+    if not expected_files:  # fail closed: a signature over nothing proves nothing
+        errors.insert(0, "The signature covers no files (is everything in its ignore list?).")
     return _replace(base, errors=tuple(errors))
 
 
@@ -375,7 +381,12 @@ def _verify_traditional(parsed: ParsedBundle, method: VerificationMethod) -> tup
     try:
         # NOTE(signing): model-signing's public verify() also hashes the model and raises one
         # ValueError for everything; the signature step alone lets mlchain report precisely.
-        payload_type, payload = verifier._verify_signed_content(signature)
+        # model-signing print()s a warning for bundles without a key hint; keep stdout clean
+        # for `-f json` and route it to the log instead.
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            payload_type, payload = verifier._verify_signed_content(signature)
+        if printed.getvalue().strip():
+            _LOG.warning("model-signing: %s", printed.getvalue().strip())
     except InvalidSignature as exc:
         raise _Rejected(
             f"The signature does not verify with {method.describe()}: the bundle was signed "

@@ -11,8 +11,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
-from helpers import run_cli, validate_report, validate_sarif
+from helpers import REPO, run_cli, validate_report, validate_sarif
 from hfhub.server import FakeHub, FakeRepo
 from mlchain.errors import UsageError
 from mlchain.sources.hub import HubRef, parse_hub_uri
