@@ -11,9 +11,8 @@ import pytest
 from fixtures.canary import CANARY_PATH
 from fixtures.gen_hfmodel import PARAMETER_COUNT
 
-from conftest import FIXTURES
 from fakesigstore.fixture import FakeSigstoreSession, fake_sigstore  # noqa: F401
-from helpers import run_cli
+from helpers import FIXTURES, run_cli
 from intoto_checks import check_slsa_provenance, check_statement
 from mlchain.signing.manifest import file_digests
 

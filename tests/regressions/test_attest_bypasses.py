@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fixtures.canary import CANARY_COMMAND, CANARY_PATH
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from mlchain.provenance.context import git_source
 from mlchain.sbom.modelinfo import extract_model_info
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from intoto_checks import check_statement, floats_in
 from mlchain.attest.scan import SCAN_PREDICATE_TYPE, build_scan_attestation
 from mlchain.attest.verify import verify_attestation

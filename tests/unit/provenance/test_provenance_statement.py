@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from intoto_checks import check_resource_descriptor, check_slsa_provenance, floats_in
 from mlchain.errors import InputError, UsageError
 from mlchain.provenance import statement as s

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fixtures.gen_hfmodel import GGUF_PARAMETER_COUNT, PARAMETER_COUNT
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from mlchain.errors import InputError, UsageError
 from mlchain.output.json import report_to_dict
 from mlchain.provenance.statement import digest_model, model_digest

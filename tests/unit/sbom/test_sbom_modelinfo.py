@@ -13,7 +13,7 @@ from fixtures.gen_hfmodel import GGUF_PARAMETER_COUNT, PARAMETER_COUNT, gguf_byt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from mlchain.sbom import modelinfo as mi
 
 BENIGN = FIXTURES / "hfmodel" / "benign"
