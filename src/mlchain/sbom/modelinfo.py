@@ -5,7 +5,8 @@ Sources, all parsed as bytes and bounded:
 - ``config.json`` (Hugging Face): architecture, model family, dtype, quantisation.
 - safetensors headers (8-byte little-endian length + JSON; never the tensors): parameter count is
   the sum of the shape products over every shard.
-- GGUF metadata and tensor infos (our own bounded reader; tensor data is never read).
+- GGUF metadata and tensor infos, through the GGUF scanner's bounded reader
+  (:func:`mlchain.scan.gguf.read_gguf_metadata`; tensor data is never read).
 - ``README.md`` YAML front matter (model card): licence, datasets, base models, task, languages and
   ``model-index`` metrics, parsed with ``yaml.safe_load`` only.
 
@@ -32,14 +33,6 @@ MAX_CONFIG_BYTES = 4 << 20
 MAX_README_BYTES = 1 << 20
 MAX_ITEMS = 256
 """Cap on metrics, datasets, base models, tags... taken from a model card."""
-MAX_GGUF_KV = 1 << 20
-MAX_GGUF_TENSORS = 1 << 20
-MAX_GGUF_STRING = 16 << 20
-MAX_GGUF_ARRAY = 64 << 20
-MAX_GGUF_METADATA_BYTES = 512 << 20
-KEEP_ARRAY = 64
-"""GGUF arrays longer than this become ``{"array_length": n}`` (tokenizer vocabularies)."""
-KEEP_STRING = 4096
 MAX_TEXT = 512
 """Facts are hostile strings: control characters are escaped (``mlchain.sanitize.clean``) and
 the text truncated to this many characters."""
@@ -60,15 +53,6 @@ _TASKS = (
     ("ForSpeechSeq2Seq", "automatic-speech-recognition"),
     ("ForCTC", "automatic-speech-recognition"),
 )
-
-GGUF_FILE_TYPES = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
-    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M",
-    30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0",
-}  # fmt: skip
-"""``general.file_type`` values (llama.cpp's ``llama_ftype``, ``MOSTLY_`` dropped)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,133 +370,32 @@ def _read_safetensors(base: Path, shards: list[str], b: _Builder) -> None:
 
 # --- GGUF ---------------------------------------------------------------------------------------
 
-_GGUF_SCALARS = {
-    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
-    12: "<d",
-}  # fmt: skip
-_GGML_TYPES = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",
-    10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS",
-    17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S",
-    23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M", 30: "BF16",
-}  # fmt: skip
-
-
-class _Reader:
-    """Bounded little-endian reader over a file; raises ValueError on truncation."""
-
-    def __init__(self, handle: BinaryIO, budget: int) -> None:
-        self.handle = handle
-        self.budget = budget
-
-    def read(self, n: int) -> bytes:
-        if n > self.budget:
-            raise ValueError("GGUF metadata exceeds the size limit")
-        data = self.handle.read(n)
-        if len(data) != n:
-            raise ValueError("GGUF file is truncated")
-        self.budget -= n
-        return data
-
-    def unpack(self, fmt: str) -> Any:
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
-
-    def string(self) -> str:
-        length = self.unpack("<Q")
-        if length > MAX_GGUF_STRING:
-            raise ValueError("GGUF string is too long")
-        return self.read(length).decode("utf-8", errors="replace")
-
-    def skip_string(self) -> None:
-        length = self.unpack("<Q")
-        if length > MAX_GGUF_STRING:
-            raise ValueError("GGUF string is too long")
-        self.read(length)
-
-    def value(self, kind: int, depth: int = 0) -> Any:
-        if kind in _GGUF_SCALARS:
-            return self.unpack(_GGUF_SCALARS[kind])
-        if kind == 8:
-            return self.string()[:KEEP_STRING]
-        if kind == 9:
-            if depth > 2:
-                raise ValueError("GGUF arrays nest too deeply")
-            item_kind = self.unpack("<I")
-            count = self.unpack("<Q")
-            if count > MAX_GGUF_ARRAY:
-                raise ValueError("GGUF array is too long")
-            if count > KEEP_ARRAY:
-                for _ in range(count):
-                    self.skip(item_kind, depth + 1)
-                return {"array_length": count}
-            return [self.value(item_kind, depth + 1) for _ in range(count)]
-        raise ValueError(f"unknown GGUF value type {kind}")
-
-    def skip(self, kind: int, depth: int) -> None:
-        if kind in _GGUF_SCALARS:
-            self.read(struct.calcsize(_GGUF_SCALARS[kind]))
-        elif kind == 8:
-            self.skip_string()
-        else:
-            self.value(kind, depth)
-
-
-def read_gguf(handle: BinaryIO) -> tuple[dict[str, Any], int, set[str]]:
-    """Read GGUF metadata and tensor infos: (metadata, parameter count, tensor types).
-
-    Long arrays (tokenizer vocabularies) are summarised, strings truncated; tensor data is never
-    read. Bounded by the ``MAX_GGUF_*`` limits.
-
-    Raises:
-        ValueError: on a file that is not GGUF v2/v3, is truncated or exceeds a limit.
-    """
-    reader = _Reader(handle, MAX_GGUF_METADATA_BYTES)
-    if reader.read(4) != b"GGUF":
-        raise ValueError("not a GGUF file")
-    version = reader.unpack("<I")
-    if version not in (2, 3):
-        raise ValueError(f"unsupported GGUF version {version}")
-    tensors, kv_count = reader.unpack("<Q"), reader.unpack("<Q")
-    if kv_count > MAX_GGUF_KV or tensors > MAX_GGUF_TENSORS:
-        raise ValueError("GGUF header counts exceed the limits")
-    metadata: dict[str, Any] = {}
-    for _ in range(kv_count):
-        key = reader.string()[:256]
-        metadata[key] = reader.value(reader.unpack("<I"))
-    total = 0
-    types: set[str] = set()
-    for _ in range(tensors):
-        reader.skip_string()
-        dims = reader.unpack("<I")
-        if dims > 8:
-            raise ValueError("GGUF tensor has too many dimensions")
-        total += math.prod(reader.unpack("<Q") for _ in range(dims))
-        kind = reader.unpack("<I")
-        types.add(_GGML_TYPES.get(kind, f"type-{kind}"))
-        reader.unpack("<Q")
-    return metadata, total, types
-
 
 def _read_gguf(path: Path, name: str, b: _Builder) -> None:
+    from mlchain.scan.gguf import read_gguf_metadata
+
     try:
-        with path.open("rb") as handle:
-            meta, count, types = read_gguf(handle)
-    except (OSError, ValueError, struct.error) as exc:
-        b.problems.append(f"{name}: GGUF metadata unreadable ({exc})")
+        summary = read_gguf_metadata(path)
+    except OSError as exc:
+        b.problems.append(f"{name}: cannot be read ({exc.strerror or exc})")
         return
+    meta = summary.get("metadata") or {}
+    problems = [clean(str(p), MAX_TEXT) for p in summary.get("problems") or ()]
+    b.problems.extend(f"{name}: {p}" for p in problems)
+    count = summary.get("parameter_count")
+    if not problems and isinstance(count, int):  # never a count from a partly read file
+        b.set("parameter_count", count)
+    types = summary.get("tensor_types") or {}
     arch = _scalar(meta.get("general.architecture"))
     b.set("architecture", arch)
     b.set("family", arch)
     b.set("name", _scalar(meta.get("general.name")))
     b.set("licenses", _strings(meta.get("general.license")))
-    b.set("parameter_count", count)
-    b.set("dtypes", tuple(sorted(types)))
+    b.set("dtypes", tuple(sorted(clean(str(t), 32) for t in types)))
     b.set("formats", ("gguf",))
     b.set("languages", _strings(meta.get("general.languages")))
     b.set("tags", _strings(meta.get("general.tags")))
-    file_type = meta.get("general.file_type")
-    if isinstance(file_type, int) and not isinstance(file_type, bool):
-        b.set("quantization", GGUF_FILE_TYPES.get(file_type, f"file_type {file_type}"))
+    b.set("quantization", _scalar(summary.get("quantization")))
     b.set("base_models", _indexed(meta, "general.base_model", ("repo_url", "name")))
     b.set("datasets", _indexed(meta, "general.dataset", ("repo_url", "name")))
 

@@ -59,12 +59,6 @@ def test_gguf_facts_match_the_gguf_library() -> None:
     assert sum(int(t.n_elements) for t in reader.tensors) == info.parameter_count
 
 
-def test_gguf_long_arrays_are_summarised() -> None:
-    meta, count, types = mi.read_gguf(io.BytesIO(gguf_bytes()))
-    assert meta["tokenizer.ggml.tokens"] == {"array_length": 100}
-    assert count == GGUF_PARAMETER_COUNT and types == {"Q8_0"}
-
-
 def test_only_listed_files_are_read(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"]}))
     info = mi.extract_model_info(tmp_path, [])
@@ -153,38 +147,6 @@ def test_malformed_safetensors_headers(header: bytes) -> None:
         mi.safetensors_parameters(mi.read_safetensors_header(io.BytesIO(blob), len(blob)))
 
 
-def test_gguf_every_truncation_is_a_value_error() -> None:
-    data = gguf_bytes()
-    handle = io.BytesIO(data)
-    mi.read_gguf(handle)
-    end_of_infos = handle.tell()
-    assert end_of_infos > 1000
-    for cut in range(end_of_infos):
-        try:
-            mi.read_gguf(io.BytesIO(data[:cut]))
-        except ValueError:
-            continue
-        pytest.fail(f"truncation at {cut} parsed")  # pragma: no cover
-
-
-def test_gguf_huge_counts_are_refused_without_allocating() -> None:
-    header = b"GGUF" + struct.pack("<IQQ", 3, 1, 1) + struct.pack("<Q", 3) + b"key"
-    array = struct.pack("<IIQ", 9, 8, 1 << 62)
-    with pytest.raises(ValueError, match="too long"):
-        mi.read_gguf(io.BytesIO(header + array))
-    with pytest.raises(ValueError, match="limits"):
-        mi.read_gguf(io.BytesIO(b"GGUF" + struct.pack("<IQQ", 3, 1 << 40, 0)))
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.binary(max_size=300))
-def test_gguf_reader_random_bytes(tail: bytes) -> None:
-    try:
-        mi.read_gguf(io.BytesIO(b"GGUF" + struct.pack("<I", 3) + tail))
-    except ValueError:
-        pass
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=200))
 def test_safetensors_reader_random_bytes(blob: bytes) -> None:
@@ -192,3 +154,13 @@ def test_safetensors_reader_random_bytes(blob: bytes) -> None:
         mi.safetensors_parameters(mi.read_safetensors_header(io.BytesIO(blob), len(blob)))
     except ValueError:
         pass
+
+
+def test_truncated_gguf_gives_no_parameter_count(tmp_path: Path) -> None:
+    data = gguf_bytes()
+    for cut in (8, 40, 200, 1100):
+        path = tmp_path / "cut.gguf"
+        path.write_bytes(data[:cut])
+        info = mi.extract_model_info(path, [path.name])
+        assert info.parameter_count is None, cut
+        assert any(p.startswith("cut.gguf: ") for p in info.problems), cut
