@@ -97,11 +97,11 @@ def verify_attestation(
     ] = False,
     fmt: Annotated[
         ResultFormat,
-        typer.Option("--format", "-f", envvar="MLCHAIN_FORMAT", help="Output format"),
+        typer.Option("--format", "-f", help="Output format"),
     ] = ResultFormat.TABLE,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", envvar="MLCHAIN_OUTPUT", help="Write the result here"),
+        typer.Option("--output", "-o", help="Write the result here"),
     ] = None,
 ) -> None:
     """Verify a signed attestation against its signer and the model on disk."""
