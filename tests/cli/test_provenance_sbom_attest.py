@@ -451,3 +451,27 @@ def test_hugging_face_cache_link_leaving_the_repository(tmp_path: Path) -> None:
     result = cli("sbom", str(repo))
     assert result.exit_code == 2
     assert "links outside its cached repository" in result.stderr
+
+
+def test_signed_sbom_attestation(model: Path, keys: tuple[Path, Path], tmp_path: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    plain = cli("sbom", str(model), "--attestation")
+    assert plain.exit_code == 0, plain.stderr
+    doc = json.loads(plain.stdout)
+    check_statement(doc)
+    assert doc["predicateType"] == "https://cyclonedx.org/bom"
+    assert (
+        JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(doc["predicate"])) is None
+    )
+    assert doc["predicate"] == json.loads(cli("sbom", str(model)).stdout)
+
+    bundle = tmp_path / "bom.bundle.json"
+    made = cli("sbom", str(model), "--sign", "--key", str(keys[0]), "-o", str(bundle))
+    assert made.exit_code == 0, made.stderr
+    ok = cli("verify-attestation", str(bundle), str(model), "--key", str(keys[1]), "-f", "json")
+    assert ok.exit_code == 0, ok.stderr
+    assert json.loads(ok.stdout)["details"]["serial_number"] == doc["predicate"]["serialNumber"]
+    xml = cli("sbom", str(model), "--attestation", "-f", "xml")
+    assert xml.exit_code == 2

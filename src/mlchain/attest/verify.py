@@ -119,6 +119,9 @@ def _predicate_facts(kind: str, predicate: dict[str, Any]) -> tuple[dict[str, st
         builder = predicate.get("runDetails", {}).get("builder", {})
         details["builder_id"] = str(builder.get("id", ""))
         details["build_type"] = str(predicate.get("buildDefinition", {}).get("buildType", ""))
+    elif kind == "https://cyclonedx.org/bom":
+        details["serial_number"] = str(predicate.get("serialNumber", ""))
+        details["spec_version"] = str(predicate.get("specVersion", ""))
     elif kind == SCAN_PREDICATE_TYPE:
         verdict = str(predicate.get("verdict", ""))
         details["verdict"] = verdict

@@ -10,7 +10,19 @@ from typing import Annotated
 import typer
 
 from mlchain.cli import console
+from mlchain.cli.attestation import (
+    CertificateChainOption,
+    CertificateOption,
+    IdentityTokenOption,
+    KeyOption,
+    SignFlag,
+    StagingOption,
+    TrustConfigOption,
+    render_statement,
+    signing_method,
+)
 from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.errors import UsageError
 
 HELP = (
     "Write a CycloneDX 1.6 ML-BOM for a model: the model with its model card, every file with "
@@ -18,7 +30,9 @@ HELP = (
     "--scan-report, the scan verdict.\n\n"
     "Facts come from config.json, safetensors headers, GGUF metadata and the README.md front "
     "matter; nothing is loaded or executed. Output is deterministic (timestamp only from "
-    "SOURCE_DATE_EPOCH). Exit codes: 0 written; 2 usage error; 3 could not complete."
+    "SOURCE_DATE_EPOCH). --attestation wraps the BOM in an in-toto statement (predicate type "
+    "https://cyclonedx.org/bom) over the model's files; --sign also signs it like `mlchain sign` "
+    "signs models. Exit codes: 0 written; 2 usage error; 3 could not complete."
 )
 
 
@@ -31,6 +45,7 @@ class SbomFormat(str, enum.Enum):
 
 
 def sbom(
+    ctx: typer.Context,
     model_path: Annotated[Path, typer.Argument(help="Model file or folder", show_default=False)],
     fmt: Annotated[
         SbomFormat, typer.Option("--format", "-f", help="CycloneDX encoding")
@@ -73,6 +88,20 @@ def sbom(
             "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
         ),
     ] = False,
+    attestation: Annotated[
+        bool,
+        typer.Option(
+            "--attestation",
+            help="Wrap the BOM in an in-toto statement over the model files (implied by --sign)",
+        ),
+    ] = False,
+    sign: SignFlag = False,
+    key: KeyOption = None,
+    certificate: CertificateOption = None,
+    certificate_chain: CertificateChainOption = None,
+    identity_token: IdentityTokenOption = None,
+    trust_config: TrustConfigOption = None,
+    staging: StagingOption = False,
 ) -> None:
     """Write a CycloneDX 1.6 ML-BOM for a model."""
     with error_boundary():
@@ -82,6 +111,19 @@ def sbom(
         from mlchain.sbom.modelinfo import extract_model_info
 
         check_model_path(model_path)
+        method = signing_method(
+            ctx,
+            sign=sign,
+            key=key,
+            certificate=certificate,
+            certificate_chain=certificate_chain,
+            identity_token=identity_token,
+            trust_config=trust_config,
+            staging=staging,
+        )
+        as_statement = attestation or method is not None
+        if as_statement and fmt is SbomFormat.XML:
+            raise UsageError("--attestation and --sign wrap the JSON BOM; drop -f xml.")
         if hf_repo is not None:
             cyclonedx.parse_hf_repo(hf_repo)
         report = cyclonedx.load_scan_report(scan_report) if scan_report else None
@@ -104,6 +146,9 @@ def sbom(
         info = extract_model_info(model_path, list(digests))
         if fmt is SbomFormat.XML:
             text = cyclonedx.render_xml(digests, info, inputs)
+        elif as_statement:
+            document = cyclonedx.bom_statement(digests, cyclonedx.build_bom(digests, info, inputs))
+            text = render_statement(document, method)
         else:
             text = cyclonedx.render_json(cyclonedx.build_bom(digests, info, inputs))
         console.write_output(text, output)

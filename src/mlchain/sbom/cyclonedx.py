@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from cyclonedx.model.bom import Bom
 
 MODEL_REF = "model"
+BOM_PREDICATE_TYPE = "https://cyclonedx.org/bom"
+"""The in-toto predicate type of a CycloneDX BOM attestation (as in-toto's predicate registry)."""
 SERIAL_NAMESPACE = uuid.UUID("4d6c6368-6169-6e2d-626f-6d2d73657269")
 """Namespace of the uuid5 serial numbers (fixed forever: changing it changes every serial)."""
 
@@ -108,6 +110,13 @@ def build_bom(digests: Mapping[str, str], info: ModelInfo, inputs: BomInputs) ->
     document.pop("serialNumber", None)
     document["serialNumber"] = serial_number(document)
     return document
+
+
+def bom_statement(digests: Mapping[str, str], document: Mapping[str, Any]) -> dict[str, Any]:
+    """Wrap a BOM in an in-toto Statement v1 over the model's files (the OMS digests)."""
+    from mlchain.provenance.statement import statement, subjects
+
+    return statement(subjects(digests), BOM_PREDICATE_TYPE, document)
 
 
 def serial_number(document: Mapping[str, Any]) -> str:
