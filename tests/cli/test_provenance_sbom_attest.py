@@ -475,3 +475,27 @@ def test_signed_sbom_attestation(model: Path, keys: tuple[Path, Path], tmp_path:
     assert json.loads(ok.stdout)["details"]["serial_number"] == doc["predicate"]["serialNumber"]
     xml = cli("sbom", str(model), "--attestation", "-f", "xml")
     assert xml.exit_code == 2
+
+
+def test_help_of_the_new_commands_imports_nothing_heavy() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    code = (
+        "import sys\n"
+        "from mlchain.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        "for cmd in ('provenance', 'sbom', 'attest', 'verify-attestation'):\n"
+        "    assert CliRunner().invoke(app, [cmd, '--help']).exit_code == 0, cmd\n"
+        "heavy = ('model_signing', 'sigstore', 'cyclonedx', 'yaml', 'jsonschema', 'gguf')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
