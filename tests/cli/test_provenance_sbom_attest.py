@@ -499,3 +499,17 @@ def test_help_of_the_new_commands_imports_nothing_heavy() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_ignore_is_read_like_mlchain_sign(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(model.parent)
+    for spelling in (
+        "README.md",
+        "./README.md",
+        f"{model.name}/README.md",
+        str(model / "README.md"),
+    ):
+        result = cli("provenance", str(model), "--no-git", "--ignore", spelling)
+        assert result.exit_code == 0, result.stderr
+        names = [s["name"] for s in json.loads(result.stdout)["subject"]]
+        assert "README.md" not in names and len(names) == 8, spelling

@@ -89,7 +89,7 @@ def attest(
         from mlchain.attest.scan import build_scan_attestation
         from mlchain.cli.provenance import check_model_path, ignored_paths
         from mlchain.cli.scan import _check_global
-        from mlchain.provenance.statement import digest_model, parse_timestamp
+        from mlchain.provenance.statement import digest_model, model_root, parse_timestamp
         from mlchain.scan import ScanOptions, scan_paths
 
         check_model_path(model_path)
@@ -104,6 +104,7 @@ def attest(
             staging=staging,
         )
         allowed = frozenset(_check_global(g) for g in allow_global or ())
+        model_path = model_root(model_path)
         skip = ignored_paths(model_path, ignore or (), output)
         # Hash first, then scan: the statement names the bytes that were hashed, and the scan
         # must then have seen every one of those files (checked in the predicate).

@@ -140,6 +140,7 @@ def provenance(
             from dataclasses import replace
 
             context = replace(context, builder_id=builder_id)
+        model_path = st.model_root(model_path)
         skip = ignored_paths(model_path, ignore or (), output)
         digests = st.digest_model(model_path, skip, allow_symlinks=allow_symlinks)
         source = None if no_git else build_ctx.git_source(Path.cwd())
@@ -177,17 +178,21 @@ def check_model_path(model_path: Path) -> None:
 def ignored_paths(
     model_path: Path, ignore: list[str] | tuple[str, ...], output: Path | None
 ) -> list[str]:
-    """``--ignore`` paths, ``model.sig`` and the output file when it lies in the model folder."""
-    from mlchain.signing.manifest import DEFAULT_SIGNATURE_NAME
+    """``--ignore`` paths, ``model.sig`` and the output file when it lies in the model folder.
 
-    skip = {p.strip().strip("/") for p in ignore if p.strip()}
-    if model_path.is_dir():
-        skip.add(DEFAULT_SIGNATURE_NAME)
-    if output is not None and str(output) != "-" and model_path.is_dir():
-        try:
-            rel = output.resolve().relative_to(model_path.resolve())
-        except ValueError:
-            rel = None
-        if rel is not None:
-            skip.add(rel.as_posix())
+    ``--ignore`` is read as ``mlchain sign --ignore`` reads it (relative to the current folder
+    when that names something inside the model, else relative to the model folder).
+    """
+    from mlchain.signing.manifest import DEFAULT_SIGNATURE_NAME, relative_ignores
+
+    if not model_path.is_dir():
+        return []
+    given = [Path(p.strip()) for p in ignore if p.strip()]
+    skip = {p.as_posix() for p in relative_ignores(model_path, given)}
+    skip.add(DEFAULT_SIGNATURE_NAME)
+    if output is not None and str(output) != "-":
+        import contextlib
+
+        with contextlib.suppress(ValueError):  # written outside the model: nothing to leave out
+            skip.add(output.resolve().relative_to(model_path.resolve()).as_posix())
     return sorted(skip)

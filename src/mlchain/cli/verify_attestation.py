@@ -109,6 +109,7 @@ def verify_attestation(
         from mlchain.attest.verify import verify_attestation as check
         from mlchain.cli.provenance import check_model_path, ignored_paths
         from mlchain.cli.verify import _method
+        from mlchain.provenance.statement import model_root
 
         check_model_path(model_path)
         method = _method(
@@ -126,6 +127,7 @@ def verify_attestation(
             bundle_json = bundle.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"Cannot read the attestation bundle {bundle}: {exc}.") from exc
+        model_path = model_root(model_path)
         skip = ignored_paths(model_path, ignore or (), None)
         result = check(
             bundle_json,

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mlchain import __version__
 from mlchain.errors import InputError, UsageError
@@ -197,7 +198,7 @@ def model_reference(text: str, *, role: str) -> dict[str, Any]:
         if rev and _GIT_COMMIT.fullmatch(rev.lower()):
             digest = {"gitCommit": rev.lower()}
         if kind == "":
-            uri = f"pkg:huggingface/{repo}" + (f"@{rev}" if rev else "")
+            uri = f"pkg:huggingface/{repo}" + (f"@{quote(rev, safe='')}" if rev else "")
         else:
             uri = f"https://huggingface.co/{kind}{repo}" + (
                 f"/tree/{rev}" if rev and not digest else ""
