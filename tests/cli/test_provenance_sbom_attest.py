@@ -513,3 +513,29 @@ def test_ignore_is_read_like_mlchain_sign(model: Path, monkeypatch: pytest.Monke
         assert result.exit_code == 0, result.stderr
         names = [s["name"] for s in json.loads(result.stdout)["subject"]]
         assert "README.md" not in names and len(names) == 8, spelling
+
+
+def test_certificate_signed_scan_attestation(model: Path, tmp_path: Path) -> None:
+    from signing_helpers import write_pki
+
+    pki = write_pki(tmp_path)
+    bundle = tmp_path / "scan.bundle.json"
+    made = cli(
+        "attest",
+        str(model),
+        "--sign",
+        "--key",
+        str(pki.leaf_key),
+        "--certificate",
+        str(pki.leaf),
+        "--certificate-chain",
+        str(pki.chain),
+        "-o",
+        str(bundle),
+    )
+    assert made.exit_code == 0, made.stderr
+    ok = cli("verify-attestation", str(bundle), str(model), "--certificate-chain", str(pki.ca))
+    assert ok.exit_code == 0, ok.stderr
+    other = write_pki(tmp_path, name="other")
+    bad = cli("verify-attestation", str(bundle), str(model), "--certificate-chain", str(other.ca))
+    assert bad.exit_code == 1
