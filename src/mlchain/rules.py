@@ -259,16 +259,20 @@ _RULES: tuple[Rule, ...] = (
         "onnx-external-data-escape",
         "ONNX external data points outside the model folder",
         _C,
-        "An external-data location is absolute, contains `..`, or resolves outside the model "
-        "folder; loading reads arbitrary files (CVE-2022-25882, CVE-2024-27318).",
+        "An external-data location (or an EPContext cache path) is absolute, contains `..`, "
+        "resolves through a symbolic link outside the folder holding the ONNX file, or names a "
+        "device, FIFO or socket; loading reads arbitrary files (CVE-2022-25882, CVE-2024-27318, "
+        "CVE-2026-27489, CVE-2026-34447).",
         "Keep external data files beside the model and reference them by plain relative names.",
     ),
     Rule(
         "onnx-external-data-invalid",
         "ONNX external data is missing or malformed",
         _M,
-        "External data refers to a missing file, uses keys the format does not define, or "
-        "declares offsets or lengths past the end of the file.",
+        "External data refers to a missing file, uses keys the format does not define or "
+        "repeats them, gives offsets or lengths that are not plain integers or lie past the end "
+        "of the file, or names a file with several hard links (CVE-2026-34446). Entries on a "
+        "tensor whose data_location is not EXTERNAL are reported at low severity.",
         "Re-export the model with onnx.save_model(..., save_as_external_data=True).",
     ),
     Rule(
@@ -276,14 +280,19 @@ _RULES: tuple[Rule, ...] = (
         "ONNX model uses operators from a non-standard domain",
         _H,
         "Custom operator domains need native code that the runtime loads; an unregistered "
-        "domain, or a Python-op domain carrying source code, runs publisher code.",
+        "domain (high), or a Python operator (PyOp, or string attributes naming a module, class "
+        "or source code: critical), runs publisher code. ONNX domains, ONNX Runtime's own "
+        "domains (com.microsoft*, com.ms.internal.nhwc, org.pytorch.aten) and operators "
+        "defined by the model's local functions pass; subgraphs and functions are searched.",
         "Use standard ONNX operators or review the custom operator library before loading.",
     ),
     Rule(
         "onnx-unknown-opset",
         "ONNX model imports an unknown opset",
         _M,
-        "The model imports an opset version the installed ONNX does not know.",
+        "The model (or a local function) imports an opset version below 1 or above the highest "
+        "one released for its domain (checked against a static table, refined by the installed "
+        "ONNX only when needed).",
         "Re-export the model with a released opset version.",
         ("format",),
     ),
@@ -325,23 +334,47 @@ _RULES: tuple[Rule, ...] = (
         "hf-remote-code",
         "Model runs repository code under trust_remote_code",
         _H,
-        "`config.json` maps classes through `auto_map` to Python files that run when the model is "
-        "loaded with trust_remote_code=True.",
+        "`config.json` maps classes through `auto_map` (or `custom_pipelines`) to Python files "
+        "that run when the model is loaded with trust_remote_code=True. References into another "
+        "repository (`org/repo--module.Class`) or that are not module names are critical.",
         "Review the named code, or load the model with an architecture built into the library.",
     ),
     Rule(
         "python-code",
         "Python source in the model folder",
         _M,
-        "Python files ship with the model; they run if a loader or user imports them.",
+        "Python files ship with the model; they run if a loader or user imports them. Low when "
+        "nothing refers to the file; medium when config.json auto_map runs it or it imports "
+        "process, network, native-code or deserialization modules or calls exec/eval; high "
+        "when both. Imports and dynamic calls are listed as evidence (parsed, never run).",
         "Review the code before loading the model with trust_remote_code.",
+    ),
+    Rule(
+        "keras-foreign-module",
+        "Keras config imports objects from outside Keras",
+        _H,
+        "A serialized object in a `.keras` config names a module outside the Keras namespaces. "
+        "Keras imports it on load; functions from builtins, os, subprocess and similar run with "
+        "arguments from the file even under safe_mode (CVE-2025-1550). Other modules need custom "
+        "code that the loading process must provide.",
+        "Do not load the archive; rebuild the model from reviewed code with built-in layers.",
+    ),
+    Rule(
+        "keras-unsafe-reference",
+        "Keras config uses a safe_mode bypass",
+        _C,
+        "The config calls Keras functions or builds layers that defeat safe_mode: turning "
+        "unsafe deserialization on, downloading files (keras.utils.get_file, CVE-2025-8747), "
+        "loading an external SavedModel (TFSMLayer, CVE-2026-1462) or reading a vocabulary from "
+        "an arbitrary path or URL (CVE-2025-12058).",
+        "Do not load the archive; upgrade Keras and rebuild the model without these objects.",
     ),
     Rule(
         "keras-lambda",
         "Keras archive contains a Lambda layer or foreign function",
         _C,
-        "A `.keras` config holds a Lambda layer (serialized Python bytecode) or references "
-        "modules outside Keras (CVE-2024-3660, CVE-2025-1550).",
+        "A `.keras` config holds a Lambda layer or `__lambda__` function: marshalled Python "
+        "bytecode that runs on load (CVE-2024-3660).",
         "Rebuild the model without Lambda layers; load with safe_mode=True.",
     ),
 )

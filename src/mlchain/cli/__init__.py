@@ -65,11 +65,21 @@ def _root(
 
 
 def _register() -> None:
-    from mlchain.cli import attest, provenance, sbom, scan, sign, verify, verify_attestation
+    from mlchain.cli import (
+        attest,
+        policy,
+        provenance,
+        sbom,
+        scan,
+        sign,
+        verify,
+        verify_attestation,
+    )
 
     app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
     app.command(name="sign", no_args_is_help=True, help=sign.HELP)(sign.sign)
     app.command(name="verify", no_args_is_help=True, help=verify.HELP)(verify.verify)
+    app.add_typer(policy.app, name="policy", help=policy.HELP)
     app.command(name="provenance", no_args_is_help=True, help=provenance.HELP)(
         provenance.provenance
     )

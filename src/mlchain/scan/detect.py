@@ -159,8 +159,13 @@ def is_known_inert(path: Path, head: bytes) -> bool:
     return (suffix in _TEXT_EXTENSIONS or path.name in {"LICENSE", "NOTICE"}) and is_text(head)
 
 
+_HF_CODE_CONFIGS = frozenset({"config.json", "preprocessor_config.json", "processor_config.json"})
+"""Hugging Face configs whose ``auto_map`` can name repository code (tokenizer_config.json has
+its own format because it also carries the chat template)."""
+
+
 def _classify_json(name: str) -> F:
-    if name == "config.json":
+    if name in _HF_CODE_CONFIGS:
         return F.HF_CONFIG
     if name in ("tokenizer_config.json", "chat_template.json"):
         return F.TOKENIZER_CONFIG

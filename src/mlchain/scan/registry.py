@@ -30,7 +30,11 @@ def _registry() -> dict[F, Scanner]:
     # scan, keeps `mlchain --help` and `--version` fast.
     from mlchain.scan.chat_template import TokenizerConfigScanner
     from mlchain.scan.gguf import GgufScanner
+    from mlchain.scan.hf_config import HfConfigScanner
     from mlchain.scan.inert import InertScanner
+    from mlchain.scan.keras import KerasScanner
+    from mlchain.scan.onnx import OnnxScanner
+    from mlchain.scan.python_code import PythonCodeScanner
     from mlchain.scan.safetensors import SafetensorsIndexScanner, SafetensorsScanner
 
     registry: dict[F, Scanner] = {
@@ -39,5 +43,9 @@ def _registry() -> dict[F, Scanner]:
         F.SAFETENSORS_INDEX: SafetensorsIndexScanner(),
         F.GGUF: GgufScanner(),
         F.TOKENIZER_CONFIG: TokenizerConfigScanner(),
+        F.ONNX: OnnxScanner(),
+        F.HF_CONFIG: HfConfigScanner(),
+        F.PYTHON: PythonCodeScanner(),
+        F.KERAS: KerasScanner(),
     }
     return registry

@@ -321,8 +321,7 @@ def test_random_index_files(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "model.safetensors.index.json").write_bytes(data)
         report = scan_paths([Path(tmp)])
-    assert {f.rule_id for f in report.findings} <= {
-        "safetensors-invalid-header",
-        "safetensors-index-escape",
-        "format-mismatch",
-    }
+    rules = {f.rule_id for f in report.findings}
+    if "format-mismatch" in rules:
+        return  # the bytes are another format (e.g. b"GGUF"): its own scanner reports them
+    assert rules <= {"safetensors-invalid-header", "safetensors-index-escape"}

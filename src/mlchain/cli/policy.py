@@ -1,0 +1,172 @@
+"""``mlchain policy check|init``: evaluate saved results against a policy, write a starter."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mlchain.cli import console
+from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.errors import OutputError, UsageError
+
+if TYPE_CHECKING:
+    from mlchain.policy import PolicyDecision
+
+HELP = (
+    "Check saved results against a model policy, or write a starter policy.\n\n"
+    "Exit codes for `check`: 0 allowed; 1 denied; 2 bad policy or usage; 3 an input file "
+    "could not be read."
+)
+
+app = typer.Typer(
+    name="policy",
+    help=HELP,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+
+
+@enum.unique
+class PolicyFormat(str, enum.Enum):
+    """Output formats of ``policy check``."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+@app.command(no_args_is_help=True)
+def check(
+    policy: Annotated[
+        Path,
+        typer.Option("--policy", "-p", envvar="MLCHAIN_POLICY", help="Policy file (YAML)"),
+    ],
+    scan: Annotated[
+        Path | None,
+        typer.Option("--scan", help="Scan report written by `mlchain scan -f json`"),
+    ] = None,
+    verification: Annotated[
+        Path | None,
+        typer.Option("--verification", help="Verification result JSON from `mlchain verify`"),
+    ] = None,
+    provenance: Annotated[
+        Path | None, typer.Option("--provenance", help="In-toto provenance statement JSON")
+    ] = None,
+    sbom: Annotated[Path | None, typer.Option("--sbom", help="CycloneDX BOM JSON")] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Model file or folder to describe")
+    ] = None,
+    fmt: Annotated[
+        PolicyFormat,
+        typer.Option("--format", "-f", envvar="MLCHAIN_POLICY_FORMAT", help="Output format"),
+    ] = PolicyFormat.TABLE,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the result to this file")
+    ] = None,
+) -> None:
+    """Evaluate saved scan/verification/provenance/SBOM results against a policy."""
+    with error_boundary():
+        from mlchain.policy import PolicyInputs, evaluate, load_policy
+        from mlchain.policy.inputs import describe_model
+
+        loaded = load_policy(policy)
+        inputs = PolicyInputs(
+            verification=_read(verification, "verification result"),
+            scan=_read(scan, "scan report"),
+            provenance=_read(provenance, "provenance statement"),
+            sbom=_read(sbom, "SBOM"),
+            model=describe_model(model) if model is not None else None,
+        )
+        decision = evaluate(loaded, inputs)
+        if fmt is PolicyFormat.JSON:
+            import json
+
+            text = json.dumps(decision.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = render_table(decision)
+        console.write_output(text, output)
+        verdict = "allowed" if decision.allowed else "DENIED"
+        failed = len(decision.failures)
+        console.info(
+            f"policy {loaded.name}: {verdict} ({len(decision.results)} rules, {failed} failed)"
+        )
+    raise typer.Exit(ExitCode.OK if decision.allowed else ExitCode.FAIL)
+
+
+def _read(path: Path | None, what: str) -> dict[str, Any] | None:
+    from mlchain.policy.inputs import read_json_input
+
+    return None if path is None else read_json_input(path, what)
+
+
+def render_table(decision: PolicyDecision) -> str:
+    """Plain-text rendering: one line per rule, hostile strings cleaned."""
+    from mlchain.sanitize import clean
+
+    width = max((len(r.name) for r in decision.results), default=4)
+    lines = [f"policy {clean(decision.policy)}: {'ALLOW' if decision.allowed else 'DENY'}"]
+    for r in decision.results:
+        status = "PASS" if r.passed else "FAIL"
+        lines.append(f"  {status}  {clean(r.name).ljust(width)}  {clean(r.message, limit=600)}")
+    return "\n".join(lines) + "\n"
+
+
+@app.command(name="init")
+def init(
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Where to write the policy ('-' for stdout)"),
+    ] = Path("mlchain-policy.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+) -> None:
+    """Write a commented starter policy."""
+    with error_boundary():
+        from mlchain.policy.starter import STARTER_POLICY
+
+        if str(output) == "-":
+            sys.stdout.write(STARTER_POLICY)
+        else:
+            _write_new(output, STARTER_POLICY, force=force)
+            console.info(f"wrote {output}; edit the authorities, then `mlchain policy check`.")
+    raise typer.Exit(ExitCode.OK)
+
+
+def _write_new(target: Path, text: str, *, force: bool) -> None:
+    """Write ``text`` atomically; without ``force`` never replace an existing file.
+
+    The temporary file is hard-linked into place, which fails if the target appeared in the
+    meantime, so there is no check-then-write race.
+    """
+    if not force and os.path.lexists(target):
+        raise UsageError(f"{target} already exists.", hint="Pass --force to overwrite it.")
+    directory = target.parent if str(target.parent) else Path()
+    tmp_name: str | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            Path(tmp_name).replace(target)
+        else:
+            os.link(tmp_name, target)
+    except FileExistsError:
+        raise UsageError(
+            f"{target} already exists.", hint="Pass --force to overwrite it."
+        ) from None
+    except OSError as exc:
+        raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                Path(tmp_name).unlink()

@@ -1,0 +1,201 @@
+"""Hugging Face ``config.json``: classes mapped to repository code through ``auto_map``.
+
+``transformers`` imports the module named by an ``auto_map`` entry and instantiates the class when
+the model is loaded with ``trust_remote_code=True``. A plain ``module.Class`` reference runs
+``module.py`` from the model repository; ``org/repo--module.Class`` runs code from *another*
+repository, which the reviewer of this one never sees (worse, hence critical).
+``custom_pipelines`` entries (``impl``) work the same way. A ``config.json`` without either is
+clean. A ``config.json`` shaped like a Keras v3 object (an unzipped ``.keras`` folder) also gets
+the Keras checks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlchain.models import Finding, Location, Severity
+from mlchain.scan.base import Artifact, ScanContext, finding
+from mlchain.scan.strict_json import MAX_CONFIG_BYTES, JsonProblem, parse_strict, read_bounded
+
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+MAX_REFERENCES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CodeReference:
+    """One ``auto_map`` (or ``custom_pipelines``) entry resolved to a module and class."""
+
+    key: str
+    """``AutoModel``, ``AutoConfig``, ``custom_pipelines.<task>``, ..."""
+    raw: str
+    repo: str | None
+    """Other repository the code comes from (``org/repo--module.Class``), else ``None``."""
+    module: str
+    cls: str
+    valid: bool
+    """Whether ``module`` is a dotted Python module name."""
+
+    @property
+    def module_file(self) -> str:
+        """Relative path of the module's source file in a repository."""
+        return self.module.replace(".", "/") + ".py"
+
+
+def code_references(config: Any) -> list[CodeReference]:
+    """Every class reference in ``auto_map`` and ``custom_pipelines`` of a parsed config."""
+    refs: list[CodeReference] = []
+    if not isinstance(config, dict):
+        return refs
+    auto_map = config.get("auto_map")
+    if isinstance(auto_map, dict):
+        for key, value in auto_map.items():
+            if len(refs) >= MAX_REFERENCES:
+                break
+            values = value if isinstance(value, list) else [value]
+            for item in values[:8]:
+                if isinstance(item, str):
+                    refs.append(_parse_reference(str(key), item))
+    pipelines = config.get("custom_pipelines")
+    if isinstance(pipelines, dict):
+        for task, spec in pipelines.items():
+            if isinstance(spec, dict) and isinstance(spec.get("impl"), str):
+                refs.append(_parse_reference(f"custom_pipelines.{task}", spec["impl"]))
+    return refs[:MAX_REFERENCES]
+
+
+def _parse_reference(key: str, raw: str) -> CodeReference:
+    repo: str | None = None
+    target = raw
+    if "--" in raw:
+        repo, _, target = raw.partition("--")
+    module, _, cls = target.rpartition(".")
+    valid = bool(_MODULE.fullmatch(module)) and bool(cls.isidentifier())
+    if repo is not None and not _REPO.fullmatch(repo):
+        valid = False
+    return CodeReference(key, raw, repo, module, cls, valid)
+
+
+CODE_CONFIG_FILES = (
+    "config.json",
+    "tokenizer_config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+)
+"""Files in a model folder whose ``auto_map`` transformers follows."""
+
+
+def load_config_references(folder: Path) -> list[CodeReference]:
+    """References from the configs in ``folder``; absent or unreadable configs yield none."""
+    refs: list[CodeReference] = []
+    for name in CODE_CONFIG_FILES:
+        try:
+            data = read_bounded(folder / name, MAX_CONFIG_BYTES)
+            if data is not None:
+                refs.extend(code_references(parse_strict(data, allow_constants=True).value))
+        except (OSError, JsonProblem):
+            continue
+    return refs
+
+
+def reference_findings(
+    refs: list[CodeReference], folder: Path, location: Location
+) -> Iterator[Finding]:
+    """One ``hf-remote-code`` finding per reference, judged against the files in ``folder``."""
+    for ref in refs:
+        if not ref.valid:
+            yield finding(
+                "hf-remote-code",
+                f"{ref.key} maps to {ref.raw!r}, which is not a module.Class reference; "
+                "transformers turns it into a file path to import",
+                location,
+                evidence=ref.raw,
+                severity=Severity.CRITICAL,
+            )
+        elif ref.repo is not None:
+            yield finding(
+                "hf-remote-code",
+                f"{ref.key} runs {ref.module}.{ref.cls} from another repository ({ref.repo}) "
+                "under trust_remote_code=True: code that is not part of this model folder",
+                location,
+                evidence=ref.raw,
+                severity=Severity.CRITICAL,
+            )
+        else:
+            present = (folder / ref.module_file).is_file()
+            where = (
+                f"{ref.module_file} is in the model folder"
+                if present
+                else f"{ref.module_file} is NOT in the folder; it is fetched at load time"
+            )
+            yield finding(
+                "hf-remote-code",
+                f"{ref.key} runs {ref.module}.{ref.cls} under trust_remote_code=True; {where}",
+                location,
+                evidence=ref.raw,
+            )
+
+
+class HfConfigScanner:
+    """Scans ``config.json`` for code references; strict JSON, bounded size."""
+
+    def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield ``hf-remote-code`` findings and any JSON problem."""
+        limit = min(MAX_CONFIG_BYTES, ctx.limits.max_header_bytes)
+        data = read_bounded(artifact.path, limit)
+        if data is None:
+            yield finding(
+                "scan-limit-exceeded",
+                f"{artifact.path.name} is larger than {limit} bytes; it was not parsed",
+                artifact.location,
+            )
+            return
+        try:
+            parsed = parse_strict(data, allow_constants=True)
+        except JsonProblem as exc:
+            yield finding(
+                "parse-error", f"{artifact.path.name} is not strict JSON: {exc}", artifact.location
+            )
+            return
+        if parsed.constants:
+            yield finding(
+                "parse-error",
+                f"{artifact.path.name} uses non-standard JSON literals; Python accepts them, "
+                "strict parsers do not",
+                artifact.location,
+                evidence=", ".join(parsed.constants),
+                severity=Severity.LOW,
+            )
+        if parsed.duplicates:
+            yield finding(
+                "parse-error",
+                f"{artifact.path.name} repeats keys; loaders disagree on which value wins",
+                artifact.location,
+                evidence=", ".join(parsed.duplicates),
+                severity=Severity.MEDIUM,
+            )
+        yield from reference_findings(
+            code_references(parsed.value), artifact.path.parent, artifact.location
+        )
+        if _looks_like_keras(parsed.value):
+            # An unzipped Keras v3 model (save_model(..., zipped=False)) keeps the same config.
+            from mlchain.scan.keras import walk_config
+
+            yield from walk_config(parsed.value, artifact.location)
+
+
+def _looks_like_keras(doc: Any) -> bool:
+    return isinstance(doc, dict) and "class_name" in doc and "config" in doc and "module" in doc
+
+
+__all__ = [
+    "CodeReference",
+    "HfConfigScanner",
+    "code_references",
+    "load_config_references",
+    "reference_findings",
+]
