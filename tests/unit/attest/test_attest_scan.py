@@ -54,9 +54,13 @@ def test_findings_at_the_threshold_fail(tmp_path: Path) -> None:
     assert _attest(tmp_path, fail_on=None)["predicate"]["policy"]["failOn"] == "never"  # type: ignore[index]
 
 
-def test_strict_fails_on_unscanned_files() -> None:
-    doc = _attest(MODEL, strict=True)
-    assert doc["predicate"]["notScanned"]  # type: ignore[index]
+def test_strict_fails_on_unscanned_files(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(MODEL, model)
+    (model / "empty.bin").write_bytes(b"")  # an empty file is listed as not scanned
+    assert _attest(model)["predicate"]["verdict"] == "pass"  # type: ignore[index]
+    doc = _attest(model, strict=True)
+    assert doc["predicate"]["notScanned"] == ["empty.bin"]  # type: ignore[index]
     assert doc["predicate"]["verdict"] == "fail"  # type: ignore[index]
 
 
