@@ -539,3 +539,70 @@ def test_certificate_signed_scan_attestation(model: Path, tmp_path: Path) -> Non
     other = write_pki(tmp_path, name="other")
     bad = cli("verify-attestation", str(bundle), str(model), "--certificate-chain", str(other.ca))
     assert bad.exit_code == 1
+
+
+def test_deploy_gate_end_to_end(model: Path, keys: tuple[Path, Path], tmp_path: Path) -> None:
+    """sign + provenance + attest -> verify --attestation -> policy check (key authority)."""
+    private, public = keys
+    out = tmp_path / "out"
+    out.mkdir()
+    assert cli("sign", str(model), "--key", str(private)).exit_code == 0
+    prov, scan = out / "prov.bundle.json", out / "scan.bundle.json"
+    assert (
+        cli("provenance", str(model), "--sign", "--key", str(private), "-o", str(prov)).exit_code
+        == 0
+    )
+    assert (
+        cli("attest", str(model), "--sign", "--key", str(private), "-o", str(scan)).exit_code == 0
+    )
+    assert cli("scan", str(model), "-f", "json", "-o", str(out / "scan.json")).exit_code == 0
+    verify = cli(
+        "verify", str(model), "--key", str(public), "--attestation", str(prov),
+        "--attestation", str(scan), "-f", "json", "-o", str(out / "verify.json"),
+    )  # fmt: skip
+    assert verify.exit_code == 0, verify.stderr
+    result = json.loads((out / "verify.json").read_text())
+    assert [a["verified"] for a in result["attestations"]] == [True, True]
+    assert {a["predicate_type"] for a in result["attestations"]} == {
+        "https://slsa.dev/provenance/v1",
+        "https://mlchain.dev/attestations/scan/v1",
+    }
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: gate\nspec:\n"
+        f"  authorities:\n    - name: ci\n      key:\n        path: {public}\n"
+        "  attestations:\n    - type: provenance\n    - type: scan\n"
+        "  scan:\n    failOn: medium\n"
+    )
+    args = ("policy", "check", "--policy", str(policy), "--verification", str(out / "verify.json"))
+    gate = cli(*args, "--scan", str(out / "scan.json"))
+    assert gate.exit_code == 0, gate.stdout + gate.stderr
+
+    (model / "tokenizer.json").write_text("{}")
+    again = cli(
+        "verify", str(model), "--key", str(public), "--attestation", str(scan), "-f", "json",
+        "-o", str(out / "verify.json"),
+    )  # fmt: skip
+    assert again.exit_code == 1
+    entry = json.loads((out / "verify.json").read_text())["attestations"][0]
+    assert entry["verified"] is False
+    assert "tokenizer.json: digest differs" in entry["errors"][0]
+    assert cli(*args, "--scan", str(out / "scan.json")).exit_code == 1
+
+
+def test_verify_attestation_signed_by_someone_else(
+    model: Path, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from signing_helpers import write_key
+
+    private, public = keys
+    assert cli("sign", str(model), "--key", str(private)).exit_code == 0
+    other = write_key(tmp_path, name="other")
+    bundle = tmp_path / "scan.bundle.json"
+    made = cli("attest", str(model), "--sign", "--key", str(other.private), "-o", str(bundle))
+    assert made.exit_code == 0, made.stderr
+    result = cli("verify", str(model), "--key", str(public), "--attestation", str(bundle))
+    assert result.exit_code == 1
+    assert "VERIFIED:" in result.stdout  # the model signature itself is fine
+    assert f"attestation FAILED: {bundle}" in result.stdout
+    assert "an attestation did not verify" in result.stderr

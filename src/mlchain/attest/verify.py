@@ -130,3 +130,62 @@ def _predicate_facts(kind: str, predicate: dict[str, Any]) -> tuple[dict[str, st
         if verdict != "pass":
             errors.append(f"the scan attestation's verdict is {verdict!r}, not 'pass'")
     return details, errors
+
+
+def check_bundles(
+    bundles: Sequence[Path],
+    method: VerificationMethod,
+    model_path: Path,
+    *,
+    allow_symlinks: bool = False,
+) -> list[dict[str, Any]]:
+    """Verify attestation bundles for ``mlchain verify --attestation``.
+
+    Returns one entry per bundle in the shape policies read from a verification result's
+    ``attestations`` list (``predicate_type``, ``verified``, ``errors``, ``method``,
+    ``identity``, ``key_fingerprint``, plus ``bundle``). A signature that does not verify is an
+    unverified entry, not an exception, so every bundle is reported.
+
+    Raises:
+        InputError: a bundle or the model cannot be read.
+        BundleError: a bundle is malformed (exit 3).
+    """
+    from mlchain.errors import InputError, VerificationError
+
+    entries: list[dict[str, Any]] = []
+    for path in bundles:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"Cannot read the attestation bundle {path}: {exc}.") from exc
+        try:
+            entry = verify_attestation(
+                text, method, model_path, allow_symlinks=allow_symlinks
+            ).to_json()
+        except VerificationError as exc:
+            entry = {
+                "verified": False,
+                "predicate_type": None,
+                "method": method.kind,
+                "identity": None,
+                "key_fingerprint": None,
+                "subjects": 0,
+                "details": {},
+                "errors": [exc.message],
+            }
+        entry["bundle"] = str(path)
+        entries.append(entry)
+    return entries
+
+
+def render_entries(entries: Sequence[dict[str, Any]]) -> str:
+    """Plain-text lines for ``verify --attestation`` results (strings sanitised)."""
+    from mlchain.sanitize import clean, clean_path
+
+    lines = []
+    for entry in entries:
+        status = "VERIFIED" if entry["verified"] else "FAILED"
+        kind = clean(str(entry.get("predicate_type") or "unknown predicate"), 200)
+        lines.append(f"attestation {status}: {clean_path(entry['bundle'])} ({kind})")
+        lines += [f"  - {clean(str(e), limit=400)}" for e in entry.get("errors", [])]
+    return "\n".join(lines) + "\n"
