@@ -578,6 +578,30 @@ def test_deploy_gate_end_to_end(model: Path, keys: tuple[Path, Path], tmp_path: 
     gate = cli(*args, "--scan", str(out / "scan.json"))
     assert gate.exit_code == 0, gate.stdout + gate.stderr
 
+    statement = out / "prov.json"
+    checked = cli(
+        "verify-attestation", str(prov), str(model), "--key", str(public),
+        "--statement-output", str(statement),
+    )  # fmt: skip
+    assert checked.exit_code == 0, checked.stderr
+    builder_policy = tmp_path / "builder.yaml"
+    builder_policy.write_text(
+        policy.read_text() + "  validations:\n    - name: builder\n      expression: >-\n"
+        "        provenance.predicate.runDetails.builder.id =="
+        " 'https://mlchain.dev/builders/local/v1'\n      message: unexpected builder\n"
+    )
+    built = cli(
+        "policy", "check", "--policy", str(builder_policy), "--verification",
+        str(out / "verify.json"), "--scan", str(out / "scan.json"), "--provenance", str(statement),
+    )  # fmt: skip
+    assert built.exit_code == 0, built.stdout + built.stderr
+    builder_policy.write_text(builder_policy.read_text().replace("local/v1", "other/v1"))
+    wrong = cli(
+        "policy", "check", "--policy", str(builder_policy), "--verification",
+        str(out / "verify.json"), "--scan", str(out / "scan.json"), "--provenance", str(statement),
+    )  # fmt: skip
+    assert wrong.exit_code == 1
+
     (model / "tokenizer.json").write_text("{}")
     again = cli(
         "verify", str(model), "--key", str(public), "--attestation", str(scan), "-f", "json",

@@ -36,6 +36,8 @@ class AttestationCheck:
     errors: tuple[str, ...] = ()
     details: dict[str, str] = field(default_factory=dict)
     """Predicate facts worth showing: builder id, scan verdict, scanner version."""
+    statement: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The statement whose signature verified (trust its content only when ``verified``)."""
 
     @property
     def verified(self) -> bool:
@@ -109,6 +111,7 @@ def verify_attestation(
         subjects=len(subject_list) if isinstance(subject_list, list) else 0,
         errors=tuple(errors),
         details=details,
+        statement=document,
     )
 
 

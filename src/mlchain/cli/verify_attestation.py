@@ -95,6 +95,13 @@ def verify_attestation(
             "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
         ),
     ] = False,
+    statement_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--statement-output",
+            help="When verified, write the statement JSON here (for `policy check --provenance`)",
+        ),
+    ] = None,
     fmt: Annotated[
         ResultFormat,
         typer.Option("--format", "-f", help="Output format"),
@@ -144,6 +151,10 @@ def verify_attestation(
             else render_table(result)
         )
         console.write_output(text, output)
+        if statement_output is not None and result.verified:
+            from mlchain.provenance.statement import dumps
+
+            console.write_output(dumps(result.statement), statement_output)
         if not result.verified:
             from mlchain.sanitize import clean
 
