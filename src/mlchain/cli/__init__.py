@@ -65,12 +65,29 @@ def _root(
 
 
 def _register() -> None:
-    from mlchain.cli import policy, scan, sign, verify
+    from mlchain.cli import (
+        attest,
+        policy,
+        provenance,
+        sbom,
+        scan,
+        sign,
+        verify,
+        verify_attestation,
+    )
 
     app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
     app.command(name="sign", no_args_is_help=True, help=sign.HELP)(sign.sign)
     app.command(name="verify", no_args_is_help=True, help=verify.HELP)(verify.verify)
     app.add_typer(policy.app, name="policy", help=policy.HELP)
+    app.command(name="provenance", no_args_is_help=True, help=provenance.HELP)(
+        provenance.provenance
+    )
+    app.command(name="sbom", no_args_is_help=True, help=sbom.HELP)(sbom.sbom)
+    app.command(name="attest", no_args_is_help=True, help=attest.HELP)(attest.attest)
+    app.command(name="verify-attestation", no_args_is_help=True, help=verify_attestation.HELP)(
+        verify_attestation.verify_attestation
+    )
 
 
 _register()

@@ -91,6 +91,14 @@ def verify(
             "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
         ),
     ] = False,
+    attestation: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--attestation",
+            help="Also verify this attestation bundle (provenance, SBOM, scan) against the model "
+            "and the same signer; repeatable",
+        ),
+    ] = None,
     fmt: Annotated[
         VerifyFormat,
         typer.Option("--format", "-f", envvar="MLCHAIN_VERIFY_FORMAT", help="Output format"),
@@ -122,11 +130,19 @@ def verify(
         result = verify_model(
             model_path, method, signature=signature, allow_symlinks=allow_symlinks
         )
-        text = (
-            json.dumps(result.to_json(), indent=2) + "\n"
-            if fmt is VerifyFormat.JSON
-            else render_table(result)
-        )
+        document = result.to_json()
+        text = render_table(result)
+        attested = True
+        if attestation:  # mlchain attest/provenance/sbom --sign bundles (docs/attest.md)
+            from mlchain.attest.verify import check_bundles, render_entries
+
+            document["attestations"] = check_bundles(
+                attestation, method, model_path, allow_symlinks=allow_symlinks
+            )
+            attested = all(entry["verified"] for entry in document["attestations"])
+            text += render_entries(document["attestations"])
+        if fmt is VerifyFormat.JSON:
+            text = json.dumps(document, indent=2) + "\n"
         console.write_output(text, output)
         if not result.verified:
             from mlchain.sanitize import clean, clean_path
@@ -137,7 +153,12 @@ def verify(
                 f"{more} Do not deploy this "
                 "model; re-sign it or investigate who changed it."
             )
-    raise typer.Exit(ExitCode.OK if result.verified else ExitCode.FAIL)
+        if result.verified and not attested:
+            console.error(
+                "an attestation did not verify against the model and the expected signer; "
+                "do not deploy this model."
+            )
+    raise typer.Exit(ExitCode.OK if result.verified and attested else ExitCode.FAIL)
 
 
 def _method(

@@ -35,7 +35,7 @@ INPUT_NAMES = ("scan", "signature", "provenance", "sbom", "model")
 DEFAULT_PREDICATE_TYPES = {
     "provenance": "https://slsa.dev/provenance/v1",
     "sbom": "https://cyclonedx.org/bom",
-    "scan": "https://mlchain.dev/attestation/scan/v1",
+    "scan": "https://mlchain.dev/attestations/scan/v1",
 }
 
 CORE_CEL_FUNCTIONS = frozenset(

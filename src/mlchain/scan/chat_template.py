@@ -863,7 +863,7 @@ class TokenizerConfigScanner:
             )
             return
         with artifact.path.open("rb") as handle:
-            data = handle.read(limit + 1)
+            data = handle.read(min(artifact.size, limit) + 1)
         if artifact.path.name.lower().endswith(".jinja"):
             try:
                 source = data.decode("utf-8")

@@ -1,0 +1,194 @@
+"""Verify a signed attestation and bind it to the model on disk.
+
+The signature is checked by :func:`mlchain.signing.verify.verify_statement` (the same trust
+options as ``mlchain verify``). Then every subject must match a file on disk by name and sha256,
+and every file on disk (minus the verifier's own ``ignore`` list, never the one inside the
+statement) must be a subject. A scan attestation must also carry the verdict ``pass``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlchain.attest.scan import SCAN_PREDICATE_TYPE
+from mlchain.provenance.statement import (
+    SLSA_PROVENANCE_V1,
+    STATEMENT_TYPE,
+    compare_subjects,
+    digest_model,
+)
+
+if TYPE_CHECKING:
+    from mlchain.signing.bundle import SignerInfo
+    from mlchain.signing.verify import VerificationMethod
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationCheck:
+    """The outcome of :func:`verify_attestation`; ``verified`` is False when ``errors`` is set."""
+
+    predicate_type: str
+    signer: SignerInfo
+    subjects: int
+    errors: tuple[str, ...] = ()
+    details: dict[str, str] = field(default_factory=dict)
+    """Predicate facts worth showing: builder id, scan verdict, scanner version."""
+    statement: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The statement whose signature verified (trust its content only when ``verified``)."""
+
+    @property
+    def verified(self) -> bool:
+        """Whether the signature, the signer, the subjects and the predicate all check out."""
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        """Machine-readable shape (``verify-attestation -f json``)."""
+        signer = self.signer
+        return {
+            "verified": self.verified,
+            "predicate_type": self.predicate_type,
+            "method": signer.method,
+            "identity": (
+                {"subject": signer.subject or "", "issuer": signer.issuer or ""}
+                if signer.subject is not None or signer.issuer is not None
+                else None
+            ),
+            "key_fingerprint": signer.key_fingerprint,
+            "subjects": self.subjects,
+            "details": dict(sorted(self.details.items())),
+            "errors": list(self.errors),
+        }
+
+
+def verify_attestation(
+    bundle_json: str,
+    method: VerificationMethod,
+    model_path: Path,
+    *,
+    ignore: Sequence[str] = (),
+    predicate_type: str | None = None,
+    builder_id: str | None = None,
+    allow_symlinks: bool = False,
+) -> AttestationCheck:
+    """Verify ``bundle_json`` and check its statement against the files of ``model_path``.
+
+    ``predicate_type`` and ``builder_id`` (SLSA ``runDetails.builder.id``), when given, must match.
+
+    Raises:
+        BundleError: the bundle is malformed (exit 3).
+        VerificationError: the signature does not verify or the signer is not the expected one.
+        InputError: the model cannot be read.
+        SymlinkError: the model holds a symbolic link the symlink rule refuses.
+    """
+    from mlchain.signing.verify import verify_statement
+
+    verified = verify_statement(bundle_json, method)
+    document = verified.statement
+    errors: list[str] = []
+    if document.get("_type") != STATEMENT_TYPE:
+        errors.append(f"the statement type is {document.get('_type')!r}, not {STATEMENT_TYPE}")
+    kind = str(document.get("predicateType", ""))
+    if predicate_type is not None and kind != predicate_type:
+        errors.append(f"the predicate type is {kind!r}, expected {predicate_type!r}")
+    digests = digest_model(model_path, ignore, allow_symlinks=allow_symlinks)
+    errors += compare_subjects(document, digests)
+    predicate = document.get("predicate")
+    details: dict[str, str] = {}
+    if isinstance(predicate, dict):
+        details, more = _predicate_facts(kind, predicate)
+        errors += more
+    if builder_id is not None and details.get("builder_id") != builder_id:
+        errors.append(
+            f"the builder is {details.get('builder_id', 'not stated')!r}, expected {builder_id!r}"
+        )
+    subject_list = document.get("subject")
+    return AttestationCheck(
+        predicate_type=kind,
+        signer=verified.signer,
+        subjects=len(subject_list) if isinstance(subject_list, list) else 0,
+        errors=tuple(errors),
+        details=details,
+        statement=document,
+    )
+
+
+def _predicate_facts(kind: str, predicate: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    details: dict[str, str] = {}
+    errors: list[str] = []
+    if kind == SLSA_PROVENANCE_V1:
+        builder = predicate.get("runDetails", {}).get("builder", {})
+        details["builder_id"] = str(builder.get("id", ""))
+        details["build_type"] = str(predicate.get("buildDefinition", {}).get("buildType", ""))
+    elif kind == "https://cyclonedx.org/bom":
+        details["serial_number"] = str(predicate.get("serialNumber", ""))
+        details["spec_version"] = str(predicate.get("specVersion", ""))
+    elif kind == SCAN_PREDICATE_TYPE:
+        verdict = str(predicate.get("verdict", ""))
+        details["verdict"] = verdict
+        details["fail_on"] = str(predicate.get("policy", {}).get("failOn", ""))
+        details["scanner_version"] = str(predicate.get("scanner", {}).get("version", ""))
+        if verdict != "pass":
+            errors.append(f"the scan attestation's verdict is {verdict!r}, not 'pass'")
+    return details, errors
+
+
+def check_bundles(
+    bundles: Sequence[Path],
+    method: VerificationMethod,
+    model_path: Path,
+    *,
+    allow_symlinks: bool = False,
+) -> list[dict[str, Any]]:
+    """Verify attestation bundles for ``mlchain verify --attestation``.
+
+    Returns one entry per bundle in the shape policies read from a verification result's
+    ``attestations`` list (``predicate_type``, ``verified``, ``errors``, ``method``,
+    ``identity``, ``key_fingerprint``, plus ``bundle``). A signature that does not verify is an
+    unverified entry, not an exception, so every bundle is reported.
+
+    Raises:
+        InputError: a bundle or the model cannot be read.
+        BundleError: a bundle is malformed (exit 3).
+    """
+    from mlchain.errors import InputError, VerificationError
+
+    entries: list[dict[str, Any]] = []
+    for path in bundles:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"Cannot read the attestation bundle {path}: {exc}.") from exc
+        try:
+            entry = verify_attestation(
+                text, method, model_path, allow_symlinks=allow_symlinks
+            ).to_json()
+        except VerificationError as exc:
+            entry = {
+                "verified": False,
+                "predicate_type": None,
+                "method": method.kind,
+                "identity": None,
+                "key_fingerprint": None,
+                "subjects": 0,
+                "details": {},
+                "errors": [exc.message],
+            }
+        entry["bundle"] = str(path)
+        entries.append(entry)
+    return entries
+
+
+def render_entries(entries: Sequence[dict[str, Any]]) -> str:
+    """Plain-text lines for ``verify --attestation`` results (strings sanitised)."""
+    from mlchain.sanitize import clean, clean_path
+
+    lines = []
+    for entry in entries:
+        status = "VERIFIED" if entry["verified"] else "FAILED"
+        kind = clean(str(entry.get("predicate_type") or "unknown predicate"), 200)
+        lines.append(f"attestation {status}: {clean_path(entry['bundle'])} ({kind})")
+        lines += [f"  - {clean(str(e), limit=400)}" for e in entry.get("errors", [])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,133 @@
+"""``mlchain attest``: scan a model and state the result as an in-toto attestation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlchain.cli import console
+from mlchain.cli.attestation import (
+    CertificateChainOption,
+    CertificateOption,
+    IdentityTokenOption,
+    KeyOption,
+    SignFlag,
+    StagingOption,
+    TrustConfigOption,
+    render_statement,
+    signing_method,
+)
+from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.cli.scan import SeverityChoice
+
+HELP = (
+    "Scan a model and write an in-toto Statement v1 saying what the scan found "
+    "(predicate type https://mlchain.dev/attestations/scan/v1), over the same file digests the "
+    "OMS signature covers.\n\n"
+    "The predicate holds the whole JSON scan report, the verdict and the --fail-on threshold. "
+    "With --sign it is signed like `mlchain sign` signs models and the output is a Sigstore "
+    "bundle, which `mlchain verify-attestation` checks against the files on disk. The "
+    "attestation is written either way. Exit codes: 0 verdict pass; 1 verdict fail (findings "
+    "at or above --fail-on, unscanned files with --strict); 2 usage error; 3 could not complete."
+)
+
+
+def attest(
+    ctx: typer.Context,
+    model_path: Annotated[Path, typer.Argument(help="Model file or folder", show_default=False)],
+    fail_on: Annotated[
+        SeverityChoice,
+        typer.Option(
+            "--fail-on", envvar="MLCHAIN_FAIL_ON", help="Verdict fail on findings at or above this"
+        ),
+    ] = SeverityChoice.MEDIUM,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", envvar="MLCHAIN_STRICT", help="Verdict fail if a file was not scanned"
+        ),
+    ] = False,
+    allow_global: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-global",
+            envvar="MLCHAIN_ALLOW_GLOBAL",
+            help="Treat this pickle global (module.name) as safe; recorded in the attestation",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help="Worker processes"),
+    ] = 0,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
+    ] = None,
+    allow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the attestation to this file (atomically)"),
+    ] = None,
+    sign: SignFlag = False,
+    key: KeyOption = None,
+    certificate: CertificateOption = None,
+    certificate_chain: CertificateChainOption = None,
+    identity_token: IdentityTokenOption = None,
+    trust_config: TrustConfigOption = None,
+    staging: StagingOption = False,
+) -> None:
+    """Scan a model and write a scan attestation."""
+    with error_boundary():
+        from mlchain.attest.scan import build_scan_attestation
+        from mlchain.cli.provenance import check_model_path, ignored_paths
+        from mlchain.cli.scan import _check_global
+        from mlchain.provenance.statement import digest_model, model_root, parse_timestamp
+        from mlchain.scan import ScanOptions, scan_paths
+
+        check_model_path(model_path)
+        method = signing_method(
+            ctx,
+            sign=sign,
+            key=key,
+            certificate=certificate,
+            certificate_chain=certificate_chain,
+            identity_token=identity_token,
+            trust_config=trust_config,
+            staging=staging,
+        )
+        allowed = frozenset(_check_global(g) for g in allow_global or ())
+        model_path = model_root(model_path)
+        skip = ignored_paths(model_path, ignore or (), output)
+        # Hash first, then scan: the statement names the bytes that were hashed, and the scan
+        # must then have seen every one of those files (checked in the predicate).
+        digests = digest_model(model_path, skip, allow_symlinks=allow_symlinks)
+        report = scan_paths([model_path], ScanOptions(allow_globals=allowed, jobs=jobs))
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        document = build_scan_attestation(
+            report,
+            digests,
+            fail_on=fail_on.to_severity(),
+            strict=strict,
+            ignore=skip,
+            finished_on=parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None,
+        )
+        console.write_output(render_statement(document, method), output)
+        verdict = document["predicate"]["verdict"]
+        from mlchain.output.table import summary_line
+
+        console.info(summary_line(report))
+        console.info(
+            ("signed " if method else "")
+            + f"scan attestation for {len(digests)} files written"
+            + (f" to {output}" if output else "")
+            + f"; verdict {verdict}"
+        )
+    raise typer.Exit(ExitCode.OK if verdict == "pass" else ExitCode.FAIL)

@@ -1,0 +1,185 @@
+"""``mlchain verify-attestation``: check a signed attestation against its signer and the model."""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mlchain.cli import console
+from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.errors import InputError
+
+if TYPE_CHECKING:
+    from mlchain.attest.verify import AttestationCheck
+
+HELP = (
+    "Verify a signed attestation (provenance or scan attestation bundle) and check that its "
+    "subjects are exactly the model's files on disk.\n\n"
+    "Signer options are those of `mlchain verify`: --identity (or --identity-regexp) and "
+    "--issuer for keyless bundles, --key PUBLIC.pem, or --certificate-chain CA.pem. Every subject "
+    "must match a file by name and sha256 and every file must be a subject; a scan attestation "
+    "must have the verdict pass. Exit codes: 0 verified; 1 verification failed; 2 usage error; "
+    "3 could not check."
+)
+
+
+@enum.unique
+class ResultFormat(str, enum.Enum):
+    """Values of ``verify-attestation --format``."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def verify_attestation(
+    bundle: Annotated[
+        Path, typer.Argument(help="Attestation bundle (from --sign)", show_default=False)
+    ],
+    model_path: Annotated[
+        Path, typer.Argument(help="Model file or folder it describes", show_default=False)
+    ],
+    identity: Annotated[
+        str | None,
+        typer.Option("--identity", envvar="MLCHAIN_IDENTITY", help="Expected signer identity"),
+    ] = None,
+    identity_regexp: Annotated[
+        str | None,
+        typer.Option(
+            "--identity-regexp",
+            envvar="MLCHAIN_IDENTITY_REGEXP",
+            help="Expected signer identity as a regexp matching the whole identity",
+        ),
+    ] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option("--issuer", envvar="MLCHAIN_ISSUER", help="Expected OIDC issuer URL"),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", envvar="MLCHAIN_VERIFY_KEY", help="EC public key (PEM)"),
+    ] = None,
+    certificate_chain: Annotated[
+        list[Path] | None,
+        typer.Option("--certificate-chain", help="Trusted CA certificates (PEM); repeatable"),
+    ] = None,
+    trust_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--trust-config",
+            envvar="MLCHAIN_TRUST_CONFIG",
+            help="Sigstore ClientTrustConfig JSON for a private Sigstore instance",
+        ),
+    ] = None,
+    staging: Annotated[
+        bool, typer.Option("--staging", help="Trust the Sigstore staging instance (tests only)")
+    ] = False,
+    predicate_type: Annotated[
+        str | None,
+        typer.Option("--predicate-type", help="Require this predicate type URI"),
+    ] = None,
+    builder_id: Annotated[
+        str | None,
+        typer.Option("--builder-id", help="Require this SLSA builder id (provenance)"),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
+    ] = None,
+    allow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
+        ),
+    ] = False,
+    statement_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--statement-output",
+            help="When verified, write the statement JSON here (for `policy check --provenance`)",
+        ),
+    ] = None,
+    fmt: Annotated[
+        ResultFormat,
+        typer.Option("--format", "-f", help="Output format"),
+    ] = ResultFormat.TABLE,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the result here"),
+    ] = None,
+) -> None:
+    """Verify a signed attestation against its signer and the model on disk."""
+    with error_boundary():
+        from mlchain.attest.verify import verify_attestation as check
+        from mlchain.cli.provenance import check_model_path, ignored_paths
+        from mlchain.cli.verify import _method
+        from mlchain.provenance.statement import model_root
+
+        check_model_path(model_path)
+        method = _method(
+            model_path,
+            bundle,
+            identity,
+            identity_regexp,
+            issuer,
+            key,
+            certificate_chain or [],
+            trust_config,
+            staging,
+        )
+        try:
+            bundle_json = bundle.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"Cannot read the attestation bundle {bundle}: {exc}.") from exc
+        model_path = model_root(model_path)
+        skip = ignored_paths(model_path, ignore or (), None)
+        result = check(
+            bundle_json,
+            method,
+            model_path,
+            ignore=skip,
+            predicate_type=predicate_type,
+            builder_id=builder_id,
+            allow_symlinks=allow_symlinks,
+        )
+        text = (
+            json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n"
+            if fmt is ResultFormat.JSON
+            else render_table(result)
+        )
+        console.write_output(text, output)
+        if statement_output is not None and result.verified:
+            from mlchain.provenance.statement import dumps
+
+            console.write_output(dumps(result.statement), statement_output)
+        if not result.verified:
+            from mlchain.sanitize import clean
+
+            more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
+            console.error(
+                f"the attestation does not match {model_path}: {clean(result.errors[0], 400)}"
+                f"{more}. Do not deploy this model; investigate who changed it."
+            )
+    raise typer.Exit(ExitCode.OK if result.verified else ExitCode.FAIL)
+
+
+def render_table(result: AttestationCheck) -> str:
+    """Plain-text summary, one fact per line (attestation strings are sanitised)."""
+    from mlchain.sanitize import clean
+
+    signer = result.signer
+    who = signer.subject or (
+        f"key sha256:{signer.key_fingerprint}" if signer.key_fingerprint else ""
+    )
+    lines = [
+        f"verified:       {'yes' if result.verified else 'NO'}",
+        f"predicate type: {clean(result.predicate_type, 200)}",
+        f"signed by:      {clean(who, 200)} ({signer.method})",
+        f"subjects:       {result.subjects}",
+    ]
+    lines += [f"{k + ':':<16}{clean(v, 200)}" for k, v in sorted(result.details.items())]
+    lines += [f"error:          {clean(e, 400)}" for e in result.errors]
+    return "\n".join(lines) + "\n"
