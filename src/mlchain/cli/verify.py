@@ -99,6 +99,19 @@ def verify(
             "and the same signer; repeatable",
         ),
     ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            envvar="MLCHAIN_POLICY",
+            help="Deploy gate: verify with the policy's authorities, check attestations "
+            "(<model>.mlchain/*.json and --attestation), re-scan, evaluate the policy",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help="Scan worker processes"),
+    ] = 0,
     fmt: Annotated[
         VerifyFormat,
         typer.Option("--format", "-f", envvar="MLCHAIN_VERIFY_FORMAT", help="Output format"),
@@ -112,10 +125,30 @@ def verify(
 ) -> None:
     """Verify a model file or folder against its signature (OpenSSF model signing)."""
     with error_boundary():
-        from mlchain.signing.verify import verify_model
-
         if not os.path.lexists(model_path):
             raise UsageError(f"No such file or directory: {model_path}.")
+        if policy is not None:
+            if identity or identity_regexp or issuer or key or certificate_chain or staging:
+                raise UsageError(
+                    "With --policy, the policy's authorities say who may sign; drop --identity, "
+                    "--issuer, --key, --certificate-chain and --staging."
+                )
+            allowed = _run_gate(
+                model_path,
+                policy,
+                signature=signature,
+                attestations=attestation or [],
+                trust_config=trust_config,
+                allow_symlinks=allow_symlinks,
+                jobs=jobs,
+                fmt=fmt,
+                output=output,
+            )
+    if policy is not None:
+        raise typer.Exit(ExitCode.OK if allowed else ExitCode.FAIL)
+    with error_boundary():
+        from mlchain.signing.verify import verify_model
+
         method = _method(
             model_path,
             signature,
@@ -159,6 +192,51 @@ def verify(
                 "do not deploy this model."
             )
     raise typer.Exit(ExitCode.OK if result.verified and attested else ExitCode.FAIL)
+
+
+def _run_gate(
+    model_path: Path,
+    policy_path: Path,
+    *,
+    signature: Path | None,
+    attestations: list[Path],
+    trust_config: Path | None,
+    allow_symlinks: bool,
+    jobs: int,
+    fmt: VerifyFormat,
+    output: Path | None,
+) -> bool:
+    """Run the deploy gate and render its report; returns whether the model is allowed."""
+    from mlchain.gate import run_gate
+    from mlchain.policy import load_policy
+    from mlchain.sanitize import clean
+
+    loaded = load_policy(policy_path)  # a bad policy is a usage error (exit 2) before any work
+    result = run_gate(
+        model_path,
+        loaded,
+        signature=signature,
+        attestations=attestations,
+        trust_config=trust_config,
+        allow_symlinks=allow_symlinks,
+        jobs=jobs,
+    )
+    decision = result.decision
+    if fmt is VerifyFormat.JSON:
+        text = json.dumps(result.to_json(), indent=2) + "\n"
+    else:
+        verdict = "ALLOWED" if decision.allowed else "DENIED"
+        lines = [f"{verdict} by policy {clean(decision.policy)}: {clean(str(model_path), 400)}"]
+        for rule in decision.results:
+            mark = "pass" if rule.passed else "FAIL"
+            lines.append(f"  [{mark}] {clean(rule.name)}: {clean(rule.message, 400)}")
+        text = "\n".join(lines) + "\n"
+    console.write_output(text, output)
+    if not decision.allowed:
+        first = decision.failures[0] if decision.failures else None
+        reason = f" First failure: {clean(first.message, 400)}" if first else ""
+        console.error(f"policy {clean(decision.policy)} denies {model_path}.{reason}")
+    return decision.allowed
 
 
 def _method(
