@@ -44,3 +44,44 @@ def test_exit_code_doc_matches_cli_enum() -> None:
     text = (REPO / "docs" / "exit-codes.md").read_text()
     for code in ExitCode:
         assert f"| {int(code)} |" in text, code
+
+
+def test_readme_lists_every_environment_variable() -> None:
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    cli_sources = "".join(p.read_text() for p in (REPO / "src" / "mlchain" / "cli").glob("*.py"))
+    names = set(re.findall(r'envvar="(MLCHAIN_[A-Z_]+)"', cli_sources))
+    assert names, "no environment variables found"
+    missing = sorted(n for n in names if n not in readme)
+    assert missing == []
+
+
+def test_readme_has_exactly_two_setup_commands() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Set-up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    commands = [line for line in section.splitlines() if line.startswith("pip install")]
+    assert commands == [
+        "pip install . && mlchain scan fixtures/",
+        "pip install nox && nox -s tests",
+    ]
+    assert "nox -s tests" in (REPO / ".ci" / "run").read_text()
+
+
+def test_every_command_has_a_docs_page() -> None:
+    from mlchain.cli import app
+
+    pages = {p.stem for p in (REPO / "docs").glob("*.md")}
+    expected = {
+        "scan": "scan",
+        "sign": "signing",
+        "verify": "signing",
+        "policy": "policy",
+        "provenance": "provenance",
+        "sbom": "sbom",
+        "attest": "attest",
+        "verify-attestation": "attest",
+    }
+    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    assert names == set(expected)
+    assert {expected[n] for n in names} <= pages
