@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 from mlchain import __version__
@@ -97,6 +95,9 @@ def _run(
             if progress:
                 progress(done, total)
         return results
+    from concurrent.futures import ProcessPoolExecutor  # ~15 ms: only when a pool is used
+    from multiprocessing import get_context
+
     # fork is cheap and our workers only touch their own files; fall back where unavailable.
     ctx = get_context("fork") if "fork" in _start_methods() else get_context()
     # Workers ignore SIGINT: Ctrl-C is handled once, in the parent (exit 130, no partial output).
