@@ -174,7 +174,6 @@ DANGEROUS_MODULES: dict[str, str] = {
     "mlchain": _TAMPER,
     "builtins": _EXEC,
     "__builtin__": _EXEC,
-    "__main__": _EXEC,
     "torch.jit": _EXEC,
     "torch._dynamo": _EXEC,
     "torch._inductor": _EXEC,
@@ -421,9 +420,10 @@ def danger_of(module: str, name: str) -> Danger | None:
     elif name in DANGEROUS_ATTRIBUTES:
         return Danger(f"{module}.{name}", _REFLECT)
     matched = _module_match(module)
-    if matched is None and module.startswith("_"):
+    if matched is None and module.startswith("_") and module != "__main__":
         # Private and dunder top-level modules are interpreter internals (_interpreters,
-        # _posixsubprocess, ...); the inert ones pickles need are on the allowlist.
+        # _posixsubprocess, ...); the inert ones pickles need are on the allowlist. Classes
+        # of the saving script (__main__.Net) stay unknown imports (high), not critical.
         return Danger(module.split(".")[0], _PRIVATE)
     return matched
 

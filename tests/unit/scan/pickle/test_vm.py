@@ -458,3 +458,12 @@ def test_every_opcode_of_protocols_0_to_5_has_a_handler() -> None:
     codes = {op.code.encode("latin-1")[0] for op in pickletools.opcodes}
     assert codes - set(OPS) == {ord(".")}  # STOP ends the pickle inside the machine loop
     assert set(OPS) <= codes
+
+
+def test_main_module_classes_are_unknown_not_critical() -> None:
+    data = proto(2) + glob("__main__", "Net") + EMPTY_TUPLE + NEWOBJ + EMPTY_DICT + BUILD + STOP
+    assert [(f.rule_id, f.severity) for f in run(data).findings] == [
+        ("pickle-unknown-import", Severity.HIGH)
+    ]
+    dotted = proto(4) + sglob("__main__", "os.system") + STOP
+    assert rules(run(dotted)) == {"pickle-dangerous-import"}
