@@ -467,3 +467,14 @@ def test_main_module_classes_are_unknown_not_critical() -> None:
     ]
     dotted = proto(4) + sglob("__main__", "os.system") + STOP
     assert rules(run(dotted)) == {"pickle-dangerous-import"}
+
+
+def test_frame_readings_are_bounded() -> None:
+    # Ten frames whose last argument straddles the boundary: 2**10 possible file readings.
+    body = b""
+    for _ in range(10):
+        body += b"\x95" + (4).to_bytes(8, "little") + b"N0M\x01" + b"\x00" + b"0"
+    data = proto(4) + body + b"N" + STOP
+    result = run(data)
+    assert {"pickle-frame-violation", "scan-limit-exceeded"} <= rules(result)
+    assert any("ways to read" in f.message for f in result.findings)
