@@ -377,8 +377,7 @@ def _do_setitems(m: Machine, x: int) -> None:
     del m.stack[x:]
     target = m.stack[x - 1]
     if isinstance(target, SDict):
-        for i in range(0, len(items), 2):
-            target.set(items[i], items[i + 1])
+        target.set_many(items)
     elif isinstance(target, (Call, Persistent, Global)):
         _container_call(m, target, "__setitem__", items)
 

@@ -28,6 +28,7 @@ keep a bounded prefix, and opcodes, memo, stack and nesting are bounded by :clas
 from __future__ import annotations
 
 import mmap
+import struct
 import sys
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from collections.abc import Callable
@@ -60,6 +61,8 @@ _TUPLE_KEEP = 256
 DEGRADED = Unknown("object not tracked (object budget exhausted)")
 NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
 _NESTED_MEMBER = "nested-pickle@{offset}"
+_INT32 = struct.Struct("<i")
+_DOUBLE = struct.Struct(">d")
 _BYTES_IO = frozenset({("io", "BytesIO"), ("_io", "BytesIO")})
 _MAX_DECODED_NESTED = 256 * 1024 * 1024
 """Largest text constant re-encoded to look for a nested pickle (bytes are scanned in place)."""
@@ -386,6 +389,18 @@ class Machine:
                 continue
             elif code == 0x4E:  # NONE
                 stack.append(None)
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
+            elif code == 0x4A and pos + 5 <= limit:  # BININT
+                self.pos = pos + 5
+                stack.append(_INT32.unpack_from(data, pos + 1)[0])
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
+            elif code == 0x47 and pos + 9 <= limit:  # BINFLOAT
+                self.pos = pos + 9
+                stack.append(_DOUBLE.unpack_from(data, pos + 1)[0])
                 if len(stack) > max_stack:
                     raise self._stack_limit()
                 continue
