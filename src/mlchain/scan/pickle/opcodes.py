@@ -31,7 +31,6 @@ from mlchain.scan.pickle.vm import (
     NOT_BYTES_KINDS,
     Abort,
     Machine,
-    mapped_name,
 )
 
 OPS: dict[int, Callable[[Machine], None]] = {}
@@ -443,7 +442,7 @@ def _build(m: Machine) -> None:
         cls = m._instance_class(inst)
         if cls is not None:
             m._reconstructs(cls)
-            if m.joblib and mapped_name(cls.module, cls.name) == (
+            if m.joblib and (cls.module, cls.name) == (
                 "joblib.numpy_pickle",
                 "NumpyArrayWrapper",
             ):

@@ -205,7 +205,11 @@ class _Event:
 
 
 def mapped_name(module: str, name: str) -> tuple[str, str]:
-    """Apply Python 2 name fixes as ``find_class`` does for protocols < 3 (``fix_imports``)."""
+    """Apply Python 2 name fixes as ``find_class`` does for protocols < 3 (``fix_imports``).
+
+    The machine applies it when a global is resolved (see ``Machine._global``); everything
+    after that works on the resolved names.
+    """
     hit = NAME_MAPPING.get((module, name))
     if hit is not None:
         return hit
@@ -650,7 +654,15 @@ class Machine:
     # ---------------------------------------------------------------- globals and calls ---------
 
     def _global(self, module: str, name: str) -> Global:
+        """Record ``find_class(module, name)`` and return the global it resolves to.
+
+        ``globals`` keeps the raw names find_class is asked for; the returned global carries
+        the names it actually resolves: Python 2 names are mapped for protocols < 3
+        (``fix_imports``), exactly when the loader maps them.
+        """
         self.globals.add((module, name))
+        if self.proto < 3:
+            module, name = mapped_name(module, name)
         g = Global(module, name, self.op_at)
         key = (module, name)
         if key not in self.usage:
@@ -669,7 +681,7 @@ class Machine:
     def _call(self, func: object, args: tuple[object, ...], kind: str) -> Call:
         call = Call(func, args, kind, self.op_at)
         if isinstance(func, Global):
-            mapped = mapped_name(func.module, func.name)
+            mapped = (func.module, func.name)
             usage = self._use(func)
             if kind == "call" and mapped == ("copyreg", "_reconstructor"):
                 call.kind = "reconstruct"
@@ -725,12 +737,9 @@ class Machine:
             )
 
     def _danger(self, g: Global) -> dangerous.Danger | None:
-        module, name = mapped_name(g.module, g.name)
-        if allowlist.is_allowlisted(module, name, self.allowed) or (
-            f"{g.module}.{g.name}" in self.allowed
-        ):
+        if allowlist.is_allowlisted(g.module, g.name, self.allowed):
             return None
-        return dangerous.danger_of(module, name)
+        return dangerous.danger_of(g.module, g.name)
 
     def _instance_class(self, value: object) -> Global | None:
         if not isinstance(value, Call):
@@ -747,8 +756,7 @@ class Machine:
         if (
             isinstance(arg, Call)
             and isinstance(arg.func, Global)
-            and mapped_name(arg.func.module, arg.func.name)
-            in {("io", "BytesIO"), ("_io", "BytesIO")}
+            and (arg.func.module, arg.func.name) in {("io", "BytesIO"), ("_io", "BytesIO")}
         ):
             arg = arg.args[0] if arg.args else None
         source = self._bytes_of(arg)
@@ -796,7 +804,7 @@ class Machine:
         if (
             isinstance(value, Call)
             and isinstance(value.func, Global)
-            and mapped_name(value.func.module, value.func.name) == ("_codecs", "encode")
+            and (value.func.module, value.func.name) == ("_codecs", "encode")
             and value.args
         ):
             text = value.args[0]
@@ -900,12 +908,11 @@ class Machine:
 
     def _judge_globals(self) -> None:
         for (module, name), use in self.usage.items():
-            raw = f"{module}.{name}"
-            mod, nm = mapped_name(module, name)
-            qual = f"{mod}.{nm}"
+            mod, nm = module, name
+            qual = raw = f"{mod}.{nm}"
             offset = use.call.offset if use.call is not None else use.offset
             evidence = render(use.call) if use.call is not None else raw
-            if raw in self.allowed or qual in self.allowed:
+            if qual in self.allowed:
                 continue
             if allowlist.is_allowlisted(mod, nm):
                 if use.bad_use is not None:

@@ -478,3 +478,12 @@ def test_frame_readings_are_bounded() -> None:
     result = run(data)
     assert {"pickle-frame-violation", "scan-limit-exceeded"} <= rules(result)
     assert any("ways to read" in f.message for f in result.findings)
+
+
+def test_python2_names_are_mapped_only_below_protocol_3() -> None:
+    # find_class maps __builtin__ -> builtins only for protocols < 3 (fix_imports).
+    mapped = run(b"\x80\x02c__builtin__\nset\n)R.")
+    assert mapped.findings == []
+    unmapped = run(b"\x80\x03c__builtin__\nset\n)R.")
+    assert rules(unmapped) == {"pickle-dangerous-call"}
+    assert unmapped.globals == mapped.globals == {("__builtin__", "set")}
