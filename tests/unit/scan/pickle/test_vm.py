@@ -481,9 +481,12 @@ def test_frame_readings_are_bounded() -> None:
 
 
 def test_python2_names_are_mapped_only_below_protocol_3() -> None:
-    # find_class maps __builtin__ -> builtins only for protocols < 3 (fix_imports).
-    mapped = run(b"\x80\x02c__builtin__\nset\n)R.")
+    # find_class maps copy_reg -> copyreg only for protocols < 3 (fix_imports).
+    body = b"ccopy_reg\n_reconstructor\n(c__builtin__\nobject\nc__builtin__\nobject\nNtR."
+    mapped = run(b"\x80\x02" + body)
     assert mapped.findings == []
-    unmapped = run(b"\x80\x03c__builtin__\nset\n)R.")
-    assert rules(unmapped) == {"pickle-dangerous-call"}
-    assert unmapped.globals == mapped.globals == {("__builtin__", "set")}
+    unmapped = run(b"\x80\x03" + body)
+    assert ("pickle-unknown-call", Severity.HIGH) in {
+        (f.rule_id, f.severity) for f in unmapped.findings
+    }
+    assert ("copy_reg", "_reconstructor") in unmapped.globals == mapped.globals
