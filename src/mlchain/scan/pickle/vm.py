@@ -18,11 +18,15 @@ Parsing follows the loader, not ``pickletools``:
   test checks against CPython with plain, unbuffered and buffered files.
 * joblib writes raw array bytes after each ``NumpyArrayWrapper`` BUILD; they are skipped exactly
   as ``NumpyArrayWrapper.read_array`` reads them (and the plain-pickle reading is scanned too).
+* Where ``pickle._Unpickler`` (joblib's) parses more than the C unpickler (INST imports before
+  it looks for its MARK; a FRAME longer than the data is read on), the VM follows it too, and
+  Python 2 names are mapped exactly when ``find_class`` maps them (protocols < 3).
 * A stream that breaks keeps everything seen before the break and adds a ``parse-error``.
 
 Memory never follows claimed lengths: a length is checked against the bytes present before any
 read, long constants stay in the input (:class:`~mlchain.scan.pickle.values.Blob`), containers
-keep a bounded prefix, and opcodes, memo, stack and nesting are bounded by :class:`Limits`.
+keep a bounded prefix, past an object budget new objects are placeholders, and opcodes, memo,
+stack, nesting and time are bounded by :class:`~mlchain.scan.base.Limits`.
 """
 
 from __future__ import annotations
