@@ -396,3 +396,30 @@ def test_joblib_array_bytes_polyglot() -> None:
     https://github.com/joblib/joblib/blob/main/joblib/numpy_pickle.py (NumpyArrayWrapper.read_array)
     """
     _expect("joblib_array_polyglot.pkl", "pickle-dangerous-call", CRITICAL, "os.system('touch")
+
+
+def test_private_stdlib_module_interpreters() -> None:
+    """_interpreters.create/run_string run source in a subinterpreter; private modules blocked.
+
+    https://github.com/trailofbits/fickling/pull/302 (GHSA-6ggj-6f2q-f7mx)
+    """
+    _expect(
+        "private_interpreters_run_string.pkl",
+        "pickle-dangerous-call",
+        CRITICAL,
+        "_interpreters.run_string(_interpreters.create()",
+    )
+    result = run(b"\x80\x02c_posixshmem\nshm_unlink\nX\x01\x00\x00\x00x\x85R.")
+    assert {(f.rule_id, f.severity) for f in result.findings} == {
+        ("pickle-dangerous-call", CRITICAL)
+    }
+
+
+def test_cyclic_structures_do_not_stop_the_scan() -> None:
+    """A list that contains itself crashed fickling's analysis (RecursionError DoS).
+
+    https://github.com/trailofbits/fickling/issues/196
+    """
+    f = _expect("cyclic_list_then_call.pkl", "pickle-dangerous-call", CRITICAL, "os.system('touch")
+    assert f.evidence is not None
+    assert len(f.evidence) <= 160

@@ -63,7 +63,7 @@ _LEGACY_TORCH_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")  # LONG1 0x1950a
 
 # The loader accepts any opcode first (no PROTO needed, even for protocol 4 opcodes), so every
 # opcode byte may start a pickle; the sniffer's opcode walk then decides.
-_TEXT_PICKLE_FIRST = frozenset(b"(cI]}NSVFLaJKM)ldtUTXBCGhjqrpg.i0125PQRbeosu\x80") | frozenset(
+_TEXT_PICKLE_FIRST = frozenset(b"(cI]}NSVFLaJKM)ldtUTXBCGhjqrpg.i012PQRbeosu\x80") | frozenset(
     range(0x81, 0x99)
 )
 

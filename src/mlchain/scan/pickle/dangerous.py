@@ -22,6 +22,7 @@ _IMPORT = "imports or resolves arbitrary modules and names"
 _REFLECT = "reaches arbitrary attributes or objects (a gadget for any other call)"
 _TAMPER = "tampers with the scanner or the running interpreter"
 _DEBUG = "runs code through a debugger, profiler or interactive console"
+_PRIVATE = "reaches private interpreter internals"
 
 DANGEROUS_MODULES: dict[str, str] = {
     "os": _PROC,
@@ -173,7 +174,6 @@ DANGEROUS_MODULES: dict[str, str] = {
     "mlchain": _TAMPER,
     "builtins": _EXEC,
     "__builtin__": _EXEC,
-    "__main__": _EXEC,
     "torch.jit": _EXEC,
     "torch._dynamo": _EXEC,
     "torch._inductor": _EXEC,
@@ -419,7 +419,13 @@ def danger_of(module: str, name: str) -> Danger | None:
             return Danger(f"{module}.{name}", _EXEC)
     elif name in DANGEROUS_ATTRIBUTES:
         return Danger(f"{module}.{name}", _REFLECT)
-    return _module_match(module)
+    matched = _module_match(module)
+    if matched is None and module.startswith("_") and module != "__main__":
+        # Private and dunder top-level modules are interpreter internals (_interpreters,
+        # _posixsubprocess, ...); the inert ones pickles need are on the allowlist. Classes
+        # of the saving script (__main__.Net) stay unknown imports (high), not critical.
+        return Danger(module.split(".")[0], _PRIVATE)
+    return matched
 
 
 def is_nested_loader(module: str, name: str) -> bool:

@@ -31,7 +31,6 @@ from mlchain.scan.pickle.vm import (
     NOT_BYTES_KINDS,
     Abort,
     Machine,
-    mapped_name,
 )
 
 OPS: dict[int, Callable[[Machine], None]] = {}
@@ -377,8 +376,7 @@ def _do_setitems(m: Machine, x: int) -> None:
     del m.stack[x:]
     target = m.stack[x - 1]
     if isinstance(target, SDict):
-        for i in range(0, len(items), 2):
-            target.set(items[i], items[i + 1])
+        target.set_many(items)
     elif isinstance(target, (Call, Persistent, Global)):
         _container_call(m, target, "__setitem__", items)
 
@@ -444,7 +442,7 @@ def _build(m: Machine) -> None:
         cls = m._instance_class(inst)
         if cls is not None:
             m._reconstructs(cls)
-            if m.joblib and mapped_name(cls.module, cls.name) == (
+            if m.joblib and (cls.module, cls.name) == (
                 "joblib.numpy_pickle",
                 "NumpyArrayWrapper",
             ):

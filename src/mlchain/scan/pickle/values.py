@@ -133,6 +133,24 @@ class SDict:
         elif len(self.pairs) < MAX_ITEMS:
             self.pairs.append((key, value))
 
+    def set_many(self, items: list[object]) -> None:
+        """Record ``self[k] = v`` for the flat ``[k0, v0, k1, v1, ...]`` list (SETITEMS)."""
+        pairs = self.pairs
+        keys = self.keys
+        for i in range(0, len(items) - 1, 2):
+            key = items[i]
+            if type(key) is str:
+                at = keys.get(key)
+                if at is not None:
+                    pairs[at] = (key, items[i + 1])
+                    continue
+                if len(pairs) < MAX_ITEMS:
+                    keys[key] = len(pairs)
+                    pairs.append((key, items[i + 1]))
+            elif len(pairs) < MAX_ITEMS:
+                pairs.append((key, items[i + 1]))
+        self.count += len(items) // 2
+
     def get(self, key: str) -> object:
         """Value of a constant string key, or ``None``."""
         at = self.keys.get(key)

@@ -18,16 +18,21 @@ Parsing follows the loader, not ``pickletools``:
   test checks against CPython with plain, unbuffered and buffered files.
 * joblib writes raw array bytes after each ``NumpyArrayWrapper`` BUILD; they are skipped exactly
   as ``NumpyArrayWrapper.read_array`` reads them (and the plain-pickle reading is scanned too).
+* Where ``pickle._Unpickler`` (joblib's) parses more than the C unpickler (INST imports before
+  it looks for its MARK; a FRAME longer than the data is read on), the VM follows it too, and
+  Python 2 names are mapped exactly when ``find_class`` maps them (protocols < 3).
 * A stream that breaks keeps everything seen before the break and adds a ``parse-error``.
 
 Memory never follows claimed lengths: a length is checked against the bytes present before any
 read, long constants stay in the input (:class:`~mlchain.scan.pickle.values.Blob`), containers
-keep a bounded prefix, and opcodes, memo, stack and nesting are bounded by :class:`Limits`.
+keep a bounded prefix, past an object budget new objects are placeholders, and opcodes, memo,
+stack, nesting and time are bounded by :class:`~mlchain.scan.base.Limits`.
 """
 
 from __future__ import annotations
 
 import mmap
+import struct
 import sys
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from collections.abc import Callable
@@ -60,6 +65,8 @@ _TUPLE_KEEP = 256
 DEGRADED = Unknown("object not tracked (object budget exhausted)")
 NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
 _NESTED_MEMBER = "nested-pickle@{offset}"
+_INT32 = struct.Struct("<i")
+_DOUBLE = struct.Struct(">d")
 _BYTES_IO = frozenset({("io", "BytesIO"), ("_io", "BytesIO")})
 _MAX_DECODED_NESTED = 256 * 1024 * 1024
 """Largest text constant re-encoded to look for a nested pickle (bytes are scanned in place)."""
@@ -202,7 +209,11 @@ class _Event:
 
 
 def mapped_name(module: str, name: str) -> tuple[str, str]:
-    """Apply Python 2 name fixes as ``find_class`` does for protocols < 3 (``fix_imports``)."""
+    """Apply Python 2 name fixes as ``find_class`` does for protocols < 3 (``fix_imports``).
+
+    The machine applies it when a global is resolved (see ``Machine._global``); everything
+    after that works on the resolved names.
+    """
     hit = NAME_MAPPING.get((module, name))
     if hit is not None:
         return hit
@@ -386,6 +397,18 @@ class Machine:
                 continue
             elif code == 0x4E:  # NONE
                 stack.append(None)
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
+            elif code == 0x4A and pos + 5 <= limit:  # BININT
+                self.pos = pos + 5
+                stack.append(_INT32.unpack_from(data, pos + 1)[0])
+                if len(stack) > max_stack:
+                    raise self._stack_limit()
+                continue
+            elif code == 0x47 and pos + 9 <= limit:  # BINFLOAT
+                self.pos = pos + 9
+                stack.append(_DOUBLE.unpack_from(data, pos + 1)[0])
                 if len(stack) > max_stack:
                     raise self._stack_limit()
                 continue
@@ -635,7 +658,15 @@ class Machine:
     # ---------------------------------------------------------------- globals and calls ---------
 
     def _global(self, module: str, name: str) -> Global:
+        """Record ``find_class(module, name)`` and return the global it resolves to.
+
+        ``globals`` keeps the raw names find_class is asked for; the returned global carries
+        the names it actually resolves: Python 2 names are mapped for protocols < 3
+        (``fix_imports``), exactly when the loader maps them.
+        """
         self.globals.add((module, name))
+        if self.proto < 3:
+            module, name = mapped_name(module, name)
         g = Global(module, name, self.op_at)
         key = (module, name)
         if key not in self.usage:
@@ -654,7 +685,7 @@ class Machine:
     def _call(self, func: object, args: tuple[object, ...], kind: str) -> Call:
         call = Call(func, args, kind, self.op_at)
         if isinstance(func, Global):
-            mapped = mapped_name(func.module, func.name)
+            mapped = (func.module, func.name)
             usage = self._use(func)
             if kind == "call" and mapped == ("copyreg", "_reconstructor"):
                 call.kind = "reconstruct"
@@ -710,12 +741,9 @@ class Machine:
             )
 
     def _danger(self, g: Global) -> dangerous.Danger | None:
-        module, name = mapped_name(g.module, g.name)
-        if allowlist.is_allowlisted(module, name, self.allowed) or (
-            f"{g.module}.{g.name}" in self.allowed
-        ):
+        if allowlist.is_allowlisted(g.module, g.name, self.allowed):
             return None
-        return dangerous.danger_of(module, name)
+        return dangerous.danger_of(g.module, g.name)
 
     def _instance_class(self, value: object) -> Global | None:
         if not isinstance(value, Call):
@@ -732,8 +760,7 @@ class Machine:
         if (
             isinstance(arg, Call)
             and isinstance(arg.func, Global)
-            and mapped_name(arg.func.module, arg.func.name)
-            in {("io", "BytesIO"), ("_io", "BytesIO")}
+            and (arg.func.module, arg.func.name) in {("io", "BytesIO"), ("_io", "BytesIO")}
         ):
             arg = arg.args[0] if arg.args else None
         source = self._bytes_of(arg)
@@ -781,7 +808,7 @@ class Machine:
         if (
             isinstance(value, Call)
             and isinstance(value.func, Global)
-            and mapped_name(value.func.module, value.func.name) == ("_codecs", "encode")
+            and (value.func.module, value.func.name) == ("_codecs", "encode")
             and value.args
         ):
             text = value.args[0]
@@ -885,12 +912,11 @@ class Machine:
 
     def _judge_globals(self) -> None:
         for (module, name), use in self.usage.items():
-            raw = f"{module}.{name}"
-            mod, nm = mapped_name(module, name)
-            qual = f"{mod}.{nm}"
+            mod, nm = module, name
+            qual = raw = f"{mod}.{nm}"
             offset = use.call.offset if use.call is not None else use.offset
             evidence = render(use.call) if use.call is not None else raw
-            if raw in self.allowed or qual in self.allowed:
+            if qual in self.allowed:
                 continue
             if allowlist.is_allowlisted(mod, nm):
                 if use.bad_use is not None:

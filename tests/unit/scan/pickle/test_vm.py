@@ -458,3 +458,35 @@ def test_every_opcode_of_protocols_0_to_5_has_a_handler() -> None:
     codes = {op.code.encode("latin-1")[0] for op in pickletools.opcodes}
     assert codes - set(OPS) == {ord(".")}  # STOP ends the pickle inside the machine loop
     assert set(OPS) <= codes
+
+
+def test_main_module_classes_are_unknown_not_critical() -> None:
+    data = proto(2) + glob("__main__", "Net") + EMPTY_TUPLE + NEWOBJ + EMPTY_DICT + BUILD + STOP
+    assert [(f.rule_id, f.severity) for f in run(data).findings] == [
+        ("pickle-unknown-import", Severity.HIGH)
+    ]
+    dotted = proto(4) + sglob("__main__", "os.system") + STOP
+    assert rules(run(dotted)) == {"pickle-dangerous-import"}
+
+
+def test_frame_readings_are_bounded() -> None:
+    # Ten frames whose last argument straddles the boundary: 2**10 possible file readings.
+    body = b""
+    for _ in range(10):
+        body += b"\x95" + (4).to_bytes(8, "little") + b"N0M\x01" + b"\x00" + b"0"
+    data = proto(4) + body + b"N" + STOP
+    result = run(data)
+    assert {"pickle-frame-violation", "scan-limit-exceeded"} <= rules(result)
+    assert any("ways to read" in f.message for f in result.findings)
+
+
+def test_python2_names_are_mapped_only_below_protocol_3() -> None:
+    # find_class maps copy_reg -> copyreg only for protocols < 3 (fix_imports).
+    body = b"ccopy_reg\n_reconstructor\n(c__builtin__\nobject\nc__builtin__\nobject\nNtR."
+    mapped = run(b"\x80\x02" + body)
+    assert mapped.findings == []
+    unmapped = run(b"\x80\x03" + body)
+    assert ("pickle-unknown-call", Severity.HIGH) in {
+        (f.rule_id, f.severity) for f in unmapped.findings
+    }
+    assert ("copy_reg", "_reconstructor") in unmapped.globals == mapped.globals
