@@ -39,12 +39,23 @@ def result_to_dict(r: ScanResult) -> dict[str, Any]:
     }
 
 
+def allowlist_version() -> str:
+    """Version of the pickle allowlist the verdicts were made with (shown in every report)."""
+    from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+
+    return ALLOWLIST_VERSION
+
+
 def report_to_dict(report: ScanReport) -> dict[str, Any]:
     """Serialise a report; the shape is documented by ``report.schema.json``."""
     counts = report.counts()
     return {
         "schema_version": report.schema_version,
-        "tool": {"name": "mlchain", "version": report.tool_version},
+        "tool": {
+            "name": "mlchain",
+            "version": report.tool_version,
+            "pickleallowlist_version": allowlist_version(),
+        },
         "roots": list(report.roots),
         "allowlist_additions": list(report.allowlist_additions),
         "metadata": dict(sorted(report.metadata.items())),
