@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlchain.errors import OutputError
+from mlchain.atomic import write_atomically
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,20 +70,4 @@ def write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = output.expanduser()
-    directory = target.parent if str(target.parent) else Path()
-    tmp_name: str | None = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp_name).replace(target)
-        tmp_name = None
-    except OSError as exc:
-        raise OutputError(f"Cannot write {output}: {exc.strerror or exc}.") from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                Path(tmp_name).unlink()
+    write_atomically(output, text)

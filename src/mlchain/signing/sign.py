@@ -9,17 +9,15 @@ error messages and an atomic write of the bundle.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from mlchain.errors import InputError, OutputError, SigningError, UsageError
+from mlchain.atomic import write_atomically as _write_atomically
+from mlchain.errors import InputError, SigningError, UsageError
 from mlchain.signing import manifest as _manifest
 from mlchain.signing.manifest import HashAlgorithm
 
@@ -393,23 +391,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and a rename.
+    """Write a signature bundle atomically (see :mod:`mlchain.atomic`).
 
     Raises:
         OutputError: if the file cannot be written; no partial file is left behind.
     """
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-        tmp = None
-    except OSError as exc:
-        raise OutputError(f"Cannot write the signature {path}: {exc.strerror or exc}.") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
+    _write_atomically(path, text, what="the signature")

@@ -19,6 +19,7 @@ from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import Artifact, ScanContext, finding
 from mlchain.scan.containers.zipreader import Buffer
+from mlchain.scan.detect import PICKLE_FAMILY
 
 Buf = Buffer
 """Anything the readers accept: a file map, a memory view of one, or bytes."""
@@ -29,25 +30,7 @@ SNIFF_BYTES = 64 * 1024
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
 """lz4 frame magic (joblib's lz4 compressor); decompressing it needs a third-party module."""
 
-NESTED_SCANNABLE = frozenset(
-    {
-        F.PICKLE,
-        F.PYTORCH_ZIP,
-        F.PYTORCH_LEGACY,
-        F.PYTORCH_TAR,
-        F.TORCHSCRIPT,
-        F.NUMPY,
-        F.NUMPY_ZIP,
-        F.JOBLIB,
-        F.GZIP,
-        F.BZIP2,
-        F.XZ,
-        F.ZLIB,
-        F.SEVEN_ZIP,
-        F.ZIP,
-        F.TAR,
-    }
-)
+NESTED_SCANNABLE = PICKLE_FAMILY | {F.TORCHSCRIPT, F.SEVEN_ZIP, F.ZIP, F.TAR}
 """Formats this package scans when it finds them inside another container."""
 
 
