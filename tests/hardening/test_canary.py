@@ -26,7 +26,12 @@ def canary() -> Path:
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_scanning_all_fixtures_runs_no_payload(canary: Path, jobs: int) -> None:
+def test_scanning_all_fixtures_runs_no_payload(
+    canary: Path, jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlchain.scan
+
+    monkeypatch.setattr(mlchain.scan, "POOL_MIN_BYTES", 0)  # jobs=2 really uses worker processes
     report = scan_paths([FIXTURES], ScanOptions(jobs=jobs))
     assert len(report.results) > 0
     assert not canary.exists()

@@ -68,6 +68,8 @@ class Artifact:
     """The scan root (the model folder); scanners use it to judge references that escape it."""
     size: int
     format: ArtifactFormat
+    head: bytes = b""
+    """The first bytes detection read (up to 64 KiB); the whole file when ``len(head) == size``."""
 
 
 @dataclass(slots=True)

@@ -122,7 +122,7 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
     if is_legacy_torch(head):  # any pickle protocol; storages follow the fifth pickle
         return F.PYTORCH_LEGACY
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5 and (head[1] >= 2 or _sniff(head, size)):
-        if _has_zip_tail(path, size, exact=True):
+        if _has_zip_tail(path, size, head, exact=True):
             return _classify_zip(path)  # pickle + zip polyglot: the zip scanner reads both
         return F.PICKLE
     if _is_tar(head):
@@ -145,8 +145,8 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         if json_format is not F.DATA:
             return json_format
     if head[0] in _TEXT_PICKLE_FIRST and _looks_like_text_pickle(head, size):
-        return _classify_zip(path) if _has_zip_tail(path, size, exact=True) else F.PICKLE
-    if _has_zip_tail(path, size):
+        return _classify_zip(path) if _has_zip_tail(path, size, head, exact=True) else F.PICKLE
+    if _has_zip_tail(path, size, head):
         return _classify_zip(path)
     return F.DATA
 
@@ -240,7 +240,7 @@ def _classify_zip(path: Path) -> F:
         return F.ZIP
 
 
-def _has_zip_tail(path: Path, size: int, *, exact: bool = False) -> bool:
+def _has_zip_tail(path: Path, size: int, head: bytes, *, exact: bool = False) -> bool:
     """Whether the file ends with a zip directory (data prepended to a zip).
 
     With ``exact``, the end record must close the file: a pickle that merely carries zip bytes
@@ -249,12 +249,15 @@ def _has_zip_tail(path: Path, size: int, *, exact: bool = False) -> bool:
     from mlchain.scan.containers.zipreader import EOCD_SIG, find_eocd
 
     tail_size = min(size, 22 + 0xFFFF)
-    try:
-        with path.open("rb") as handle:
-            handle.seek(size - tail_size)
-            tail = handle.read(tail_size)
-    except OSError:
-        return False
+    if size <= len(head):  # a small file is all in the head already: no second open
+        tail = head[size - tail_size : size]
+    else:
+        try:
+            with path.open("rb") as handle:
+                handle.seek(size - tail_size)
+                tail = handle.read(tail_size)
+        except OSError:
+            return False
     if EOCD_SIG not in tail:
         return False
     eocd = find_eocd(tail)

@@ -76,7 +76,21 @@ def test_missing_root_raises_input_error(tmp_path: Path) -> None:
         list(walk(tmp_path / "missing", []))
 
 
-def test_pool_and_serial_agree(tmp_path: Path) -> None:
+def test_pool_and_serial_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures
+
+    import mlchain.scan
+
+    monkeypatch.setattr(mlchain.scan, "POOL_MIN_BYTES", 0)  # small files, but use the pool
+    pools: list[object] = []
+    real = concurrent.futures.ProcessPoolExecutor
+
+    def spy(*args: object, **kwargs: object) -> object:
+        pool = real(*args, **kwargs)  # type: ignore[arg-type]
+        pools.append(pool)
+        return pool
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", spy)
     for i in range(40):
         (tmp_path / f"f{i:02}.md").write_text(f"{i}\n")
     (tmp_path / "x.safetensors").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\0" * 16)
@@ -86,6 +100,7 @@ def test_pool_and_serial_agree(tmp_path: Path) -> None:
     pooled = scan_paths([tmp_path], ScanOptions(jobs=2))
     assert serial.results == pooled.results
     assert len(pooled.results) == 41
+    assert len(pools) == 1, "the second scan must have run in the pool"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="device nodes need root")

@@ -15,6 +15,10 @@ class PickleScanner:
 
     def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
         """Yield the VM's findings for ``artifact``; the file is never modified or loaded."""
+        if artifact.head and len(artifact.head) == artifact.size:
+            # Small files were read whole by detection: no second open, no mmap.
+            yield from scan_pickle(artifact.head, artifact.location, ctx).findings
+            return
         with artifact.path.open("rb") as handle:
             size = artifact.path.stat().st_size
             if size == 0:
