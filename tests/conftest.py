@@ -18,3 +18,18 @@ def shared_dir() -> Path:
     pytest.skip(
         f"../shared is absent (looked in {SHARED_CANDIDATES[0]}); third-party fixtures live there"
     )
+
+
+def _hypothesis_profiles() -> None:
+    """CI runs Hypothesis derandomized (same examples every run): a red CI is a real regression,
+    never a new random draw. Developers keep the random search (and its example database)."""
+    import os
+
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+    settings.register_profile("dev", deadline=None)
+    settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+_hypothesis_profiles()

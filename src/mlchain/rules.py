@@ -364,6 +364,15 @@ _RULES: tuple[Rule, ...] = (
     ),
     # --- model repository -----------------------------------------------------------------------
     Rule(
+        "yaml-python-tag",
+        "Text file carries a YAML python tag",
+        _C,
+        "A YAML document (training config, model card front matter, any text file) uses a "
+        "`!!python/...` tag. PyYAML's `yaml.load`, `full_load` and `unsafe_load` construct the "
+        "named Python objects, which runs code (CVE-2020-14343, CVE-2017-18342).",
+        "Remove the tag; load configuration only with yaml.safe_load.",
+    ),
+    Rule(
         "hf-remote-code",
         "Model runs repository code under trust_remote_code",
         _H,

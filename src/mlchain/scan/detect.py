@@ -163,11 +163,14 @@ def is_text(head: bytes) -> bool:
 
 
 def is_known_inert(path: Path, head: bytes) -> bool:
-    """Whether the file is plain text or an image, i.e. nothing a model loader deserializes."""
-    suffix = path.suffix.lower() or path.name.lower()
-    if head.startswith(_IMAGE_MAGIC):
-        return True
-    return (suffix in _TEXT_EXTENSIONS or path.name in {"LICENSE", "NOTICE"}) and is_text(head)
+    """Whether the file is plain text or an image, i.e. nothing a model loader deserializes.
+
+    Text of any name counts: detection has already ruled out the formats that are text on the
+    wire (protocol 0/1 pickles, JSON configs, Python), and the inert scanner still checks text
+    for YAML tags that make ``yaml.load`` construct Python objects.
+    """
+    del path  # the name is no longer consulted: content decides
+    return head.startswith(_IMAGE_MAGIC) or is_text(head)
 
 
 _HF_CODE_CONFIGS = frozenset({"config.json", "preprocessor_config.json", "processor_config.json"})

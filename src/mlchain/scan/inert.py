@@ -1,15 +1,23 @@
 """Files that are not model formats: plain text, images, unrecognised binaries.
 
-Text and images are recognised as inert (no loader deserializes them). Anything else is reported
-as not scanned: mlchain never calls an unknown binary clean.
+Text and images are recognised as inert (no model loader deserializes them). One text hazard is
+checked: YAML tags that make PyYAML's unsafe loaders construct Python objects (``!!python/object``,
+``!!python/name``, ...), the way training configs and model cards have been weaponised
+(CVE-2020-14343 and kin). Anything else is reported as not scanned: mlchain never calls an unknown
+binary clean.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from mlchain.models import Finding
-from mlchain.scan.base import Artifact, ScanContext
+from mlchain.scan.base import Artifact, ScanContext, finding
+
+_PYTHON_TAG = re.compile(rb"!!python/|!python/|tag:yaml\.org,2002:python/")
+_CHUNK = 1 << 20
+_OVERLAP = 64
 
 
 class UnrecognisedContent(Exception):
@@ -20,9 +28,48 @@ class InertScanner:
     """Accepts text and images; anything else becomes "not scanned: unrecognised content"."""
 
     def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
-        """Yield nothing for inert files; raise :class:`UnrecognisedContent` for the rest."""
+        """Yield YAML-tag findings for text; raise :class:`UnrecognisedContent` for binaries."""
         from mlchain.scan.detect import is_known_inert, read_head
 
-        if not is_known_inert(artifact.path, read_head(artifact.path, 4096)):
+        head = artifact.head or read_head(artifact.path, 4096)
+        if not is_known_inert(artifact.path, head[:4096]):
             raise UnrecognisedContent("unrecognised content: no model format detected")
-        return iter(())
+        if head.startswith(b"\x89PNG") or head[:3] == b"\xff\xd8\xff" or head[:3] == b"GIF":
+            return
+        yield from _python_tags(artifact, ctx)
+
+
+def _python_tags(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
+    """Stream the file once looking for PyYAML python tags (bounded by the file, not a limit)."""
+    if artifact.head and len(artifact.head) == artifact.size:
+        chunks: Iterator[tuple[int, bytes]] = iter([(0, artifact.head)])
+    else:
+        chunks = _read_chunks(artifact)
+    for base, chunk in chunks:
+        match = _PYTHON_TAG.search(chunk)
+        if match:
+            start = max(0, match.start() - 16)
+            evidence = chunk[start : match.end() + 48].decode("utf-8", "replace")
+            yield finding(
+                "yaml-python-tag",
+                "text carries a YAML python tag: yaml.load / full_load would build Python "
+                "objects (and can run code) when this file is read",
+                artifact.location.at(base + match.start()),
+                evidence=evidence,
+            )
+            return
+        if ctx.out_of_time():
+            return
+
+
+def _read_chunks(artifact: Artifact) -> Iterator[tuple[int, bytes]]:
+    with artifact.path.open("rb") as handle:
+        offset = 0
+        carry = b""
+        while True:
+            data = handle.read(_CHUNK)
+            if not data:
+                return
+            yield offset - len(carry), carry + data
+            carry = data[-_OVERLAP:]
+            offset += len(data)

