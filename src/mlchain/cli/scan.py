@@ -101,6 +101,15 @@ def scan(
             "--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help="Worker processes (0: one per core)"
         ),
     ] = 0,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache",
+            envvar="MLCHAIN_CACHE",
+            help="Reuse results for unchanged files from this private folder (off by default; "
+            "see docs/scan.md for what it trusts)",
+        ),
+    ] = None,
     require_pinned: Annotated[
         bool,
         typer.Option(
@@ -115,7 +124,7 @@ def scan(
         from mlchain.scan import ScanOptions, scan_paths
 
         allowed = frozenset(_check_global(g) for g in allow_global or ())
-        options = ScanOptions(allow_globals=allowed, jobs=jobs)
+        options = ScanOptions(allow_globals=allowed, jobs=jobs, cache_dir=cache)
         hub = _hub_reference(paths)
         local: list[Path] = []
         if hub is not None:

@@ -55,7 +55,7 @@ def scan_paths(
     limit = options.limits.max_files
     overflow = entries[limit:]
     entries = entries[:limit]
-    results = _run(entries, options, progress)
+    results = _run_cached(entries, options, progress)
     if overflow:
         loc = Location(overflow[0].rel)
         results.append(
@@ -82,6 +82,33 @@ def scan_paths(
         allowlist_additions=tuple(sorted(options.allow_globals)),
         metadata=metadata,
     )
+
+
+def _run_cached(
+    entries: list[Entry],
+    options: ScanOptions,
+    progress: Callable[[int, int], None] | None,
+) -> list[ScanResult]:
+    """Serve unchanged files from the opt-in cache; scan the rest."""
+    if options.cache_dir is None:
+        return _run(entries, options, progress)
+    from mlchain.scan.cache import ResultCache
+
+    cache = ResultCache(options.cache_dir, options)
+    try:
+        keys = [cache.key(e) for e in entries]
+        hits = [cache.get(k) if k else None for k in keys]
+        missing = [i for i, hit in enumerate(hits) if hit is None]
+        fresh = _run([entries[i] for i in missing], options, progress)
+        for index, result in zip(missing, fresh, strict=True):
+            hits[index] = result
+            key = keys[index]
+            if key is not None:
+                cache.put(key, result)
+    finally:
+        cache.close()
+    log.debug("cache: %d of %d files reused", len(entries) - len(missing), len(entries))
+    return [r for r in hits if r is not None]
 
 
 def _run(

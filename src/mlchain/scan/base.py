@@ -54,6 +54,8 @@ class ScanOptions:
     jobs: int = 0
     """Worker processes; 0 picks the number of usable cores."""
     follow_symlinks_inside_root: bool = True
+    cache_dir: Path | None = None
+    """Opt-in result cache folder (``--cache``); see :mod:`mlchain.scan.cache`."""
 
 
 @dataclass(frozen=True, slots=True)
