@@ -72,7 +72,23 @@ def write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = output.expanduser()
+    try:
+        write_atomically(output.expanduser(), text)
+    except OSError as exc:
+        raise OutputError(f"Cannot write {output}: {exc.strerror or exc}.") from exc
+
+
+def write_atomically(target: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write ``text`` to ``target`` through a temporary file in the same folder.
+
+    The temporary file is renamed over ``target``, or with ``exclusive`` hard-linked into place,
+    which fails if ``target`` exists (no check-then-write race). Either way no partial file is
+    ever left behind.
+
+    Raises:
+        FileExistsError: with ``exclusive``, when ``target`` exists.
+        OSError: when the file cannot be written.
+    """
     directory = target.parent if str(target.parent) else Path()
     tmp_name: str | None = None
     try:
@@ -81,10 +97,11 @@ def write_output(text: str, output: Path | None) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(tmp_name).replace(target)
-        tmp_name = None
-    except OSError as exc:
-        raise OutputError(f"Cannot write {output}: {exc.strerror or exc}.") from exc
+        if exclusive:
+            os.link(tmp_name, target)  # the temporary name is removed below
+        else:
+            Path(tmp_name).replace(target)
+            tmp_name = None
     finally:
         if tmp_name is not None:
             with contextlib.suppress(OSError):
