@@ -14,10 +14,14 @@ from pathlib import Path
 from mlchain.errors import OutputError
 
 
-def write_atomically(path: Path, text: str, *, what: str = "") -> None:
+def write_atomically(path: Path, text: str, *, what: str = "", exclusive: bool = False) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically.
 
+    The temporary file is renamed over ``path``, or with ``exclusive`` hard-linked into place,
+    which fails if ``path`` exists (no check-then-write race).
+
     Raises:
+        FileExistsError: with ``exclusive``, when ``path`` exists.
         OutputError: if the file cannot be written; no partial file is left behind.
     """
     target = path.expanduser()
@@ -29,8 +33,15 @@ def write_atomically(path: Path, text: str, *, what: str = "") -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(tmp).replace(target)
-        tmp = None
+        if exclusive:
+            os.link(tmp, target)  # the temporary name is removed below
+        else:
+            Path(tmp).replace(target)
+            tmp = None
+    except FileExistsError:
+        if exclusive:
+            raise
+        raise OutputError(f"Cannot write {path}: a file appeared in its place.") from None
     except OSError as exc:
         label = f"{what} " if what else ""
         raise OutputError(f"Cannot write {label}{path}: {exc.strerror or exc}.") from exc

@@ -9,19 +9,30 @@ from typing import Annotated
 import typer
 
 from mlchain.cli import console
-from mlchain.cli.attestation import (
-    CertificateChainOption,
-    CertificateOption,
-    IdentityTokenOption,
-    KeyOption,
-    SignFlag,
-    StagingOption,
-    TrustConfigOption,
-    render_statement,
-    signing_method,
-)
 from mlchain.cli.errors import ExitCode, error_boundary
-from mlchain.cli.scan import SeverityChoice
+from mlchain.cli.options import (
+    AllowSymlinksOption,
+    IgnoreOption,
+    ModelPathArgument,
+    SeverityChoice,
+    SignFlag,
+    StatementCertificateOption,
+    StatementChainOption,
+    StatementIdentityTokenOption,
+    StatementKeyOption,
+    StatementStagingOption,
+    StatementTrustConfigOption,
+    allow_global_option,
+    allowed_globals,
+    check_model_path,
+    fail_on_option,
+    ignored_paths,
+    jobs_option,
+    output_option,
+    render_statement,
+    statement_signing_method,
+    strict_option,
+)
 
 HELP = (
     "Scan a model and write an in-toto Statement v1 saying what the scan found "
@@ -37,63 +48,39 @@ HELP = (
 
 def attest(
     ctx: typer.Context,
-    model_path: Annotated[Path, typer.Argument(help="Model file or folder", show_default=False)],
+    model_path: ModelPathArgument,
     fail_on: Annotated[
-        SeverityChoice,
-        typer.Option(
-            "--fail-on", envvar="MLCHAIN_FAIL_ON", help="Verdict fail on findings at or above this"
-        ),
+        SeverityChoice, fail_on_option("Verdict fail on findings at or above this")
     ] = SeverityChoice.MEDIUM,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict", envvar="MLCHAIN_STRICT", help="Verdict fail if a file was not scanned"
-        ),
-    ] = False,
+    strict: Annotated[bool, strict_option("Verdict fail if a file was not scanned")] = False,
     allow_global: Annotated[
         list[str] | None,
-        typer.Option(
-            "--allow-global",
-            envvar="MLCHAIN_ALLOW_GLOBAL",
-            help="Treat this pickle global (module.name) as safe; recorded in the attestation",
+        allow_global_option(
+            "Treat this pickle global (module.name) as safe; recorded in the attestation"
         ),
     ] = None,
-    jobs: Annotated[
-        int,
-        typer.Option("--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help="Worker processes"),
-    ] = 0,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
-    ] = None,
-    allow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
-        ),
-    ] = False,
+    jobs: Annotated[int, jobs_option("Worker processes")] = 0,
+    ignore: IgnoreOption = None,
+    allow_symlinks: AllowSymlinksOption = False,
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the attestation to this file (atomically)"),
+        Path | None, output_option("Write the attestation to this file (atomically)")
     ] = None,
     sign: SignFlag = False,
-    key: KeyOption = None,
-    certificate: CertificateOption = None,
-    certificate_chain: CertificateChainOption = None,
-    identity_token: IdentityTokenOption = None,
-    trust_config: TrustConfigOption = None,
-    staging: StagingOption = False,
+    key: StatementKeyOption = None,
+    certificate: StatementCertificateOption = None,
+    certificate_chain: StatementChainOption = None,
+    identity_token: StatementIdentityTokenOption = None,
+    trust_config: StatementTrustConfigOption = None,
+    staging: StatementStagingOption = False,
 ) -> None:
     """Scan a model and write a scan attestation."""
     with error_boundary():
         from mlchain.attest.scan import build_scan_attestation
-        from mlchain.cli.provenance import check_model_path, ignored_paths
-        from mlchain.cli.scan import _check_global
         from mlchain.provenance.statement import digest_model, model_root, parse_timestamp
         from mlchain.scan import ScanOptions, scan_paths
 
         check_model_path(model_path)
-        method = signing_method(
+        method = statement_signing_method(
             ctx,
             sign=sign,
             key=key,
@@ -103,7 +90,7 @@ def attest(
             trust_config=trust_config,
             staging=staging,
         )
-        allowed = frozenset(_check_global(g) for g in allow_global or ())
+        allowed = allowed_globals(allow_global)
         model_path = model_root(model_path)
         skip = ignored_paths(model_path, ignore or (), output)
         # Hash first, then scan: the statement names the bytes that were hashed, and the scan

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +11,8 @@ import typer
 
 from mlchain.cli import console
 from mlchain.cli.errors import ExitCode, error_boundary
-from mlchain.errors import OutputError, UsageError
+from mlchain.cli.options import ResultFormat, format_option, output_option
+from mlchain.errors import UsageError
 
 if TYPE_CHECKING:
     from mlchain.policy import PolicyDecision
@@ -34,14 +32,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     add_completion=False,
 )
-
-
-@enum.unique
-class PolicyFormat(str, enum.Enum):
-    """Output formats of ``policy check``."""
-
-    TABLE = "table"
-    JSON = "json"
 
 
 @app.command(no_args_is_help=True)
@@ -66,12 +56,9 @@ def check(
         Path | None, typer.Option("--model", help="Model file or folder to describe")
     ] = None,
     fmt: Annotated[
-        PolicyFormat,
-        typer.Option("--format", "-f", envvar="MLCHAIN_POLICY_FORMAT", help="Output format"),
-    ] = PolicyFormat.TABLE,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the result to this file")
-    ] = None,
+        ResultFormat, format_option("Output format", envvar="MLCHAIN_POLICY_FORMAT")
+    ] = ResultFormat.TABLE,
+    output: Annotated[Path | None, output_option("Write the result to this file")] = None,
 ) -> None:
     """Evaluate saved scan/verification/provenance/SBOM results against a policy."""
     with error_boundary():
@@ -87,7 +74,7 @@ def check(
             model=describe_model(model) if model is not None else None,
         )
         decision = evaluate(loaded, inputs)
-        if fmt is PolicyFormat.JSON:
+        if fmt is ResultFormat.JSON:
             import json
 
             text = json.dumps(decision.to_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -122,10 +109,9 @@ def render_table(decision: PolicyDecision) -> str:
 
 @app.command(name="init")
 def init(
-    output: Annotated[
-        Path,
-        typer.Option("--output", "-o", help="Where to write the policy ('-' for stdout)"),
-    ] = Path("mlchain-policy.yaml"),
+    output: Annotated[Path, output_option("Where to write the policy ('-' for stdout)")] = Path(
+        "mlchain-policy.yaml"
+    ),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
 ) -> None:
     """Write a commented starter policy."""
@@ -141,32 +127,14 @@ def init(
 
 
 def _write_new(target: Path, text: str, *, force: bool) -> None:
-    """Write ``text`` atomically; without ``force`` never replace an existing file.
-
-    The temporary file is hard-linked into place, which fails if the target appeared in the
-    meantime, so there is no check-then-write race.
-    """
+    """Write ``text`` atomically; without ``force`` never replace an existing file."""
     if not force and os.path.lexists(target):
         raise UsageError(f"{target} already exists.", hint="Pass --force to overwrite it.")
-    directory = target.parent if str(target.parent) else Path()
-    tmp_name: str | None = None
+    from mlchain.atomic import write_atomically
+
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            Path(tmp_name).replace(target)
-        else:
-            os.link(tmp_name, target)
+        write_atomically(target, text, exclusive=not force)
     except FileExistsError:
         raise UsageError(
             f"{target} already exists.", hint="Pass --force to overwrite it."
         ) from None
-    except OSError as exc:
-        raise OutputError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                Path(tmp_name).unlink()

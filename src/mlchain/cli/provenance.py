@@ -9,18 +9,24 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlchain.cli import console
-from mlchain.cli.attestation import (
-    CertificateChainOption,
-    CertificateOption,
-    IdentityTokenOption,
-    KeyOption,
-    SignFlag,
-    StagingOption,
-    TrustConfigOption,
-    render_statement,
-    signing_method,
-)
 from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.cli.options import (
+    AllowSymlinksOption,
+    IgnoreOption,
+    ModelPathArgument,
+    SignFlag,
+    StatementCertificateOption,
+    StatementChainOption,
+    StatementIdentityTokenOption,
+    StatementKeyOption,
+    StatementStagingOption,
+    StatementTrustConfigOption,
+    check_model_path,
+    ignored_paths,
+    output_option,
+    render_statement,
+    statement_signing_method,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -39,7 +45,7 @@ HELP = (
 
 def provenance(
     ctx: typer.Context,
-    model_path: Annotated[Path, typer.Argument(help="Model file or folder", show_default=False)],
+    model_path: ModelPathArgument,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="Training configuration file (recorded with its digest)"),
@@ -77,30 +83,21 @@ def provenance(
             help="When training finished (ISO 8601 or Unix seconds; default SOURCE_DATE_EPOCH)",
         ),
     ] = None,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
-    ] = None,
-    allow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
-        ),
-    ] = False,
+    ignore: IgnoreOption = None,
+    allow_symlinks: AllowSymlinksOption = False,
     no_git: Annotated[
         bool, typer.Option("--no-git", help="Do not record the current git commit")
     ] = False,
     output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the statement to this file (atomically)"),
+        Path | None, output_option("Write the statement to this file (atomically)")
     ] = None,
     sign: SignFlag = False,
-    key: KeyOption = None,
-    certificate: CertificateOption = None,
-    certificate_chain: CertificateChainOption = None,
-    identity_token: IdentityTokenOption = None,
-    trust_config: TrustConfigOption = None,
-    staging: StagingOption = False,
+    key: StatementKeyOption = None,
+    certificate: StatementCertificateOption = None,
+    certificate_chain: StatementChainOption = None,
+    identity_token: StatementIdentityTokenOption = None,
+    trust_config: StatementTrustConfigOption = None,
+    staging: StatementStagingOption = False,
 ) -> None:
     """Describe how a model was built (SLSA Provenance v1)."""
     with error_boundary():
@@ -109,7 +106,7 @@ def provenance(
 
         check_model_path(model_path)
         env = dict(os.environ)
-        method = signing_method(
+        method = statement_signing_method(
             ctx,
             sign=sign,
             key=key,
@@ -162,37 +159,3 @@ def _finished_on(text: str | None, env: dict[str, str]) -> dt.datetime | None:
         return st.parse_timestamp(text, "--finished-on")
     epoch = env.get("SOURCE_DATE_EPOCH")
     return st.parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None
-
-
-def check_model_path(model_path: Path) -> None:
-    """Refuse a model path that does not exist (a usage error, exit 2)."""
-    from mlchain.errors import UsageError
-
-    if not os.path.lexists(model_path):
-        raise UsageError(
-            f"No such file or directory: {model_path}.",
-            hint="Give the local model file or folder (download hf:// models first).",
-        )
-
-
-def ignored_paths(
-    model_path: Path, ignore: list[str] | tuple[str, ...], output: Path | None
-) -> list[str]:
-    """``--ignore`` paths, ``model.sig`` and the output file when it lies in the model folder.
-
-    ``--ignore`` is read as ``mlchain sign --ignore`` reads it (relative to the current folder
-    when that names something inside the model, else relative to the model folder).
-    """
-    from mlchain.signing.manifest import DEFAULT_SIGNATURE_NAME, relative_ignores
-
-    if not model_path.is_dir():
-        return []
-    given = [Path(p.strip()) for p in ignore if p.strip()]
-    skip = {p.as_posix() for p in relative_ignores(model_path, given)}
-    skip.add(DEFAULT_SIGNATURE_NAME)
-    if output is not None and str(output) != "-":
-        import contextlib
-
-        with contextlib.suppress(ValueError):  # written outside the model: nothing to leave out
-            skip.add(output.resolve().relative_to(model_path.resolve()).as_posix())
-    return sorted(skip)

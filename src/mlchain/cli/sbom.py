@@ -10,18 +10,25 @@ from typing import Annotated
 import typer
 
 from mlchain.cli import console
-from mlchain.cli.attestation import (
-    CertificateChainOption,
-    CertificateOption,
-    IdentityTokenOption,
-    KeyOption,
-    SignFlag,
-    StagingOption,
-    TrustConfigOption,
-    render_statement,
-    signing_method,
-)
 from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.cli.options import (
+    AllowSymlinksOption,
+    IgnoreOption,
+    ModelPathArgument,
+    SignFlag,
+    StatementCertificateOption,
+    StatementChainOption,
+    StatementIdentityTokenOption,
+    StatementKeyOption,
+    StatementStagingOption,
+    StatementTrustConfigOption,
+    check_model_path,
+    format_option,
+    ignored_paths,
+    output_option,
+    render_statement,
+    statement_signing_method,
+)
 from mlchain.errors import UsageError
 
 HELP = (
@@ -46,14 +53,9 @@ class SbomFormat(str, enum.Enum):
 
 def sbom(
     ctx: typer.Context,
-    model_path: Annotated[Path, typer.Argument(help="Model file or folder", show_default=False)],
-    fmt: Annotated[
-        SbomFormat, typer.Option("--format", "-f", help="CycloneDX encoding")
-    ] = SbomFormat.JSON,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the BOM to this file (atomically)"),
-    ] = None,
+    model_path: ModelPathArgument,
+    fmt: Annotated[SbomFormat, format_option("CycloneDX encoding")] = SbomFormat.JSON,
+    output: Annotated[Path | None, output_option("Write the BOM to this file (atomically)")] = None,
     hf_repo: Annotated[
         str | None,
         typer.Option("--hf-repo", help="Hugging Face repository org/name[@commit] (for the purl)"),
@@ -78,16 +80,8 @@ def sbom(
         list[str] | None,
         typer.Option("--limitation", help="Known technical limitation; repeatable"),
     ] = None,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
-    ] = None,
-    allow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
-        ),
-    ] = False,
+    ignore: IgnoreOption = None,
+    allow_symlinks: AllowSymlinksOption = False,
     attestation: Annotated[
         bool,
         typer.Option(
@@ -96,22 +90,21 @@ def sbom(
         ),
     ] = False,
     sign: SignFlag = False,
-    key: KeyOption = None,
-    certificate: CertificateOption = None,
-    certificate_chain: CertificateChainOption = None,
-    identity_token: IdentityTokenOption = None,
-    trust_config: TrustConfigOption = None,
-    staging: StagingOption = False,
+    key: StatementKeyOption = None,
+    certificate: StatementCertificateOption = None,
+    certificate_chain: StatementChainOption = None,
+    identity_token: StatementIdentityTokenOption = None,
+    trust_config: StatementTrustConfigOption = None,
+    staging: StatementStagingOption = False,
 ) -> None:
     """Write a CycloneDX 1.6 ML-BOM for a model."""
     with error_boundary():
-        from mlchain.cli.provenance import check_model_path, ignored_paths
         from mlchain.provenance.statement import digest_model, model_root, parse_timestamp
         from mlchain.sbom import cyclonedx
         from mlchain.sbom.modelinfo import extract_model_info
 
         check_model_path(model_path)
-        method = signing_method(
+        method = statement_signing_method(
             ctx,
             sign=sign,
             key=key,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +11,17 @@ import typer
 
 from mlchain.cli import console
 from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.cli.options import (
+    SeverityChoice,
+    allow_global_option,
+    allowed_globals,
+    fail_on_option,
+    format_option,
+    jobs_option,
+    output_option,
+    strict_option,
+)
 from mlchain.errors import UsageError
-from mlchain.models import Severity
 from mlchain.output import OutputFormat
 
 if TYPE_CHECKING:
@@ -31,22 +39,6 @@ HELP = (
 )
 
 
-@enum.unique
-class SeverityChoice(str, enum.Enum):
-    """Values of ``--fail-on``; ``never`` turns the gate off (advisory runs)."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
-    NEVER = "never"
-
-    def to_severity(self) -> Severity | None:
-        """Map onto the ordered :class:`Severity`; ``None`` for ``never``."""
-        return None if self is SeverityChoice.NEVER else Severity.parse(self.value)
-
-
 def scan(
     paths: Annotated[
         list[str],
@@ -58,33 +50,19 @@ def scan(
         ),
     ],
     fmt: Annotated[
-        OutputFormat,
-        typer.Option("--format", "-f", envvar="MLCHAIN_FORMAT", help="Output format"),
+        OutputFormat, format_option("Output format", envvar="MLCHAIN_FORMAT")
     ] = OutputFormat.TABLE,
     output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", envvar="MLCHAIN_OUTPUT", help="Write the report to this file"
-        ),
+        Path | None, output_option("Write the report to this file", envvar="MLCHAIN_OUTPUT")
     ] = None,
     fail_on: Annotated[
-        SeverityChoice,
-        typer.Option(
-            "--fail-on", envvar="MLCHAIN_FAIL_ON", help="Exit 1 on findings at or above this"
-        ),
+        SeverityChoice, fail_on_option("Exit 1 on findings at or above this")
     ] = SeverityChoice.MEDIUM,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict", envvar="MLCHAIN_STRICT", help="Also exit 1 if a file was not scanned"
-        ),
-    ] = False,
+    strict: Annotated[bool, strict_option("Also exit 1 if a file was not scanned")] = False,
     allow_global: Annotated[
         list[str] | None,
-        typer.Option(
-            "--allow-global",
-            envvar="MLCHAIN_ALLOW_GLOBAL",
-            help="Treat this pickle global (module.name) as safe; repeatable, shown in the report",
+        allow_global_option(
+            "Treat this pickle global (module.name) as safe; repeatable, shown in the report"
         ),
     ] = None,
     explain: Annotated[
@@ -95,12 +73,7 @@ def scan(
             help="Also print a fickling decompilation of each raw pickle (after the report)",
         ),
     ] = False,
-    jobs: Annotated[
-        int,
-        typer.Option(
-            "--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help="Worker processes (0: one per core)"
-        ),
-    ] = 0,
+    jobs: Annotated[int, jobs_option("Worker processes (0: one per core)")] = 0,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -123,7 +96,7 @@ def scan(
     with error_boundary():
         from mlchain.scan import ScanOptions, scan_paths
 
-        allowed = frozenset(_check_global(g) for g in allow_global or ())
+        allowed = allowed_globals(allow_global)
         options = ScanOptions(allow_globals=allowed, jobs=jobs, cache_dir=cache)
         hub = _hub_reference(paths)
         local: list[Path] = []
@@ -192,16 +165,6 @@ def _check_paths(args: list[str]) -> list[Path]:
             hint="Check the path; mlchain scans local files and folders and hf:// references.",
         )
     return paths
-
-
-def _check_global(name: str) -> str:
-    module, _, qualname = name.strip().rpartition(".")
-    if not module or not qualname or any(c.isspace() for c in name.strip()):
-        raise UsageError(
-            f"--allow-global expects module.name (for example collections.OrderedDict), "
-            f"got {name!r}."
-        )
-    return name.strip()
 
 
 def _progress_callback() -> Callable[[int, int], None] | None:

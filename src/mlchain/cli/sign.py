@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import enum
-import os
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from mlchain.cli import console
 from mlchain.cli.errors import ExitCode, error_boundary
-from mlchain.errors import UsageError
-
-if TYPE_CHECKING:
-    from mlchain.signing.sign import SigningMethod
+from mlchain.cli.options import (
+    SIGNING_DEFAULT_IGNORES,
+    AllowSymlinksOption,
+    TrustConfigOption,
+    certificate_chain_option,
+    certificate_option,
+    check_model_path,
+    identity_token_option,
+    signing_key_option,
+    signing_method,
+    staging_option,
+)
 
 HELP = (
     "Sign a model file or folder (OpenSSF model signing, Sigstore bundle).\n\n"
@@ -27,8 +33,6 @@ HELP = (
     "unless --allow-symlinks and they point to files inside the model. Exit codes: 0 signed; "
     "2 usage error; 3 could not sign."
 )
-
-PASSWORD_ENV = "MLCHAIN_KEY_PASSWORD"  # noqa: S105 (a variable name, not a secret)
 
 
 @enum.unique
@@ -43,41 +47,25 @@ def sign(
     model_path: Annotated[
         Path, typer.Argument(help="Model file or folder to sign", show_default=False)
     ],
-    key: Annotated[
-        Path | None,
-        typer.Option("--key", envvar="MLCHAIN_SIGNING_KEY", help="Sign with this EC private key"),
-    ] = None,
+    key: Annotated[Path | None, signing_key_option("Sign with this EC private key")] = None,
     certificate: Annotated[
-        Path | None,
-        typer.Option("--certificate", help="Signing certificate (PEM) matching --key"),
+        Path | None, certificate_option("Signing certificate (PEM) matching --key")
     ] = None,
     certificate_chain: Annotated[
         list[Path] | None,
-        typer.Option(
-            "--certificate-chain",
-            metavar="<path>",
-            help="Intermediate/root certificates (PEM); repeatable",
+        certificate_chain_option(
+            "Intermediate/root certificates (PEM); repeatable", metavar="<path>"
         ),
     ] = None,
     identity_token: Annotated[
         str | None,
-        typer.Option(
-            "--identity-token",
-            envvar="MLCHAIN_IDENTITY_TOKEN",
-            help="OIDC token for Sigstore keyless signing (default: ambient CI credentials)",
-            show_default=False,
+        identity_token_option(
+            "OIDC token for Sigstore keyless signing (default: ambient CI credentials)"
         ),
     ] = None,
-    trust_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--trust-config",
-            envvar="MLCHAIN_TRUST_CONFIG",
-            help="Sigstore ClientTrustConfig JSON for a private Sigstore instance",
-        ),
-    ] = None,
+    trust_config: TrustConfigOption = None,
     staging: Annotated[
-        bool, typer.Option("--staging", help="Use the Sigstore staging instance (tests only)")
+        bool, staging_option("Use the Sigstore staging instance (tests only)")
     ] = False,
     signature: Annotated[
         Path | None,
@@ -99,21 +87,20 @@ def sign(
             help="Per-file digest: sha256, or blake3 (several times faster on large models)",
         ),
     ] = HashChoice.SHA256,
-    allow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
-        ),
-    ] = False,
+    allow_symlinks: AllowSymlinksOption = False,
 ) -> None:
     """Sign a model file or folder (OpenSSF model signing, Sigstore bundle)."""
     with error_boundary():
         from mlchain.signing.sign import sign_model
 
-        if not os.path.lexists(model_path):
-            raise UsageError(f"No such file or directory: {model_path}.")
-        method = _method(
-            key, certificate, certificate_chain or [], identity_token, trust_config, staging
+        check_model_path(model_path, hint=None)
+        method = signing_method(
+            key=key,
+            certificate=certificate,
+            certificate_chain=certificate_chain,
+            identity_token=identity_token,
+            trust_config=trust_config,
+            staging=staging,
         )
         result = sign_model(
             model_path,
@@ -134,62 +121,4 @@ def sign(
 
 
 def _default_ignores(signature: Path) -> set[str]:
-    return {".git", ".gitattributes", ".github", ".gitignore", signature.name}
-
-
-def _method(
-    key: Path | None,
-    certificate: Path | None,
-    chain: list[Path],
-    identity_token: str | None,
-    trust_config: Path | None,
-    staging: bool,
-) -> SigningMethod:
-    from mlchain.signing.sign import SigningMethod
-
-    if key is None:
-        if certificate is not None or chain:
-            raise UsageError("--certificate and --certificate-chain need --key (the private key).")
-        if staging and trust_config is not None:
-            raise UsageError("--staging and --trust-config are alternatives; give one.")
-        return SigningMethod.keyless(
-            identity_token=identity_token, trust_config=trust_config, staging=staging
-        )
-    keyless_options = [
-        name
-        for name, given in (
-            ("--identity-token", identity_token is not None),
-            ("--trust-config", trust_config is not None),
-            ("--staging", staging),
-        )
-        if given
-    ]
-    if keyless_options:
-        raise UsageError(
-            f"{', '.join(keyless_options)} only apply to Sigstore keyless signing, not --key."
-        )
-    if chain and certificate is None:
-        raise UsageError("--certificate-chain needs --certificate (the signing certificate).")
-    password = _password(key)
-    if certificate is not None:
-        return SigningMethod.with_certificate(key, certificate, chain, password=password)
-    return SigningMethod.key(key, password=password)
-
-
-def _password(key: Path) -> bytes | None:
-    """The key's password: MLCHAIN_KEY_PASSWORD, else a prompt when the key is encrypted."""
-    from_env = os.environ.get(PASSWORD_ENV)
-    if from_env is not None:
-        return from_env.encode("utf-8")
-    try:
-        head = key.read_bytes()[:4096]
-    except OSError:
-        return None  # sign_model reports the unreadable key with its own message
-    if b"ENCRYPTED" not in head:
-        return None
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"{key} is encrypted and no password is available.",
-            hint=f"Set {PASSWORD_ENV}, or run in a terminal to be prompted.",
-        )
-    return str(typer.prompt(f"Password for {key}", hide_input=True)).encode("utf-8")
+    return {*SIGNING_DEFAULT_IGNORES, signature.name}

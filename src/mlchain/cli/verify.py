@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import enum
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,10 +10,27 @@ import typer
 
 from mlchain.cli import console
 from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.cli.options import (
+    SIGNING_DEFAULT_IGNORES,
+    AllowSymlinksOption,
+    IdentityOption,
+    IdentityRegexpOption,
+    IssuerOption,
+    PublicKeyOption,
+    ResultFormat,
+    TrustConfigOption,
+    TrustedChainOption,
+    TrustStagingOption,
+    check_model_path,
+    format_option,
+    jobs_option,
+    output_option,
+    verification_method,
+)
 from mlchain.errors import UsageError
 
 if TYPE_CHECKING:
-    from mlchain.signing.verify import ModelVerification, VerificationMethod
+    from mlchain.signing.verify import ModelVerification
 
 HELP = (
     "Verify a model file or folder against its signature (OpenSSF model signing).\n\n"
@@ -27,70 +42,23 @@ HELP = (
     "or malformed bundle, missing trust material)."
 )
 
-_DEFAULT_IGNORES = {".git", ".gitattributes", ".github", ".gitignore"}
-
-
-@enum.unique
-class VerifyFormat(str, enum.Enum):
-    """Values of ``--format`` for ``verify``."""
-
-    TABLE = "table"
-    JSON = "json"
-
 
 def verify(
     model_path: Annotated[
         Path, typer.Argument(help="Model file or folder to verify", show_default=False)
     ],
-    identity: Annotated[
-        str | None,
-        typer.Option("--identity", envvar="MLCHAIN_IDENTITY", help="Expected signer identity"),
-    ] = None,
-    identity_regexp: Annotated[
-        str | None,
-        typer.Option(
-            "--identity-regexp",
-            envvar="MLCHAIN_IDENTITY_REGEXP",
-            help="Expected signer identity as a regexp matching the whole identity",
-        ),
-    ] = None,
-    issuer: Annotated[
-        str | None,
-        typer.Option("--issuer", envvar="MLCHAIN_ISSUER", help="Expected OIDC issuer URL"),
-    ] = None,
-    key: Annotated[
-        Path | None,
-        typer.Option("--key", envvar="MLCHAIN_VERIFY_KEY", help="EC public key (PEM)"),
-    ] = None,
-    certificate_chain: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--certificate-chain",
-            metavar="<path>",
-            help="Trusted CA certificates (PEM); repeatable",
-        ),
-    ] = None,
-    trust_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--trust-config",
-            envvar="MLCHAIN_TRUST_CONFIG",
-            help="Sigstore ClientTrustConfig JSON for a private Sigstore instance",
-        ),
-    ] = None,
-    staging: Annotated[
-        bool, typer.Option("--staging", help="Trust the Sigstore staging instance (tests only)")
-    ] = False,
+    identity: IdentityOption = None,
+    identity_regexp: IdentityRegexpOption = None,
+    issuer: IssuerOption = None,
+    key: PublicKeyOption = None,
+    certificate_chain: TrustedChainOption = None,
+    trust_config: TrustConfigOption = None,
+    staging: TrustStagingOption = False,
     signature: Annotated[
         Path | None,
         typer.Option("--signature", help="The bundle to check (default: model.sig)"),
     ] = None,
-    allow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
-        ),
-    ] = False,
+    allow_symlinks: AllowSymlinksOption = False,
     attestation: Annotated[
         list[Path] | None,
         typer.Option(
@@ -108,25 +76,17 @@ def verify(
             "(<model>.mlchain/*.json and --attestation), re-scan, evaluate the policy",
         ),
     ] = None,
-    jobs: Annotated[
-        int,
-        typer.Option("--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help="Scan worker processes"),
-    ] = 0,
+    jobs: Annotated[int, jobs_option("Scan worker processes")] = 0,
     fmt: Annotated[
-        VerifyFormat,
-        typer.Option("--format", "-f", envvar="MLCHAIN_VERIFY_FORMAT", help="Output format"),
-    ] = VerifyFormat.TABLE,
+        ResultFormat, format_option("Output format", envvar="MLCHAIN_VERIFY_FORMAT")
+    ] = ResultFormat.TABLE,
     output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", envvar="MLCHAIN_VERIFY_OUTPUT", help="Write the result here"
-        ),
+        Path | None, output_option("Write the result here", envvar="MLCHAIN_VERIFY_OUTPUT")
     ] = None,
 ) -> None:
     """Verify a model file or folder against its signature (OpenSSF model signing)."""
     with error_boundary():
-        if not os.path.lexists(model_path):
-            raise UsageError(f"No such file or directory: {model_path}.")
+        check_model_path(model_path, hint=None)
         if policy is not None:
             if identity or identity_regexp or issuer or key or certificate_chain or staging:
                 raise UsageError(
@@ -149,16 +109,16 @@ def verify(
     with error_boundary():
         from mlchain.signing.verify import verify_model
 
-        method = _method(
+        method = verification_method(
             model_path,
             signature,
-            identity,
-            identity_regexp,
-            issuer,
-            key,
-            certificate_chain or [],
-            trust_config,
-            staging,
+            identity=identity,
+            identity_regexp=identity_regexp,
+            issuer=issuer,
+            key=key,
+            certificate_chain=certificate_chain,
+            trust_config=trust_config,
+            staging=staging,
         )
         result = verify_model(
             model_path, method, signature=signature, allow_symlinks=allow_symlinks
@@ -174,7 +134,7 @@ def verify(
             )
             attested = all(entry["verified"] for entry in document["attestations"])
             text += render_entries(document["attestations"])
-        if fmt is VerifyFormat.JSON:
+        if fmt is ResultFormat.JSON:
             text = json.dumps(document, indent=2) + "\n"
         console.write_output(text, output)
         if not result.verified:
@@ -203,7 +163,7 @@ def _run_gate(
     trust_config: Path | None,
     allow_symlinks: bool,
     jobs: int,
-    fmt: VerifyFormat,
+    fmt: ResultFormat,
     output: Path | None,
 ) -> bool:
     """Run the deploy gate and render its report; returns whether the model is allowed."""
@@ -222,7 +182,7 @@ def _run_gate(
         jobs=jobs,
     )
     decision = result.decision
-    if fmt is VerifyFormat.JSON:
+    if fmt is ResultFormat.JSON:
         text = json.dumps(result.to_json(), indent=2) + "\n"
     else:
         verdict = "ALLOWED" if decision.allowed else "DENIED"
@@ -237,73 +197,6 @@ def _run_gate(
         reason = f" First failure: {clean(first.message, 400)}" if first else ""
         console.error(f"policy {clean(decision.policy)} denies {model_path}.{reason}")
     return decision.allowed
-
-
-def _method(
-    model_path: Path,
-    signature: Path | None,
-    identity: str | None,
-    identity_regexp: str | None,
-    issuer: str | None,
-    key: Path | None,
-    chain: list[Path],
-    trust_config: Path | None,
-    staging: bool,
-) -> VerificationMethod:
-    from mlchain.signing.verify import VerificationMethod
-
-    keyless = identity is not None or identity_regexp is not None or issuer is not None
-    chosen = [
-        name
-        for name, given in (
-            ("--identity/--issuer", keyless),
-            ("--key", key is not None),
-            ("--certificate-chain", bool(chain)),
-        )
-        if given
-    ]
-    if len(chosen) > 1:
-        raise UsageError(f"{' and '.join(chosen)} are alternatives; give one verification method.")
-    if (trust_config is not None or staging) and not keyless:
-        raise UsageError("--trust-config and --staging apply only to keyless (--identity) bundles.")
-    if staging and trust_config is not None:
-        raise UsageError("--staging and --trust-config are alternatives; give one.")
-    if key is not None:
-        return VerificationMethod.key(key)
-    if chain:
-        return VerificationMethod.with_certificate_chain(tuple(chain))
-    if keyless:
-        if issuer is None:
-            raise UsageError("--issuer is required with --identity/--identity-regexp.")
-        return VerificationMethod.keyless(
-            issuer=issuer,
-            identity=identity,
-            identity_regexp=identity_regexp,
-            trust_config=trust_config,
-            staging=staging,
-        )
-    raise UsageError(_missing_method_message(model_path, signature))
-
-
-def _missing_method_message(model_path: Path, signature: Path | None) -> str:
-    """Say which options the bundle at hand needs (it is only parsed, not trusted)."""
-    from mlchain.signing.bundle import BundleError
-    from mlchain.signing.manifest import default_signature_path
-    from mlchain.signing.verify import read_bundle
-
-    path = signature if signature is not None else default_signature_path(model_path)
-    try:
-        kind = read_bundle(path).signer.method
-    except BundleError:
-        kind = None
-    need = {
-        "sigstore": "it is signed keylessly with Sigstore: give --identity (or "
-        "--identity-regexp) and --issuer for the signer you expect",
-        "key": "it is signed with a key: give --key PUBLIC.pem",
-        "certificate": "it is signed with a certificate: give --certificate-chain CA.pem",
-        None: "give --identity and --issuer (keyless), --key or --certificate-chain",
-    }[kind]
-    return f"No verification method for {path}; {need}."
 
 
 def render_table(result: ModelVerification) -> str:
@@ -327,7 +220,7 @@ def render_table(result: ModelVerification) -> str:
     else:
         who = f"key sha256:{signer.key_fingerprint}" if signer.key_fingerprint else "a key"
     lines.append(f"signer: {who}" if result.files else f"claimed signer (unverified): {who}")
-    unprotected = [p for p in result.ignored if p not in _DEFAULT_IGNORES]
+    unprotected = [p for p in result.ignored if p not in SIGNING_DEFAULT_IGNORES]
     unprotected = [p for p in unprotected if p != Path(result.signature).name]
     if unprotected:
         lines.append(

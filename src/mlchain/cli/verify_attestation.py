@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,6 +10,23 @@ import typer
 
 from mlchain.cli import console
 from mlchain.cli.errors import ExitCode, error_boundary
+from mlchain.cli.options import (
+    AllowSymlinksOption,
+    IdentityOption,
+    IdentityRegexpOption,
+    IgnoreOption,
+    IssuerOption,
+    PublicKeyOption,
+    ResultFormat,
+    TrustConfigOption,
+    TrustedChainDefaultMetavarOption,
+    TrustStagingOption,
+    check_model_path,
+    format_option,
+    ignored_paths,
+    output_option,
+    verification_method,
+)
 from mlchain.errors import InputError
 
 if TYPE_CHECKING:
@@ -27,14 +43,6 @@ HELP = (
 )
 
 
-@enum.unique
-class ResultFormat(str, enum.Enum):
-    """Values of ``verify-attestation --format``."""
-
-    TABLE = "table"
-    JSON = "json"
-
-
 def verify_attestation(
     bundle: Annotated[
         Path, typer.Argument(help="Attestation bundle (from --sign)", show_default=False)
@@ -42,41 +50,13 @@ def verify_attestation(
     model_path: Annotated[
         Path, typer.Argument(help="Model file or folder it describes", show_default=False)
     ],
-    identity: Annotated[
-        str | None,
-        typer.Option("--identity", envvar="MLCHAIN_IDENTITY", help="Expected signer identity"),
-    ] = None,
-    identity_regexp: Annotated[
-        str | None,
-        typer.Option(
-            "--identity-regexp",
-            envvar="MLCHAIN_IDENTITY_REGEXP",
-            help="Expected signer identity as a regexp matching the whole identity",
-        ),
-    ] = None,
-    issuer: Annotated[
-        str | None,
-        typer.Option("--issuer", envvar="MLCHAIN_ISSUER", help="Expected OIDC issuer URL"),
-    ] = None,
-    key: Annotated[
-        Path | None,
-        typer.Option("--key", envvar="MLCHAIN_VERIFY_KEY", help="EC public key (PEM)"),
-    ] = None,
-    certificate_chain: Annotated[
-        list[Path] | None,
-        typer.Option("--certificate-chain", help="Trusted CA certificates (PEM); repeatable"),
-    ] = None,
-    trust_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--trust-config",
-            envvar="MLCHAIN_TRUST_CONFIG",
-            help="Sigstore ClientTrustConfig JSON for a private Sigstore instance",
-        ),
-    ] = None,
-    staging: Annotated[
-        bool, typer.Option("--staging", help="Trust the Sigstore staging instance (tests only)")
-    ] = False,
+    identity: IdentityOption = None,
+    identity_regexp: IdentityRegexpOption = None,
+    issuer: IssuerOption = None,
+    key: PublicKeyOption = None,
+    certificate_chain: TrustedChainDefaultMetavarOption = None,
+    trust_config: TrustConfigOption = None,
+    staging: TrustStagingOption = False,
     predicate_type: Annotated[
         str | None,
         typer.Option("--predicate-type", help="Require this predicate type URI"),
@@ -85,16 +65,8 @@ def verify_attestation(
         str | None,
         typer.Option("--builder-id", help="Require this SLSA builder id (provenance)"),
     ] = None,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
-    ] = None,
-    allow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
-        ),
-    ] = False,
+    ignore: IgnoreOption = None,
+    allow_symlinks: AllowSymlinksOption = False,
     statement_output: Annotated[
         Path | None,
         typer.Option(
@@ -102,33 +74,25 @@ def verify_attestation(
             help="When verified, write the statement JSON here (for `policy check --provenance`)",
         ),
     ] = None,
-    fmt: Annotated[
-        ResultFormat,
-        typer.Option("--format", "-f", help="Output format"),
-    ] = ResultFormat.TABLE,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the result here"),
-    ] = None,
+    fmt: Annotated[ResultFormat, format_option("Output format")] = ResultFormat.TABLE,
+    output: Annotated[Path | None, output_option("Write the result here")] = None,
 ) -> None:
     """Verify a signed attestation against its signer and the model on disk."""
     with error_boundary():
         from mlchain.attest.verify import verify_attestation as check
-        from mlchain.cli.provenance import check_model_path, ignored_paths
-        from mlchain.cli.verify import _method
         from mlchain.provenance.statement import model_root
 
         check_model_path(model_path)
-        method = _method(
+        method = verification_method(
             model_path,
             bundle,
-            identity,
-            identity_regexp,
-            issuer,
-            key,
-            certificate_chain or [],
-            trust_config,
-            staging,
+            identity=identity,
+            identity_regexp=identity_regexp,
+            issuer=issuer,
+            key=key,
+            certificate_chain=certificate_chain,
+            trust_config=trust_config,
+            staging=staging,
         )
         try:
             bundle_json = bundle.read_text(encoding="utf-8")

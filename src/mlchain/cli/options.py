@@ -1,0 +1,477 @@
+"""Options and option plumbing shared by the command modules.
+
+An option that several commands declare the same way (flag, env var, help) is one ``Annotated``
+alias here. Where commands word an option's help their own way (``--fail-on`` means "exit 1" to
+``scan`` and "verdict fail" to ``attest``), a small factory here fixes the flag names, env var and
+limits, and the command passes its help text. The builders turn the signer options into a
+``SigningMethod`` or ``VerificationMethod`` with the same usage errors in every command.
+
+``mlchain --help`` imports this module: sigstore, model_signing and the other heavy libraries are
+imported only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mlchain.errors import UsageError
+from mlchain.models import Severity
+
+if TYPE_CHECKING:
+    from mlchain.signing.sign import SigningMethod
+    from mlchain.signing.verify import VerificationMethod
+
+# --- The model on disk (provenance, sbom, attest, verify-attestation; sign and verify in part) ---
+
+ModelPathArgument = Annotated[Path, typer.Argument(help="Model file or folder", show_default=False)]
+IgnoreOption = Annotated[
+    list[str] | None,
+    typer.Option("--ignore", help="Leave this path (relative to the model folder) out"),
+]
+AllowSymlinksOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-symlinks", help="Accept symlinks to regular files inside the model folder"
+    ),
+]
+
+LOCAL_MODEL_HINT = "Give the local model file or folder (download hf:// models first)."
+SIGNING_DEFAULT_IGNORES = frozenset({".git", ".gitattributes", ".github", ".gitignore"})
+"""Paths model signing always leaves out; not worth a "not covered" line of their own."""
+
+
+def check_model_path(model_path: Path, *, hint: str | None = LOCAL_MODEL_HINT) -> None:
+    """Refuse a model path that does not exist (a usage error, exit 2).
+
+    Args:
+        model_path: the model file or folder as given.
+        hint: what to do about it; ``None`` for the generic usage-error hint.
+    """
+    if not os.path.lexists(model_path):
+        raise UsageError(f"No such file or directory: {model_path}.", hint=hint)
+
+
+def ignored_paths(
+    model_path: Path, ignore: list[str] | tuple[str, ...], output: Path | None
+) -> list[str]:
+    """``--ignore`` paths, ``model.sig`` and the output file when it lies in the model folder.
+
+    ``--ignore`` is read as ``mlchain sign --ignore`` reads it (relative to the current folder
+    when that names something inside the model, else relative to the model folder).
+    """
+    from mlchain.signing.manifest import DEFAULT_SIGNATURE_NAME, relative_ignores
+
+    if not model_path.is_dir():
+        return []
+    given = [Path(p.strip()) for p in ignore if p.strip()]
+    skip = {p.as_posix() for p in relative_ignores(model_path, given)}
+    skip.add(DEFAULT_SIGNATURE_NAME)
+    if output is not None and str(output) != "-":
+        import contextlib
+
+        with contextlib.suppress(ValueError):  # written outside the model: nothing to leave out
+            skip.add(output.resolve().relative_to(model_path.resolve()).as_posix())
+    return sorted(skip)
+
+
+# --- Scanning (scan, attest; --jobs also verify --policy) ---
+
+
+@enum.unique
+class SeverityChoice(str, enum.Enum):
+    """Values of ``--fail-on``; ``never`` turns the gate off (advisory runs)."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+    NEVER = "never"
+
+    def to_severity(self) -> Severity | None:
+        """Map onto the ordered :class:`Severity`; ``None`` for ``never``."""
+        return None if self is SeverityChoice.NEVER else Severity.parse(self.value)
+
+
+def fail_on_option(help_text: str) -> Any:
+    """``--fail-on`` (``MLCHAIN_FAIL_ON``), a :class:`SeverityChoice`."""
+    return typer.Option("--fail-on", envvar="MLCHAIN_FAIL_ON", help=help_text)
+
+
+def strict_option(help_text: str) -> Any:
+    """``--strict`` (``MLCHAIN_STRICT``): an unscanned file fails too."""
+    return typer.Option("--strict", envvar="MLCHAIN_STRICT", help=help_text)
+
+
+def allow_global_option(help_text: str) -> Any:
+    """``--allow-global`` (``MLCHAIN_ALLOW_GLOBAL``), read with :func:`allowed_globals`."""
+    return typer.Option("--allow-global", envvar="MLCHAIN_ALLOW_GLOBAL", help=help_text)
+
+
+def jobs_option(help_text: str) -> Any:
+    """``--jobs`` / ``-j`` (``MLCHAIN_JOBS``), at least 0 (0: one worker per core)."""
+    return typer.Option("--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help=help_text)
+
+
+def allowed_globals(names: list[str] | None) -> frozenset[str]:
+    """The ``--allow-global`` names, checked.
+
+    Raises:
+        UsageError: on a name that is not ``module.name``.
+    """
+    return frozenset(_check_global(name) for name in names or ())
+
+
+def _check_global(name: str) -> str:
+    module, _, qualname = name.strip().rpartition(".")
+    if not module or not qualname or any(c.isspace() for c in name.strip()):
+        raise UsageError(
+            f"--allow-global expects module.name (for example collections.OrderedDict), "
+            f"got {name!r}."
+        )
+    return name.strip()
+
+
+# --- Output ---
+
+
+@enum.unique
+class ResultFormat(str, enum.Enum):
+    """``--format`` of the commands that print a verdict (verify, verify-attestation, policy)."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def format_option(help_text: str, *, envvar: str | None = None) -> Any:
+    """``--format`` / ``-f``."""
+    return typer.Option("--format", "-f", envvar=envvar, help=help_text)
+
+
+def output_option(help_text: str, *, envvar: str | None = None) -> Any:
+    """``--output`` / ``-o`` (written with :func:`mlchain.cli.console.write_output`)."""
+    return typer.Option("--output", "-o", envvar=envvar, help=help_text)
+
+
+# --- Signer options: `sign`, and `--sign` of provenance, sbom and attest, word them their own way;
+# verify and verify-attestation share theirs. ---
+
+
+def signing_key_option(help_text: str) -> Any:
+    """``--key`` (``MLCHAIN_SIGNING_KEY``): the EC private key to sign with."""
+    return typer.Option("--key", envvar="MLCHAIN_SIGNING_KEY", help=help_text)
+
+
+def certificate_option(help_text: str) -> Any:
+    """``--certificate``: the signing certificate matching ``--key``."""
+    return typer.Option("--certificate", help=help_text)
+
+
+def certificate_chain_option(help_text: str, *, metavar: str | None = None) -> Any:
+    """``--certificate-chain``, repeatable: intermediate/root or trusted CA certificates."""
+    return typer.Option("--certificate-chain", metavar=metavar, help=help_text)
+
+
+def identity_token_option(help_text: str) -> Any:
+    """``--identity-token`` (``MLCHAIN_IDENTITY_TOKEN``), never shown in ``--help``."""
+    return typer.Option(
+        "--identity-token", envvar="MLCHAIN_IDENTITY_TOKEN", help=help_text, show_default=False
+    )
+
+
+def trust_config_option(help_text: str) -> Any:
+    """``--trust-config`` (``MLCHAIN_TRUST_CONFIG``): a private Sigstore instance."""
+    return typer.Option("--trust-config", envvar="MLCHAIN_TRUST_CONFIG", help=help_text)
+
+
+def staging_option(help_text: str) -> Any:
+    """``--staging``: the Sigstore staging instance."""
+    return typer.Option("--staging", help=help_text)
+
+
+TrustConfigOption = Annotated[
+    Path | None,
+    trust_config_option("Sigstore ClientTrustConfig JSON for a private Sigstore instance"),
+]
+"""``--trust-config`` of sign, verify and verify-attestation."""
+
+# --sign and the options that go with it (provenance, sbom, attest)
+SignFlag = Annotated[
+    bool,
+    typer.Option(
+        "--sign",
+        envvar="MLCHAIN_SIGN",
+        help="Sign the statement: output a Sigstore bundle with a DSSE envelope",
+    ),
+]
+StatementKeyOption = Annotated[
+    Path | None, signing_key_option("With --sign: sign with this EC private key")
+]
+StatementCertificateOption = Annotated[
+    Path | None, certificate_option("With --sign: signing certificate (PEM) matching --key")
+]
+StatementChainOption = Annotated[
+    list[Path] | None,
+    certificate_chain_option("With --certificate: intermediate/root certificates (PEM)"),
+]
+StatementIdentityTokenOption = Annotated[
+    str | None,
+    identity_token_option(
+        "With --sign: OIDC token for Sigstore keyless signing (default: ambient CI)"
+    ),
+]
+StatementTrustConfigOption = Annotated[
+    Path | None,
+    trust_config_option(
+        "With --sign: Sigstore ClientTrustConfig JSON for a private Sigstore instance"
+    ),
+]
+StatementStagingOption = Annotated[
+    bool, staging_option("With --sign: use the Sigstore staging instance")
+]
+
+# verify and verify-attestation
+IdentityOption = Annotated[
+    str | None,
+    typer.Option("--identity", envvar="MLCHAIN_IDENTITY", help="Expected signer identity"),
+]
+IdentityRegexpOption = Annotated[
+    str | None,
+    typer.Option(
+        "--identity-regexp",
+        envvar="MLCHAIN_IDENTITY_REGEXP",
+        help="Expected signer identity as a regexp matching the whole identity",
+    ),
+]
+IssuerOption = Annotated[
+    str | None,
+    typer.Option("--issuer", envvar="MLCHAIN_ISSUER", help="Expected OIDC issuer URL"),
+]
+PublicKeyOption = Annotated[
+    Path | None,
+    typer.Option("--key", envvar="MLCHAIN_VERIFY_KEY", help="EC public key (PEM)"),
+]
+_TRUSTED_CHAIN_HELP = "Trusted CA certificates (PEM); repeatable"
+TrustedChainOption = Annotated[
+    list[Path] | None, certificate_chain_option(_TRUSTED_CHAIN_HELP, metavar="<path>")
+]
+# verify-attestation has always shown typer's own metavar for this option; kept as it was.
+TrustedChainDefaultMetavarOption = Annotated[
+    list[Path] | None, certificate_chain_option(_TRUSTED_CHAIN_HELP)
+]
+TrustStagingOption = Annotated[
+    bool, staging_option("Trust the Sigstore staging instance (tests only)")
+]
+
+
+# --- Signer options -> methods ---
+
+PASSWORD_ENV = "MLCHAIN_KEY_PASSWORD"  # noqa: S105 (a variable name, not a secret)
+
+_STATEMENT_SIGNING_PARAMS = (
+    ("key", "--key"),
+    ("certificate", "--certificate"),
+    ("certificate_chain", "--certificate-chain"),
+    ("identity_token", "--identity-token"),
+    ("trust_config", "--trust-config"),
+    ("staging", "--staging"),
+)
+
+
+def signing_method(
+    *,
+    key: Path | None,
+    certificate: Path | None,
+    certificate_chain: list[Path] | None,
+    identity_token: str | None,
+    trust_config: Path | None,
+    staging: bool,
+) -> SigningMethod:
+    """The signing method the options name: Sigstore keyless, a key, or a key and certificate.
+
+    The key's password comes from ``MLCHAIN_KEY_PASSWORD``, else a prompt when it is encrypted.
+
+    Raises:
+        UsageError: on options that do not go together.
+    """
+    from mlchain.signing.sign import SigningMethod
+
+    chain = certificate_chain or []
+    if key is None:
+        if certificate is not None or chain:
+            raise UsageError("--certificate and --certificate-chain need --key (the private key).")
+        if staging and trust_config is not None:
+            raise UsageError("--staging and --trust-config are alternatives; give one.")
+        return SigningMethod.keyless(
+            identity_token=identity_token, trust_config=trust_config, staging=staging
+        )
+    keyless_options = _given(
+        ("--identity-token", identity_token is not None),
+        ("--trust-config", trust_config is not None),
+        ("--staging", staging),
+    )
+    if keyless_options:
+        raise UsageError(
+            f"{', '.join(keyless_options)} only apply to Sigstore keyless signing, not --key."
+        )
+    if chain and certificate is None:
+        raise UsageError("--certificate-chain needs --certificate (the signing certificate).")
+    password = _password(key)
+    if certificate is not None:
+        return SigningMethod.with_certificate(key, certificate, chain, password=password)
+    return SigningMethod.key(key, password=password)
+
+
+def statement_signing_method(
+    ctx: typer.Context,
+    *,
+    sign: bool,
+    key: Path | None,
+    certificate: Path | None,
+    certificate_chain: list[Path] | None,
+    identity_token: str | None,
+    trust_config: Path | None,
+    staging: bool,
+) -> SigningMethod | None:
+    """The signing method for ``--sign``, or ``None`` for an unsigned statement.
+
+    Signing options typed on the command line without ``--sign`` are a usage error (a key the
+    user meant to use must never be silently ignored); the same options coming from environment
+    variables are ignored, so a CI can export them once.
+
+    Raises:
+        UsageError: on options that do not go together.
+    """
+    if not sign:
+        typed = [flag for name, flag in _STATEMENT_SIGNING_PARAMS if _typed(ctx, name)]
+        if typed:
+            verb = "applies" if len(typed) == 1 else "apply"
+            raise UsageError(f"{', '.join(typed)} {verb} only together with --sign.")
+        return None
+    return signing_method(
+        key=key,
+        certificate=certificate,
+        certificate_chain=certificate_chain,
+        identity_token=identity_token,
+        trust_config=trust_config,
+        staging=staging,
+    )
+
+
+def _given(*options: tuple[str, bool]) -> list[str]:
+    """The flags of ``(flag, given)`` pairs that were given, in order."""
+    return [flag for flag, given in options if given]
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _password(key: Path) -> bytes | None:
+    """The key's password: MLCHAIN_KEY_PASSWORD, else a prompt when the key is encrypted."""
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env is not None:
+        return from_env.encode("utf-8")
+    try:
+        head = key.read_bytes()[:4096]
+    except OSError:
+        return None  # sign_model reports the unreadable key with its own message
+    if b"ENCRYPTED" not in head:
+        return None
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{key} is encrypted and no password is available.",
+            hint=f"Set {PASSWORD_ENV}, or run in a terminal to be prompted.",
+        )
+    return str(typer.prompt(f"Password for {key}", hide_input=True)).encode("utf-8")
+
+
+def render_statement(document: dict[str, Any], method: SigningMethod | None) -> str:
+    """The bare statement (deterministic JSON), or the Sigstore bundle when signing."""
+    from mlchain.provenance.statement import dumps
+
+    if method is None:
+        return dumps(document)
+    from mlchain.signing.sign import sign_statement
+
+    return sign_statement(document, method).rstrip("\n") + "\n"
+
+
+def verification_method(
+    model_path: Path,
+    signature: Path | None,
+    *,
+    identity: str | None,
+    identity_regexp: str | None,
+    issuer: str | None,
+    key: Path | None,
+    certificate_chain: list[Path] | None,
+    trust_config: Path | None,
+    staging: bool,
+) -> VerificationMethod:
+    """The verification method the options name: keyless identity, a public key, or a CA chain.
+
+    ``model_path`` and ``signature`` locate the bundle, which says what it needs when no
+    method is given (it is only parsed, not trusted).
+
+    Raises:
+        UsageError: on options that do not go together, or none at all.
+    """
+    from mlchain.signing.verify import VerificationMethod
+
+    chain = certificate_chain or []
+    keyless = identity is not None or identity_regexp is not None or issuer is not None
+    chosen = _given(
+        ("--identity/--issuer", keyless),
+        ("--key", key is not None),
+        ("--certificate-chain", bool(chain)),
+    )
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} are alternatives; give one verification method.")
+    if (trust_config is not None or staging) and not keyless:
+        raise UsageError("--trust-config and --staging apply only to keyless (--identity) bundles.")
+    if staging and trust_config is not None:
+        raise UsageError("--staging and --trust-config are alternatives; give one.")
+    if key is not None:
+        return VerificationMethod.key(key)
+    if chain:
+        return VerificationMethod.with_certificate_chain(tuple(chain))
+    if keyless:
+        if issuer is None:
+            raise UsageError("--issuer is required with --identity/--identity-regexp.")
+        return VerificationMethod.keyless(
+            issuer=issuer,
+            identity=identity,
+            identity_regexp=identity_regexp,
+            trust_config=trust_config,
+            staging=staging,
+        )
+    raise UsageError(_missing_method_message(model_path, signature))
+
+
+def _missing_method_message(model_path: Path, signature: Path | None) -> str:
+    """Say which options the bundle at hand needs (it is only parsed, not trusted)."""
+    from mlchain.signing.bundle import BundleError
+    from mlchain.signing.manifest import default_signature_path
+    from mlchain.signing.verify import read_bundle
+
+    path = signature if signature is not None else default_signature_path(model_path)
+    try:
+        kind = read_bundle(path).signer.method
+    except BundleError:
+        kind = None
+    need = {
+        "sigstore": "it is signed keylessly with Sigstore: give --identity (or "
+        "--identity-regexp) and --issuer for the signer you expect",
+        "key": "it is signed with a key: give --key PUBLIC.pem",
+        "certificate": "it is signed with a certificate: give --certificate-chain CA.pem",
+        None: "give --identity and --issuer (keyless), --key or --certificate-chain",
+    }[kind]
+    return f"No verification method for {path}; {need}."
