@@ -7,6 +7,7 @@ CI machine are used); each worker gets a path and returns our own :class:`ScanRe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -170,7 +171,7 @@ def scan_file(path: Path, options: ScanOptions | None = None) -> ScanResult:
 
 def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
     """Scan one walked entry. Never raises for content problems: they become findings."""
-    from mlchain.scan.detect import read_head
+    from mlchain.scan.detect import HEAD_BYTES, read_head
 
     loc = Location(entry.rel)
     if entry.escape is not None:
@@ -193,7 +194,26 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
         head = read_head(entry.path)
     except OSError as exc:
         return _unreadable(loc, exc)
-    result = _scan_content(entry, loc, head, options)
+    if len(head) < HEAD_BYTES and len(head) != entry.size:
+        # The file changed since the walk (it is all in the head now): trust what was read.
+        entry = dataclasses.replace(entry, size=len(head))
+    try:
+        result = _scan_content(entry, loc, head, options)
+    except Exception as exc:  # detection itself failed: report, never crash the run
+        log.debug("detection failed on %s", entry.path, exc_info=True)
+        return ScanResult(
+            loc,
+            ArtifactFormat.DATA,
+            (
+                finding(
+                    "scanner-error",
+                    f"format detection failed ({type(exc).__name__}); the file was not scanned",
+                    loc,
+                    evidence=str(exc),
+                ),
+            ),
+            skipped="detection failed",
+        )
     if entry.expected_sha256 is not None:
         result = _check_blob_digest(entry, result)
     return result

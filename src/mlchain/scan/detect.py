@@ -144,7 +144,7 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         json_format = _classify_json(name)
         if json_format is not F.DATA:
             return json_format
-    if head[0] in _TEXT_PICKLE_FIRST and _looks_like_text_pickle(head, size):
+    if head and head[0] in _TEXT_PICKLE_FIRST and _looks_like_text_pickle(head, size):
         return _classify_zip(path) if _has_zip_tail(path, size, head, exact=True) else F.PICKLE
     if _has_zip_tail(path, size, head):
         return _classify_zip(path)

@@ -1,0 +1,76 @@
+"""Files that change between the walk and the scan (size grows or shrinks) never crash a scanner.
+
+The walk records a size; the scanner then opens the file. A file rewritten in between (a download
+in progress, an attacker racing the scanner) must give findings or a clean result, never a
+``scanner-error``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from helpers import FIXTURES
+from mlchain.scan import scan_entry
+from mlchain.scan.base import ScanOptions
+from mlchain.scan.walk import walk
+
+SAMPLES = sorted(
+    p
+    for area in ("pickle", "containers", "safetensors", "gguf", "onnx", "repo", "hfmodel")
+    for p in (FIXTURES / area).rglob("*")
+    if p.is_file() and p.suffix != ".py" and 64 < p.stat().st_size < 200_000
+)[::3]
+
+
+@pytest.mark.parametrize("fixture", SAMPLES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_size_changes_between_walk_and_scan(fixture: Path, tmp_path: Path) -> None:
+    data = fixture.read_bytes()
+    target = tmp_path / fixture.name
+    target.write_bytes(data)
+    (entry,) = list(walk(target, []))
+    options = ScanOptions(jobs=1)
+    for now in (data[: len(data) // 2], data + b"\x00" * 4096, b""):
+        target.write_bytes(now)
+        for claimed in (entry.size, len(now)):
+            result = scan_entry(replace(entry, size=claimed), options)
+            crashes = [f for f in result.findings if f.rule_id == "scanner-error"]
+            assert crashes == [], f"{fixture.name}: {crashes[0].evidence}"
+
+
+def _big_files(tmp_path: Path) -> list[Path]:
+    import json
+    import pickle
+    import struct
+    import sys
+    import zipfile
+
+    sys.path.insert(0, str(FIXTURES.parent / "benchmarks"))
+    import artifacts  # the benchmark generators write real formats
+
+    out = [
+        artifacts.safetensors_file(tmp_path / "a.safetensors", 300_000, 4),
+        artifacts.gguf_file(tmp_path / "a.gguf", 300_000, 4),
+    ]
+    (tmp_path / "a.pkl").write_bytes(pickle.dumps([b"x" * 300_000, {"k": 1}], protocol=4))
+    with zipfile.ZipFile(tmp_path / "a.pt", "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"w": 1}, protocol=2))
+        archive.writestr("archive/data/0", b"\x00" * 300_000)
+    header = json.dumps({"t": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}).encode()
+    (tmp_path / "b.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\x01")
+    return [*out, tmp_path / "a.pkl", tmp_path / "a.pt"]
+
+
+def test_large_files_shrinking_after_the_walk(tmp_path: Path) -> None:
+    options = ScanOptions(jobs=1)
+    for target in _big_files(tmp_path):
+        (entry,) = list(walk(target, []))
+        data = target.read_bytes()
+        for keep in (100_000, 70_000):  # still longer than the 64 KiB head
+            target.write_bytes(data[:keep])
+            result = scan_entry(entry, options)  # entry.size is the old, larger size
+            crashes = [f for f in result.findings if f.rule_id == "scanner-error"]
+            assert crashes == [], f"{target.name}: {crashes[0].evidence}"
+        target.write_bytes(data)
