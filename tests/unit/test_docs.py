@@ -85,3 +85,35 @@ def test_every_command_has_a_docs_page() -> None:
     names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     assert names == set(expected)
     assert {expected[n] for n in names} <= pages
+
+
+def test_no_package_or_container_registry_host_is_named() -> None:
+    """Project rule: registry hosts never appear in code, docs or manifests (images use neutral
+    names such as registry.example/...). The hosts are assembled here so this file names none."""
+    import subprocess
+
+    hosts = [
+        ".".join(parts)
+        for parts in (
+            ("ghcr", "io"),
+            ("docker", "io"),
+            ("quay", "io"),
+            ("gcr", "io"),
+            ("pypi", "org"),
+            ("pythonhosted", "org"),
+            ("registry", "npmjs", "org"),
+        )
+    ]
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    offenders = []
+    for name in files:
+        if name.startswith("tests/data/"):  # third-party schema files kept verbatim
+            continue
+        try:
+            text = (REPO / name).read_text(encoding="utf-8", errors="ignore")
+        except OSError:
+            continue
+        offenders += [f"{name}: {h}" for h in hosts if h in text]
+    assert offenders == []
