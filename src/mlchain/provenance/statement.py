@@ -436,10 +436,7 @@ def digest_model(
     cache = locate(model_path) if model_path.is_dir() else None
     if cache is not None:
         model_path = cache.snapshot
-        _check_cache_links(cache, skip)
-        allow_symlinks = True
-    else:
-        manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=skip)
+    allow_symlinks = manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=skip)
     try:
         if allow_symlinks:
             config = manifest.hashing_config(algorithm="sha256", ignore=skip, allow_symlinks=True)
@@ -472,22 +469,6 @@ def digest_model(
                 hint="Rename the file (or leave it out with --ignore) and run again.",
             ) from None
     return digests
-
-
-def _check_cache_links(cache: Any, skip: Sequence[Path]) -> None:
-    from mlchain.signing.manifest import SymlinkError
-
-    contain = cache.repo_dir.resolve()
-    for link in sorted(cache.snapshot.rglob("*")):
-        rel = link.relative_to(cache.snapshot)
-        if not link.is_symlink() or any(rel == p or p in rel.parents for p in skip):
-            continue
-        target = link.resolve()
-        if contain not in target.parents or not target.is_file():
-            raise SymlinkError(
-                f"{rel.as_posix()} in the Hugging Face cache snapshot links outside its cached "
-                "repository, or not to a regular file; mlchain refuses it."
-            )
 
 
 def _check_cache_blobs(cache: Any, digests: Mapping[str, str]) -> None:

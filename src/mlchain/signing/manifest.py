@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from mlchain.errors import UsageError
+from mlchain.errors import MlchainError, UsageError
 
 HashAlgorithm = Literal["sha256", "blake2", "blake3"]
 
@@ -92,19 +92,41 @@ def _lexical_resolve(path: Path) -> Path:
     return path.parent.resolve() / path.name
 
 
-def check_symlinks(model_path: Path, *, allow: bool, ignore: Sequence[Path] = ()) -> None:
-    """Enforce mlchain's symlink rule on a model before hashing it.
+def check_symlinks(model_path: Path, *, allow: bool, ignore: Sequence[Path] = ()) -> bool:
+    """Enforce mlchain's symlink rule on a model before hashing it; return the effective rule.
 
     By default any symbolic link is refused. With ``allow``, a link is accepted only if it points
     to a regular file inside the model folder: model-signing would otherwise hash files outside
     the model (whatever the link points to when verifying) or silently skip linked folders.
     Links under ignored paths (``ignore``, relative to the folder; git metadata) are not checked.
 
+    A Hugging Face cache snapshot (``models--org--name/snapshots/<commit>``) is the one folder
+    made of links by design: there, links are accepted when they resolve to regular files inside
+    the cached repository (its ``blobs/``), and ``True`` is returned so hashing follows them.
+
+    Returns:
+        Whether model-signing must follow symbolic links when hashing.
+
     Raises:
         SymlinkError: on the first link the rule refuses.
     """
+    from mlchain.sources.hfcache import locate
+
+    cache = None
+    if model_path.is_dir():
+        try:
+            cache = locate(model_path)
+        except MlchainError:
+            cache = None
+    if cache is not None and cache.snapshot == model_path.absolute():
+        _walk_links(model_path, cache.repo_dir.resolve(), allow=True, ignore=ignore)
+        return True
     root = model_path if model_path.is_dir() and not model_path.is_symlink() else model_path.parent
-    real_root = root.resolve()
+    _walk_links(model_path, root.resolve(), allow=allow, ignore=ignore)
+    return allow
+
+
+def _walk_links(model_path: Path, real_root: Path, *, allow: bool, ignore: Sequence[Path]) -> None:
     skipped = {Path(p) for p in ignore} | {Path(g) for g in _GIT_PATHS}
     if model_path.is_symlink():
         _check_link(model_path, real_root, allow=allow, shown=model_path.name)

@@ -118,7 +118,7 @@ def sign_model(
         raise InputError(f"No such model file or folder: {model_path}.")
     signature = signature if signature is not None else _manifest.default_signature_path(model_path)
     ignores = _manifest.relative_ignores(model_path, [*ignore, signature])
-    _manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=ignores)
+    allow_symlinks = _manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=ignores)
     signer = _model_signer(method)  # fail on a bad key before hashing gigabytes
 
     from model_signing._signing import signing as ms_signing

@@ -237,7 +237,7 @@ def verify_model(
     ignores = [Path(p) for p in signed_ignores]
     ignores += _manifest.relative_ignores(model_path, [signature])
     try:
-        _manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=ignores)
+        allow_symlinks = _manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=ignores)
     except _manifest.SymlinkError as exc:
         return _replace(base, errors=(exc.message,))
 

@@ -92,3 +92,58 @@ def test_ambiguous_snapshots_need_an_explicit_choice(tmp_path: Path) -> None:
 
 def test_plain_folder_is_not_a_cache(tmp_path: Path) -> None:
     assert locate(tmp_path) is None
+
+
+def _keypair(tmp_path: Path) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / "k.pem", tmp_path / "k.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def test_verify_a_cached_snapshot_against_the_model_sig_in_the_repo(tmp_path: Path) -> None:
+    """The publisher signs the model folder and commits model.sig; a consumer verifies the cache."""
+    private, public = _keypair(tmp_path)
+    published = tmp_path / "published"
+    published.mkdir()
+    for name, data in FILES.items():
+        (published / name).parent.mkdir(parents=True, exist_ok=True)
+        (published / name).write_bytes(data)
+    assert run_cli("sign", str(published), "--key", str(private)).exit_code == 0
+    files = {n: (published / n).read_bytes() for n in [*FILES, "model.sig"]}
+    repo = _cache(tmp_path, files, lfs={"README.md"})
+    snapshot = repo / "snapshots" / COMMIT
+    ok = run_cli("verify", str(snapshot), "--key", str(public))
+    assert ok.exit_code == 0, ok.stdout + ok.stderr
+    blob = repo / "blobs" / hashlib.sha1(FILES["config.json"]).hexdigest()
+    blob.write_bytes(b'{"model_type": "tampered"}')
+    bad = run_cli("verify", str(snapshot), "--key", str(public))
+    assert bad.exit_code == 1
+    assert "config.json" in bad.stdout
+
+
+def test_signing_refuses_a_snapshot_link_that_leaves_the_cache(tmp_path: Path) -> None:
+    private, _ = _keypair(tmp_path)
+    repo = _cache(tmp_path, FILES, lfs=set())
+    (tmp_path / "outside.txt").write_text("x\n")
+    (repo / "snapshots" / COMMIT / "escape.txt").symlink_to(tmp_path / "outside.txt")
+    result = run_cli(
+        "sign", str(repo / "snapshots" / COMMIT), "--key", str(private),
+        "--signature", str(tmp_path / "m.sig"),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "escape.txt" in result.stderr
