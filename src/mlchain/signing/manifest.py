@@ -119,17 +119,19 @@ def check_symlinks(model_path: Path, *, allow: bool, ignore: Sequence[Path] = ()
         except MlchainError:
             cache = None
     if cache is not None and cache.snapshot == model_path.absolute():
-        _walk_links(model_path, cache.repo_dir.resolve(), allow=True, ignore=ignore)
+        _walk_links(model_path, cache.repo_dir.resolve(), allow=True, ignore=ignore, cache=True)
         return True
     root = model_path if model_path.is_dir() and not model_path.is_symlink() else model_path.parent
     _walk_links(model_path, root.resolve(), allow=allow, ignore=ignore)
     return allow
 
 
-def _walk_links(model_path: Path, real_root: Path, *, allow: bool, ignore: Sequence[Path]) -> None:
+def _walk_links(
+    model_path: Path, real_root: Path, *, allow: bool, ignore: Sequence[Path], cache: bool = False
+) -> None:
     skipped = {Path(p) for p in ignore} | {Path(g) for g in _GIT_PATHS}
     if model_path.is_symlink():
-        _check_link(model_path, real_root, allow=allow, shown=model_path.name)
+        _check_link(model_path, real_root, allow=allow, shown=model_path.name, cache=cache)
         if not model_path.is_dir():
             return
     if not model_path.is_dir():
@@ -142,16 +144,23 @@ def _walk_links(model_path: Path, real_root: Path, *, allow: bool, ignore: Seque
                 continue
             full = Path(folder) / name
             if full.is_symlink():
-                _check_link(full, real_root, allow=allow, shown=rel.as_posix())
+                _check_link(full, real_root, allow=allow, shown=rel.as_posix(), cache=cache)
         dirs[:] = [d for d in dirs if (rel_folder / d) not in skipped]
 
 
-def _check_link(link: Path, real_root: Path, *, allow: bool, shown: str) -> None:
+def _check_link(
+    link: Path, real_root: Path, *, allow: bool, shown: str, cache: bool = False
+) -> None:
     target = link.readlink()
     if not allow:
         raise SymlinkError(f"{shown} is a symbolic link (to {target}); mlchain refuses symlinks.")
     real = link.resolve()
     if real != real_root and real_root not in real.parents:
+        if cache:
+            raise SymlinkError(
+                f"{shown} in the Hugging Face cache snapshot links outside its cached repository "
+                f"(to {target}); mlchain refuses it."
+            )
         raise SymlinkError(
             f"{shown} is a symbolic link to {target}, outside the model folder; "
             "--allow-symlinks accepts only links that stay inside it."
