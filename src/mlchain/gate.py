@@ -8,7 +8,9 @@ Steps, each feeding the policy's inputs (``mlchain.policy.gate``):
    folder beside the model (``<model>.mlchain/``) are verified against the model's files, trying
    each authority; verified provenance and SBOM statements become the ``provenance`` and ``sbom``
    inputs.
-3. **Scan.** The model is scanned again here, with the policy's own allowlist additions.
+3. **Scan.** The model is scanned again here, with the policy's own allowlist additions, unless
+   the policy sets ``spec.scan.acceptAttestation`` and a scan attestation verified (same files,
+   verdict ``pass``): then its report is the ``scan`` input.
 4. **Decision.** The policy is evaluated; anything missing, unreadable or unverifiable denies.
 
 Nothing here raises for a model that merely fails: that is a deny with reasons. Errors are for
@@ -37,6 +39,7 @@ ATTESTATION_DIR_SUFFIX = ".mlchain"
 _KIND_TO_METHOD = {"keyless": "sigstore", "key": "key", "certificateChain": "certificate"}
 SBOM_PREDICATE = "https://cyclonedx.org/bom"
 PROVENANCE_PREDICATE = "https://slsa.dev/provenance/v1"
+SCAN_PREDICATE = "https://mlchain.dev/attestations/scan/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class GateResult:
     provenance: dict[str, Any] | None
     sbom: dict[str, Any] | None
     model: dict[str, Any] | None
+    scan_source: str = "rescan"
+    """``rescan`` (scanned here) or ``attestation`` (``spec.scan.acceptAttestation``)."""
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable gate report (``verify --policy -f json``)."""
@@ -56,6 +61,7 @@ class GateResult:
             **self.decision.to_dict(),
             "verification": self.verification,
             "scan_summary": None if self.scan is None else self.scan.get("summary"),
+            "scan_source": self.scan_source,
         }
 
 
@@ -95,14 +101,31 @@ def run_gate(
             model_path, discover_attestations(model_path, attestations), methods, allow_symlinks
         )
     verification["attestations"] = entries
-    report = scan_paths([model_path], ScanOptions(allow_globals=policy.allow_globals, jobs=jobs))
-    scan = report_to_dict(report)
+    attested = statements.get(SCAN_PREDICATE)
+    accept = policy.scan is not None and policy.scan.accept_attestation
+    if accept and attested is not None and isinstance(attested.get("predicate"), dict):
+        # The attestation verified against these exact files and carries the verdict "pass";
+        # the policy's own failOn/allowGlobals are still applied to its report below.
+        scan = dict(attested["predicate"].get("report") or {})
+        scan_source = "attestation"
+    else:
+        options = ScanOptions(allow_globals=policy.allow_globals, jobs=jobs)
+        scan = report_to_dict(scan_paths([model_path], options))
+        scan_source = "rescan"
+    raw_results = scan.get("results")
+    results: list[dict[str, Any]] = (
+        [r for r in raw_results if isinstance(r, dict)] if isinstance(raw_results, list) else []
+    )
     model = {
         "files": [
-            {"path": r["location"]["path"], "size": r["size"], "format": r["format"]}
-            for r in scan["results"]
+            {
+                "path": (r.get("location") or {}).get("path"),
+                "size": r.get("size"),
+                "format": r.get("format"),
+            }
+            for r in results
         ],
-        "total_size": sum(r["size"] or 0 for r in scan["results"]),
+        "total_size": sum(int(r.get("size") or 0) for r in results),
     }
     provenance = statements.get(PROVENANCE_PREDICATE)
     sbom_statement = statements.get(SBOM_PREDICATE)
@@ -115,7 +138,7 @@ def run_gate(
         sbom=sbom if isinstance(sbom, dict) else None,
         model=model,
     )
-    return GateResult(decision, verification, scan, provenance, sbom, model)
+    return GateResult(decision, verification, scan, provenance, sbom, model, scan_source)
 
 
 @contextmanager

@@ -183,3 +183,27 @@ def test_shipped_example_policies_load(name: str) -> None:
     from mlchain.policy import load_policy
 
     load_policy(FIXTURES.parent / "docs" / "policies" / name)
+
+
+def test_policy_may_accept_a_signed_scan_attestation_instead_of_rescanning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlchain.scan
+
+    private, public = _keys(tmp_path)
+    model = _model(tmp_path)
+    _publish(model, "--key", str(private))
+    policy = _policy(tmp_path, _key_authority(public), "    acceptAttestation: true\n")
+
+    def no_rescan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the gate re-scanned although the policy accepts the attestation")
+
+    monkeypatch.setattr(mlchain.scan, "scan_paths", no_rescan)
+    code, report = _gate(model, policy)
+    assert code == 0, report
+    assert report["scan_source"] == "attestation"
+    (model.parent / "tiny.mlchain" / "scan.json").unlink()
+    monkeypatch.undo()
+    code, report = _gate(model, policy)
+    assert report["scan_source"] == "rescan"
+    assert code == 1  # the policy still requires the scan attestation itself

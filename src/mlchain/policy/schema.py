@@ -102,6 +102,8 @@ class ScanRequirement:
     allow_globals: frozenset[str] = frozenset()
     strict: bool = False
     """Deny when the report lists files that were not scanned."""
+    accept_attestation: bool = False
+    """``verify --policy`` may use a verified scan attestation's report instead of re-scanning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +379,7 @@ def _build(doc: Document, base_dir: Path) -> ModelPolicy:
             fail_on=None if fail_on == "never" else Severity.parse(fail_on),
             allow_globals=frozenset(raw.get("allowGlobals", [])),
             strict=bool(raw.get("strict", False)),
+            accept_attestation=bool(raw.get("acceptAttestation", False)),
         )
     if problems:
         raise _combined(problems)
