@@ -12,7 +12,18 @@ always comes from our own VM.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
-from mlchain.scan.pickle.vm import PickleScan, scan_pickle
 
 __all__ = ["ALLOWLIST_VERSION", "PickleScan", "scan_pickle"]
+
+
+def __getattr__(name: str) -> Any:
+    # The VM is imported on first use only: reports read ALLOWLIST_VERSION from this package,
+    # and a safetensors-only scan should not pay for importing the pickle machinery.
+    if name in {"PickleScan", "scan_pickle"}:
+        from mlchain.scan.pickle import vm
+
+        return getattr(vm, name)
+    raise AttributeError(name)
