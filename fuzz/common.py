@@ -20,12 +20,31 @@ LIMITS = Limits(max_seconds_per_file=30.0)
 """Default limits except the wall-time budget, which stays above libFuzzer's -timeout=10 so a
 slow input is reported by the fuzzer as a hang instead of hidden by mlchain's own deadline."""
 
+TIGHT = Limits(
+    max_pickle_bytes=16 * 1024,
+    max_opcodes=2_000,
+    max_memo=64,
+    max_stack=64,
+    max_nesting=2,
+    max_decompressed_bytes=64 * 1024,
+    max_ratio=20,
+    max_members=8,
+    max_header_bytes=4 * 1024,
+    max_seconds_per_file=30.0,
+)
+"""Small limits, so that fuzzed inputs reach every limit-exceeded path, not only the parsers."""
+
 _SCRATCH: list[Path] = []
 
 
-def context() -> ScanContext:
-    """A fresh per-input scan context (the deadline starts now)."""
-    return ScanContext(ScanOptions(limits=LIMITS, jobs=1))
+def context(data: bytes = b"") -> ScanContext:
+    """A fresh per-input scan context (the deadline starts now).
+
+    One input in four (by length) is scanned under :data:`TIGHT` limits, the rest under the
+    defaults; the choice depends only on ``data``, so every crash reproduces.
+    """
+    limits = TIGHT if data and len(data) % 4 == 0 else LIMITS
+    return ScanContext(ScanOptions(limits=limits, jobs=1))
 
 
 def location(name: str) -> Location:

@@ -13,7 +13,7 @@ SEEDS = "gguf"
 
 def TestOneInput(data: bytes) -> None:
     loc = location("fuzz.gguf")
-    info = parse_gguf(io.BytesIO(data), len(data), loc, context())
+    info = parse_gguf(io.BytesIO(data), len(data), loc, context(data))
     for key, source in info.templates.items():
         analyse_template(source, loc, None if key == "tokenizer.chat_template" else key)
 

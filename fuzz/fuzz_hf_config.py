@@ -12,7 +12,7 @@ _SCANNER = HfConfigScanner()
 
 def TestOneInput(data: bytes) -> None:
     art = artifact(scratch_file(data, "config.json"), ArtifactFormat.HF_CONFIG)
-    list(_SCANNER.scan(art, context()))
+    list(_SCANNER.scan(art, context(data)))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ _SCANNER = KerasScanner()
 def TestOneInput(data: bytes) -> None:
     if data.startswith(b"PK"):
         art = artifact(scratch_file(data, "model.keras"), ArtifactFormat.KERAS)
-        list(_SCANNER.scan(art, context()))
+        list(_SCANNER.scan(art, context(data)))
         return
     try:
         parsed = parse_strict(data, allow_constants=True)

@@ -13,7 +13,7 @@ SEEDS = "npy"
 def TestOneInput(data: bytes) -> None:
     with contextlib.suppress(NpyError):
         parse_header(data)
-    list(scan_npy(data, location("fuzz.npy"), context(), 0))
+    list(scan_npy(data, location("fuzz.npy"), context(data), 0))
 
 
 if __name__ == "__main__":

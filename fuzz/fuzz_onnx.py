@@ -17,7 +17,7 @@ def TestOneInput(data: bytes) -> None:
     except WireError:
         pass
     art = artifact(scratch_file(b"", "model.onnx"), ArtifactFormat.ONNX)
-    scan_bytes(data, art, context())
+    scan_bytes(data, art, context(data))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ SEEDS = "pickle"
 
 
 def TestOneInput(data: bytes) -> None:
-    scan_pickle(data, location("fuzz.pkl"), context())
+    scan_pickle(data, location("fuzz.pkl"), context(data))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ SEEDS = "safetensors"
 
 
 def TestOneInput(data: bytes) -> None:
-    list(check_safetensors(io.BytesIO(data), len(data), location("fuzz.safetensors"), context()))
+    list(
+        check_safetensors(io.BytesIO(data), len(data), location("fuzz.safetensors"), context(data))
+    )
 
 
 if __name__ == "__main__":

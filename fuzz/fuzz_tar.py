@@ -11,7 +11,7 @@ SEEDS = "tar"
 
 
 def TestOneInput(data: bytes) -> None:
-    ctx = context()
+    ctx = context(data)
     read_members(data, max_members=ctx.limits.max_members)
     fmt = classify_tar_buffer(data)
     list(scan_buffer(data, fmt, location("fuzz.tar"), ctx, State(), 0))

@@ -15,7 +15,7 @@ SEEDS = "zip"
 
 
 def TestOneInput(data: bytes) -> None:
-    ctx = context()
+    ctx = context(data)
     directory = read_directory(data, max_members=ctx.limits.max_members)
     for entry in directory.entries[:64]:
         for _ in member_chunks(data, entry):
