@@ -52,7 +52,7 @@ def _files(*areas: str) -> list[Path]:
 
 
 def _all_files() -> list[Path]:
-    return _files("containers", "gguf", "hfmodel", "onnx", "pickle", "repo", "safetensors")
+    return _files("containers", "gguf", "hfmodel", "onnx", "pickle", "repo", "safetensors", "fuzz")
 
 
 def _read(paths: Iterable[Path]) -> Iterator[bytes]:
@@ -139,6 +139,7 @@ def _chat_template() -> Iterator[bytes]:
         sys.path.remove(str(FIXTURES))
     for source in [*chat_templates.BENIGN.values(), *chat_templates.MALICIOUS.values()]:
         yield source.encode("utf-8", "surrogatepass")
+    yield from _read(_files("fuzz/chat_template"))  # past crashers
 
 
 def _onnx() -> Iterator[bytes]:

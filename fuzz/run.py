@@ -65,6 +65,7 @@ def run_target(target: str, seconds: int, max_len: int, work: Path, log_dir: Pat
         f"-max_len={max_len}",
         "-print_final_stats=1",
         f"-artifact_prefix={crash_dir}/",
+        *_dictionary(module.SEEDS),
         str(live),
         str(seeds),
     ]
@@ -87,6 +88,11 @@ def run_target(target: str, seconds: int, max_len: int, work: Path, log_dir: Pat
         crashes=_ARTIFACT.findall(log),
         returncode=proc.returncode,
     )
+
+
+def _dictionary(seeds: str) -> list[str]:
+    path = HERE / "dicts" / f"{seeds}.dict"
+    return [f"-dict={path}"] if path.is_file() else []
 
 
 def table(results: list[Result]) -> str:

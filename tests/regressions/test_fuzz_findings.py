@@ -1,0 +1,74 @@
+"""Inputs the fuzz targets (fuzz/) found crashing a parser: each now yields findings, never raises.
+
+One test per finding, named after what broke. The inputs are the minimised crashers committed in
+``fixtures/fuzz/<target>/`` (regenerate with ``python fixtures/generate.py fuzz``); every test
+goes through the same entry point as the fuzz target and the whole scan pipeline, which must not
+report a ``scanner-error`` (its catch-all for an escaping exception).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import FIXTURES
+from mlchain.models import Finding, Location, Severity
+from mlchain.scan import scan_paths
+from mlchain.scan.base import ScanOptions
+from mlchain.scan.chat_template import analyse_template
+
+CRASHERS = FIXTURES / "fuzz"
+
+
+def _pipeline(path: Path, tmp_path: Path) -> list[Finding]:
+    target = tmp_path / path.name
+    target.write_bytes(path.read_bytes())
+    report = scan_paths([target], ScanOptions(jobs=1))
+    assert [f for f in report.findings if f.rule_id == "scanner-error"] == []
+    return list(report.findings)
+
+
+def _template(name: str, tmp_path: Path) -> list[Finding]:
+    path = CRASHERS / "chat_template" / name
+    findings = analyse_template(path.read_text("utf-8"), Location(Path(name)))
+    assert _pipeline(path, tmp_path)
+    return findings
+
+
+def _attr_built_at_render_time(findings: list[Finding]) -> bool:
+    return any(
+        f.rule_id == "chat-template-injection" and f.severity is Severity.CRITICAL for f in findings
+    )
+
+
+def test_chat_template_replace_count_with_unicode_digit(tmp_path: Path) -> None:
+    """``"abc"|replace("a", "b", "²")`` folded ``int("²")`` because ``"²".isdigit()`` is true."""
+    findings = _template("replace_count_unicode_digit.jinja", tmp_path)
+    assert _attr_built_at_render_time(findings)
+
+
+def test_chat_template_format_field_with_unicode_digit(tmp_path: Path) -> None:
+    """``"{²}".format("a")`` folded the field ``²`` as a positional index via ``int("²")``."""
+    findings = _template("format_field_unicode_digit.jinja", tmp_path)
+    assert _attr_built_at_render_time(findings)
+
+
+def test_chat_template_repeat_count_overflow(tmp_path: Path) -> None:
+    """``"" * 99999999999999999999999`` folded to an OverflowError (no index-sized integer)."""
+    findings = _template("repeat_count_overflow.jinja", tmp_path)
+    assert _attr_built_at_render_time(findings)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('{{ x|attr("__claXX__"|replace("XX", "ss", "1")) }}', "'__class__'"),
+        ('{{ x|attr("{0}".format("__class__")) }}', "'__class__'"),
+        ('{{ x|attr("_" * 2 + "class" + "_" * 2) }}', "'__class__'"),
+    ],
+)
+def test_chat_template_fixes_keep_folding_ascii_forms(source: str, expected: str) -> None:
+    """The fixes only refuse to fold what Python itself would reject; ASCII forms still fold."""
+    findings = analyse_template(source, Location(Path("t.jinja")))
+    assert any(expected in f.message for f in findings), [f.message for f in findings]
