@@ -8,6 +8,7 @@ report a ``scanner-error`` (its catch-all for an escaping exception).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,15 @@ import pytest
 from helpers import FIXTURES
 from mlchain.models import Finding, Location, Severity
 from mlchain.scan import scan_paths
-from mlchain.scan.base import ScanOptions
+from mlchain.scan.base import ScanContext, ScanOptions
 from mlchain.scan.chat_template import analyse_template
+from mlchain.scan.safetensors import check_safetensors
 
 CRASHERS = FIXTURES / "fuzz"
+
+
+def _context() -> ScanContext:
+    return ScanContext(ScanOptions(jobs=1))
 
 
 def _pipeline(path: Path, tmp_path: Path) -> list[Finding]:
@@ -72,3 +78,18 @@ def test_chat_template_fixes_keep_folding_ascii_forms(source: str, expected: str
     """The fixes only refuse to fold what Python itself would reject; ASCII forms still fold."""
     findings = analyse_template(source, Location(Path("t.jinja")))
     assert any(expected in f.message for f in findings), [f.message for f in findings]
+
+
+def test_safetensors_gap_past_seekable_offset(tmp_path: Path) -> None:
+    """A gap between tensors that starts beyond 2**63 bytes: the peek at the hidden bytes seeked
+    there and raised OverflowError (``ValueError`` on a real file) instead of reporting."""
+    path = CRASHERS / "safetensors" / "gap_past_seekable_offset.safetensors"
+    data = path.read_bytes()
+    findings = list(
+        check_safetensors(io.BytesIO(data), len(data), Location(Path(path.name)), _context())
+    )
+    assert any(
+        f.rule_id == "safetensors-invalid-header" and "data bytes" in f.message for f in findings
+    )
+    assert any(f.rule_id == "safetensors-polyglot" for f in findings)
+    assert any(f.rule_id == "safetensors-invalid-header" for f in _pipeline(path, tmp_path))

@@ -285,7 +285,10 @@ def _check_layout(
                 "safetensors-polyglot",
                 f"{span.begin - expected} undeclared bytes between tensors before {span.name!r}",
                 loc.at(data_start + expected),
-                evidence=_peek(handle, data_start + expected, span.begin - expected).hex(" "),
+                # Only bytes the file holds: a gap past its end may lie beyond any seekable offset.
+                evidence=_peek(
+                    handle, data_start + expected, min(span.begin, data_len) - expected
+                ).hex(" "),
             )
         expected = max(expected, span.end)
     if expected > data_len:
