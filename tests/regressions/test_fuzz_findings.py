@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from helpers import FIXTURES
-from mlchain.models import Finding, Location, Severity
+from mlchain.models import ArtifactFormat, Finding, Location, Severity
 from mlchain.scan import scan_paths
-from mlchain.scan.base import ScanContext, ScanOptions
+from mlchain.scan.base import Artifact, ScanContext, ScanOptions
 from mlchain.scan.chat_template import analyse_template
+from mlchain.scan.keras import KerasScanner
 from mlchain.scan.safetensors import check_safetensors
 
 CRASHERS = FIXTURES / "fuzz"
@@ -28,6 +29,7 @@ def _context() -> ScanContext:
 
 
 def _pipeline(path: Path, tmp_path: Path) -> list[Finding]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     target = tmp_path / path.name
     target.write_bytes(path.read_bytes())
     report = scan_paths([target], ScanOptions(jobs=1))
@@ -93,3 +95,19 @@ def test_safetensors_gap_past_seekable_offset(tmp_path: Path) -> None:
     )
     assert any(f.rule_id == "safetensors-polyglot" for f in findings)
     assert any(f.rule_id == "safetensors-invalid-header" for f in _pipeline(path, tmp_path))
+
+
+def test_keras_lzma_member_corrupt(tmp_path: Path) -> None:
+    """A ``.keras`` zip whose config.json is a corrupt LZMA member: Python's zipfile raises
+    ``lzma.LZMAError``, which escaped ``KerasScanner`` instead of becoming a parse error."""
+    path = CRASHERS / "keras" / "lzma_member_corrupt.keras"
+    target = tmp_path / path.name
+    target.write_bytes(path.read_bytes())
+    artifact = Artifact(
+        target, Location(Path(path.name)), tmp_path, target.stat().st_size, ArtifactFormat.KERAS
+    )
+    findings = list(KerasScanner().scan(artifact, _context()))
+    assert [f.rule_id for f in findings] == ["parse-error"]
+    assert "damaged" in findings[0].message
+    # The pipeline sees a plain zip (no Keras metadata) and reports the unsupported method.
+    assert _pipeline(path, tmp_path / "p")
