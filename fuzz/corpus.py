@@ -95,6 +95,7 @@ def _pickle() -> Iterator[bytes]:
 
 
 def _zip() -> Iterator[bytes]:
+    yield from _compressed_keras()
     for data in _read(_all_files()):
         if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
             yield data
@@ -154,7 +155,24 @@ def _json() -> Iterator[bytes]:
             yield from _zip_members(path.read_bytes(), lambda name: name.endswith(".json"))
 
 
+def _compressed_keras() -> Iterator[bytes]:
+    """A small .keras zip per compression method Python's zipfile (Keras' reader) supports."""
+    config = b'{"class_name": "Sequential", "module": "keras", "config": {"layers": []}}'
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            for name, body in (
+                ("metadata.json", b'{"keras_version": "3.6.0"}'),
+                ("config.json", config),
+            ):
+                info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+                info.compress_type = method
+                archive.writestr(info, body)
+        yield out.getvalue()
+
+
 def _keras() -> Iterator[bytes]:
+    yield from _compressed_keras()
     for path in _all_files():
         if path.suffix == ".keras":
             data = path.read_bytes()
