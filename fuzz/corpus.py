@@ -9,9 +9,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import lzma
 import sys
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -66,7 +68,8 @@ def _zip_members(data: bytes, want: Callable[[str], bool]) -> Iterator[bytes]:
             for info in archive.infolist():
                 if want(info.filename) and info.file_size <= MAX_SEED:
                     yield archive.read(info)
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError,
+            EOFError, zlib.error, lzma.LZMAError):  # fmt: skip
         return
 
 
