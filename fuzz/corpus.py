@@ -26,6 +26,7 @@ TARGETS = (
     "tar",
     "npy",
     "safetensors",
+    "safetensors_index",
     "gguf",
     "chat_template",
     "onnx",
@@ -129,6 +130,12 @@ def _safetensors() -> Iterator[bytes]:
     yield from _read(_files("safetensors"))
 
 
+def _safetensors_index() -> Iterator[bytes]:
+    for path in _all_files():
+        if path.name.endswith(".safetensors.index.json"):
+            yield path.read_bytes()
+
+
 def _gguf() -> Iterator[bytes]:
     for data in _read(_all_files()):
         if data.startswith(b"GGUF"):
@@ -205,6 +212,7 @@ CORPORA: dict[str, Callable[[], Iterable[bytes]]] = {
     "tar": _tar,
     "npy": _npy,
     "safetensors": _safetensors,
+    "safetensors_index": _safetensors_index,
     "gguf": _gguf,
     "chat_template": _chat_template,
     "onnx": _onnx,

@@ -18,6 +18,7 @@ from mlchain.models import ArtifactFormat, Finding, Location, Severity
 from mlchain.scan import scan_paths
 from mlchain.scan.base import Artifact, ScanContext, ScanOptions
 from mlchain.scan.chat_template import analyse_template
+from mlchain.scan.hf_config import HfConfigScanner
 from mlchain.scan.keras import KerasScanner
 from mlchain.scan.safetensors import check_safetensors
 
@@ -111,3 +112,36 @@ def test_keras_lzma_member_corrupt(tmp_path: Path) -> None:
     assert "damaged" in findings[0].message
     # The pipeline sees a plain zip (no Keras metadata) and reports the unsupported method.
     assert _pipeline(path, tmp_path / "p")
+
+
+def test_hf_config_module_name_too_long_for_the_file_system(tmp_path: Path) -> None:
+    """An ``auto_map`` module with a 300-character component: ``is_file()`` raised ENAMETOOLONG and
+    the pipeline replaced every finding of the config (CRITICAL remote code included) by one
+    HIGH ``file-unreadable``: a severity downgrade any hostile config could trigger."""
+    path = CRASHERS / "hf_config" / "long_module_name" / "config.json"
+    target = tmp_path / "config.json"
+    target.write_bytes(path.read_bytes())
+    artifact = Artifact(
+        target,
+        Location(Path("config.json")),
+        tmp_path,
+        target.stat().st_size,
+        ArtifactFormat.HF_CONFIG,
+    )
+    findings = list(HfConfigScanner().scan(artifact, _context()))
+    assert [f.rule_id for f in findings] == ["hf-remote-code", "hf-remote-code"]
+    assert findings[0].severity is Severity.CRITICAL
+    assert findings[1].severity is Severity.HIGH  # local code reference, judged as absent
+    piped = _pipeline(path, tmp_path / "p")
+    assert "file-unreadable" not in {f.rule_id for f in piped}
+    assert max(f.severity for f in piped) is Severity.CRITICAL
+
+
+def test_safetensors_index_shard_name_too_long_for_the_file_system(tmp_path: Path) -> None:
+    """A shard name with a 300-character component: ``is_file()`` raised ENAMETOOLONG and the
+    index's escape finding was replaced by ``file-unreadable``."""
+    path = CRASHERS / "safetensors_index" / "long_shard_name" / "model.safetensors.index.json"
+    piped = _pipeline(path, tmp_path)
+    escapes = sorted(f.message for f in piped if f.rule_id == "safetensors-index-escape")
+    assert escapes == ["shard cannot be resolved", "shard climbs out of the folder with '..'"]
+    assert "file-unreadable" not in {f.rule_id for f in piped}

@@ -412,12 +412,12 @@ def shard_problem(name: str, base: Path, root: Path) -> str | None:
     try:
         target = (base / name).resolve()
         real_root = root.resolve()
+        if not target.is_relative_to(real_root):
+            return "resolves outside the model folder"
+        if not target.is_file():  # raises OSError for e.g. a component the FS cannot hold
+            return "does not exist in the model folder"
     except (OSError, RuntimeError):
         return "cannot be resolved"
-    if not target.is_relative_to(real_root):
-        return "resolves outside the model folder"
-    if not target.is_file():
-        return "does not exist in the model folder"
     return None
 
 
