@@ -200,6 +200,7 @@ def _hf_config() -> Iterator[bytes]:
 def _policy() -> Iterator[bytes]:
     yield from _read(sorted((REPO / "docs" / "policies").glob("*.yaml")))
     yield (REPO / "deploy" / "kubernetes" / "base" / "policy.yaml").read_bytes()
+    yield from _read(_files("fuzz/policy"))  # past crashers
 
 
 def _detect() -> Iterator[bytes]:

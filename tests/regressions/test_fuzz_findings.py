@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from helpers import FIXTURES
+from mlchain.errors import PolicyError
 from mlchain.models import ArtifactFormat, Finding, Location, Severity
+from mlchain.policy import parse_policy
 from mlchain.scan import scan_paths
 from mlchain.scan.base import Artifact, ScanContext, ScanOptions
 from mlchain.scan.chat_template import analyse_template
@@ -145,3 +147,19 @@ def test_safetensors_index_shard_name_too_long_for_the_file_system(tmp_path: Pat
     escapes = sorted(f.message for f in piped if f.rule_id == "safetensors-index-escape")
     assert escapes == ["shard cannot be resolved", "shard climbs out of the folder with '..'"]
     assert "file-unreadable" not in {f.rule_id for f in piped}
+
+
+def test_policy_key_path_with_nul_byte() -> None:
+    """A key ``path`` with a NUL byte: ``open()`` raised ``ValueError``, which escaped the loader
+    (its contract: only ``PolicyError``)."""
+    text = (CRASHERS / "policy" / "key_path_nul.yaml").read_text("utf-8")
+    with pytest.raises(PolicyError, match="embedded null byte"):
+        parse_policy(text, base_dir=FIXTURES)
+
+
+def test_policy_key_path_to_endless_file() -> None:
+    """A key ``path`` naming ``/dev/zero``: the loader read the whole file before keeping 1 MiB,
+    i.e. until memory ran out. It now reads at most 1 MiB and reports that it is no key."""
+    text = (CRASHERS / "policy" / "key_path_dev_zero.yaml").read_text("utf-8")
+    with pytest.raises(PolicyError):
+        parse_policy(text, base_dir=FIXTURES)
