@@ -1,9 +1,10 @@
-"""Inputs the fuzz targets (fuzz/) found crashing a parser: each now yields findings, never raises.
+"""Crashes found during the fuzzing campaign (fuzz/README.md): each input now yields findings.
 
-One test per finding, named after what broke. The inputs are the minimised crashers committed in
-``fixtures/fuzz/<target>/`` (regenerate with ``python fixtures/generate.py fuzz``); every test
-goes through the same entry point as the fuzz target and the whole scan pipeline, which must not
-report a ``scanner-error`` (its catch-all for an escaping exception).
+One test per finding, named after what broke; each fails without its fix. The inputs are the
+minimised crashers committed in ``fixtures/fuzz/<target>/`` (regenerate with
+``python fixtures/generate.py fuzz``). Scanner inputs go through the parser's own entry point and
+through the whole scan pipeline, which must not report a ``scanner-error`` (its catch-all for an
+escaping exception); policy inputs must raise ``PolicyError`` and nothing else.
 """
 
 from __future__ import annotations
