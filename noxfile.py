@@ -51,3 +51,14 @@ def bench(session: nox.Session) -> None:
     session.run(
         "python", "benchmarks/run.py", "--results", "benchmarks/RESULTS.md", *session.posargs
     )
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Coverage-guided fuzzing with atheris, not part of tests or CI: `nox -s fuzz -- --seconds 60`.
+
+    Extra arguments go to fuzz/run.py (--seconds, --jobs, --only, --max-len, --logs); crashes
+    land in fuzz/crashes/<target>/.
+    """
+    session.install("-e", ".", "atheris")
+    session.run("python", "-m", "fuzz.run", *session.posargs)

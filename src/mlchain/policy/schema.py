@@ -469,11 +469,13 @@ def _read_pem(
         return str(body["data"]).encode("utf-8"), "data"
     target = base_dir / body["path"]
     try:
-        return target.read_bytes()[: 1 << 20], str(target)
-    except OSError as exc:
+        with target.open("rb") as handle:  # bounded: a path to /dev/zero must not read forever
+            return handle.read(1 << 20), str(target)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = getattr(exc, "strerror", None) or exc
         problem(
             (*sub, "path"),
-            f"cannot read {target}: {exc.strerror or exc}; paths are relative to the policy file.",
+            f"cannot read {target}: {reason}; paths are relative to the policy file.",
         )
         return None, str(target)
 

@@ -565,6 +565,8 @@ class _Walker:
             if isinstance(count_node, nodes.Const) and type(count_node.value) is int:
                 texts = self.fold(text_node, depth + 1)
                 count = count_node.value
+                if abs(count) > _MAX_FOLD_LEN:  # "" * 10**30 raises OverflowError
+                    return None
                 if texts is not None and all(len(t) * count <= _MAX_FOLD_LEN for t in texts):
                     return [t * count for t in texts]
         return None
@@ -774,7 +776,7 @@ def _simple_format(template: str, args: tuple[str, ...]) -> str | None:
         if field_name == "":
             index = auto
             auto += 1
-        elif field_name.isdigit():
+        elif field_name.isascii() and field_name.isdigit():  # "{²}" is a key, not an index
             index = int(field_name)
         else:
             return None
@@ -785,11 +787,15 @@ def _simple_format(template: str, args: tuple[str, ...]) -> str | None:
     return result if len(result) <= _MAX_FOLD_LEN * 4 else None
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
+"""A count ``replace`` folds: ASCII digits only (``"²".isdigit()`` is true, ``int("²")`` fails)."""
+
+
 def _replace(value: str, args: tuple[str, ...]) -> str | None:
     if len(args) not in (2, 3):
         return None
     old, new = args[0], args[1]
-    count = int(args[2]) if len(args) == 3 and args[2].lstrip("-").isdigit() else -1
+    count = int(args[2]) if len(args) == 3 and _INTEGER.fullmatch(args[2]) else -1
     hits = len(value) + 1 if old == "" else value.count(old)
     if len(value) + hits * len(new) > _MAX_FOLD_LEN * 4:
         return None

@@ -126,7 +126,10 @@ def reference_findings(
                 severity=Severity.CRITICAL,
             )
         else:
-            present = (folder / ref.module_file).is_file()
+            try:
+                present = (folder / ref.module_file).is_file()
+            except OSError:  # e.g. a name longer than the file system allows: not in the folder
+                present = False
             where = (
                 f"{ref.module_file} is in the model folder"
                 if present

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import lzma
 import re
 import stat
 import zipfile
@@ -299,7 +300,7 @@ class KerasScanner:
                 with archive.open(config_info) as handle:
                     data = handle.read(limit + 1)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
-                EOFError, zlib.error, ValueError, OSError) as exc:  # fmt: skip
+                EOFError, zlib.error, lzma.LZMAError, ValueError, OSError) as exc:  # fmt: skip
             yield finding("parse-error", f"Keras archive is damaged: {exc}", loc)
             return None
         if len(data) > limit:

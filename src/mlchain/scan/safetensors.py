@@ -285,7 +285,10 @@ def _check_layout(
                 "safetensors-polyglot",
                 f"{span.begin - expected} undeclared bytes between tensors before {span.name!r}",
                 loc.at(data_start + expected),
-                evidence=_peek(handle, data_start + expected, span.begin - expected).hex(" "),
+                # Only bytes the file holds: a gap past its end may lie beyond any seekable offset.
+                evidence=_peek(
+                    handle, data_start + expected, min(span.begin, data_len) - expected
+                ).hex(" "),
             )
         expected = max(expected, span.end)
     if expected > data_len:
@@ -409,12 +412,12 @@ def shard_problem(name: str, base: Path, root: Path) -> str | None:
     try:
         target = (base / name).resolve()
         real_root = root.resolve()
+        if not target.is_relative_to(real_root):
+            return "resolves outside the model folder"
+        if not target.is_file():  # raises OSError for e.g. a component the FS cannot hold
+            return "does not exist in the model folder"
     except (OSError, RuntimeError):
         return "cannot be resolved"
-    if not target.is_relative_to(real_root):
-        return "resolves outside the model folder"
-    if not target.is_file():
-        return "does not exist in the model folder"
     return None
 
 
