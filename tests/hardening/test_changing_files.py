@@ -74,3 +74,26 @@ def test_large_files_shrinking_after_the_walk(tmp_path: Path) -> None:
             crashes = [f for f in result.findings if f.rule_id == "scanner-error"]
             assert crashes == [], f"{target.name}: {crashes[0].evidence}"
         target.write_bytes(data)
+
+
+def test_findings_before_a_scanner_error_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile file that makes a scanner fail half-way must not downgrade what was found."""
+    from mlchain.models import ArtifactFormat
+    from mlchain.scan import registry
+    from mlchain.scan.base import finding
+
+    class HalfWay:
+        def scan(self, artifact, ctx):  # type: ignore[no-untyped-def]
+            yield finding("pickle-dangerous-call", "calls os.system", artifact.location)
+            raise OSError(36, "File name too long")
+
+    monkeypatch.setitem(registry.SCANNERS, ArtifactFormat.PICKLE, ("x", "y"))
+    monkeypatch.setattr(registry, "_instance", lambda module, name: HalfWay())
+    target = tmp_path / "a.pkl"
+    target.write_bytes(b"\x80\x04N.")
+    (entry,) = list(walk(target, []))
+    result = scan_entry(entry, ScanOptions(jobs=1))
+    assert {f.rule_id for f in result.findings} == {"pickle-dangerous-call", "file-unreadable"}
+    assert result.max_severity is not None and result.max_severity.label == "critical"

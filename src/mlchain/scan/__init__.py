@@ -267,11 +267,16 @@ def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions
     if scanner is not None:
         artifact = Artifact(entry.path, loc, entry.root, entry.size, fmt, head)
         try:
-            findings.extend(scanner.scan(artifact, ScanContext(options)))
+            # Appended one by one: findings yielded before an error are kept, so a file that
+            # makes a scanner fail half-way cannot trade a critical finding for a milder one.
+            for item in scanner.scan(artifact, ScanContext(options)):
+                findings.append(item)
         except UnrecognisedContent as exc:
             skipped = str(exc)
         except OSError as exc:
-            return _unreadable(loc, exc, fmt)
+            reason = exc.strerror or type(exc).__name__
+            findings.append(finding("file-unreadable", f"file could not be read: {reason}", loc))
+            skipped = f"unreadable: {reason}"
         except Exception as exc:  # a scanner bug must never pass a file or crash the run
             log.debug("scanner for %s failed on %s", fmt.value, entry.path, exc_info=True)
             findings.append(
