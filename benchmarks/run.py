@@ -54,12 +54,21 @@ def _bin(name: str) -> str | None:
 
 
 def _run_once(cmd: list[str]) -> tuple[float, float, int]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, proc.returncode
+    """Wall time, peak RSS (MiB) and exit code of one whole-process run.
+
+    Peak RSS comes from GNU time: a child forked from this (large, torch-importing) harness would
+    otherwise report the harness's own pages in its rusage.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        wrapped = ["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name, *cmd]
+        start = time.perf_counter()
+        proc = subprocess.run(
+            wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, check=False
+        )
+        elapsed = time.perf_counter() - start
+        text = Path(rss.name).read_text().strip().splitlines()
+    peak = float(text[-1]) / 1024 if text and text[-1].isdigit() else float("nan")
+    return elapsed, peak, proc.returncode
 
 
 def _drop_caches() -> bool:

@@ -145,6 +145,8 @@ def _explain(paths: list[Path], options: object, *, to_stderr: bool) -> None:
 
 
 def _hub_reference(args: list[str]) -> HubRef | None:
+    if not any(a.startswith(("hf://", "http://", "https://")) for a in args):
+        return None  # local paths only: skip importing the Hub source (~9 ms)
     from mlchain.sources.hub import parse_hub_uri
 
     refs = [parse_hub_uri(a) for a in args]
