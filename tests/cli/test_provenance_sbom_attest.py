@@ -43,24 +43,10 @@ def model(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from signing_helpers import write_key
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp_path / "signing.pem", tmp_path / "signing.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
+    pair = write_key(tmp_path, "signing")
+    return pair.private, pair.public
 
 
 # --- provenance ---------------------------------------------------------------------------------

@@ -7,31 +7,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from fakesigstore.fixture import fake_sigstore  # noqa: F401
 from helpers import FIXTURES, run_cli
+from signing_helpers import write_key
 
 IDENTITY = "release@example.org"
 
 
 def _keys(tmp_path: Path, name: str = "release") -> tuple[Path, Path]:
-    private = ec.generate_private_key(ec.SECP256R1())
-    priv, pub = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub"
-    priv.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    pub.write_bytes(
-        private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return priv, pub
+    pair = write_key(tmp_path, name)
+    return pair.private, pair.public
 
 
 def _model(tmp_path: Path) -> Path:

@@ -95,24 +95,10 @@ def test_plain_folder_is_not_a_cache(tmp_path: Path) -> None:
 
 
 def _keypair(tmp_path: Path) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from signing_helpers import write_key
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp_path / "k.pem", tmp_path / "k.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
+    pair = write_key(tmp_path)
+    return pair.private, pair.public
 
 
 def test_verify_a_cached_snapshot_against_the_model_sig_in_the_repo(tmp_path: Path) -> None:

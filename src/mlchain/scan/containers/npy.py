@@ -3,8 +3,8 @@ r"""NumPy ``.npy`` files: parse the header; scan the pickle of object arrays.
 Format (NEP 1): ``\x93NUMPY``, major and minor version bytes, a little-endian header length
 (2 bytes in version 1, 4 bytes in versions 2 and 3), then a Python dict literal with ``descr``,
 ``fortran_order`` and ``shape`` (latin-1 in versions 1-2, UTF-8 in version 3). Arrays whose dtype
-holds Python objects are stored as a pickle right after the header and ``numpy.load(...,
-allow_pickle=True)`` unpickles it; every other array is raw bytes and is clean without reading
+holds Python objects are stored as a pickle right after the header and ``numpy.load`` (with
+``allow_pickle=True``) unpickles it; every other array is raw bytes and is clean without reading
 its data. The header is read with :func:`ast.literal_eval` (literals only, as numpy does) after a
 size bound.
 """

@@ -11,7 +11,7 @@ Parsing follows the loader, not ``pickletools``:
 
 * Every pickle of a stream is scanned (``pickle.load`` in a loop, legacy PyTorch's five pickles).
 * FRAME: ``pickle.loads`` (and frames a file's ``peek()`` already buffered) read linearly;
-  ``pickle.load(file)`` reads a larger frame into its own buffer, and an argument or line that
+  ``pickle.load`` on a file reads a larger frame into its own buffer, and an argument or line that
   runs past the frame's end is then taken from *after* the frame, skipping the rest of it
   (``_Unpickler_ReadImpl``). When a stream crosses a frame boundary the VM reports it and scans
   every combination of those readings (bounded by :data:`MAX_READINGS`), which the differential
@@ -127,7 +127,7 @@ def _scan(
     found = set(first.globals)
     keys = {_fkey(f) for f in findings}
     if first.diverged:
-        # The stream crosses a frame boundary. pickle.load(file) may then read differently
+        # The stream crosses a frame boundary. pickle.load on a file may then read differently
         # from pickle.loads: at each crossing the C unpickler either drops the rest of a frame
         # it read whole or reads on linearly (when the frame came from peek()). Scan every
         # combination of those choices, up to MAX_READINGS readings.
@@ -242,7 +242,7 @@ class Machine:
         self.depth = depth
         self.origin = origin
         self.hard = script is not None
-        """Frames are buffers the loader read whole (``pickle.load(file)``), not linear."""
+        """Frames are buffers the loader read whole (``pickle.load`` on a file), not linear."""
         self.script = script or ()
         self.decisions: list[tuple[int, int]] = []
         """(choice, number of options) at each point where file loaders may differ."""
