@@ -423,3 +423,22 @@ def test_cyclic_structures_do_not_stop_the_scan() -> None:
     f = _expect("cyclic_list_then_call.pkl", "pickle-dangerous-call", CRITICAL, "os.system('touch")
     assert f.evidence is not None
     assert len(f.evidence) <= 160
+
+
+@pytest.mark.parametrize("literal", [b"0x10", b"1_0", b"0o7", b"0b1"])
+def test_protocol0_base0_int_literal_is_not_waved_through_as_text(
+    tmp_path: Path, literal: bytes
+) -> None:
+    """CPython parses protocol-0 INT/LONG lines as base-0 integers (``0x10``, ``1_0`` ...).
+
+    A sniff that only accepted decimal digits called such a file plain text, and text is inert:
+    ``os.system`` would have passed as clean. Found in this project's own review.
+    https://github.com/python/cpython/blob/main/Modules/_pickle.c (load_int / load_long)
+    """
+    from mlchain.scan import scan_paths
+    from mlchain.scan.base import ScanOptions
+
+    payload = b"cos\nsystem\n(I" + literal + b"\nS'touch /tmp/mlchain-canary-executed'\ntR."
+    (tmp_path / "model.bin").write_bytes(payload)
+    report = scan_paths([tmp_path], ScanOptions(jobs=1))
+    assert "pickle-dangerous-call" in {f.rule_id for f in report.findings}

@@ -36,7 +36,31 @@ class InertScanner:
             raise UnrecognisedContent("unrecognised content: no model format detected")
         if head.startswith(b"\x89PNG") or head[:3] == b"\xff\xd8\xff" or head[:3] == b"GIF":
             return
+        yield from _text_pickle(artifact, ctx, head)
         yield from _python_tags(artifact, ctx)
+
+
+def _text_pickle(artifact: Artifact, ctx: ScanContext, head: bytes) -> Iterator[Finding]:
+    """Defence in depth: text that the VM parses as a complete pickle is judged as one.
+
+    Protocol 0 pickles are text. Detection's sniff decides cheaply; if it ever disagrees with the
+    loader (as it once did on base-0 integer literals), the authoritative VM still gets a look at
+    any text that starts with an opcode, and a complete pickle's findings are reported.
+    """
+    from mlchain.scan.pickle_sniff import _BY_CODE
+
+    if not head or head[0] not in _BY_CODE:
+        return
+    from mlchain.scan.pickle.vm import scan_pickle
+
+    if len(head) == artifact.size:
+        data = head
+    else:
+        with artifact.path.open("rb") as handle:  # bounded: a text pickle this long is a limit case
+            data = handle.read(min(artifact.size, 1 << 20))
+    result = scan_pickle(data, artifact.location, ctx, max_pickles=1)
+    if result.pickles >= 1:
+        yield from result.findings
 
 
 def _python_tags(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:

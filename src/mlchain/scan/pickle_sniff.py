@@ -70,10 +70,17 @@ def sniff_pickle(head: bytes, *, head_is_whole_file: bool | None = None) -> bool
     return _accept_cut(count, head_is_whole_file)
 
 
+_NUMBER_TOKEN = frozenset(b"0123456789abcdefABCDEFxXoObB_+-.nNiItTyY")
+
+
 def _line_ok(code: str, line: bytes) -> bool:
     if code in {"I", "L", "F", "p", "g", "J"}:
+        # Deliberately as loose as the loader: CPython parses these lines with base-0 integer
+        # and float conversions, so "0x1f", "0o7", "1_000", "inf" and "nan" are all valid, and a
+        # stricter sniff would wave a real protocol-0 pickle through as inert text. One token,
+        # no inner whitespace, is all we ask; prose ("I like numbers") still fails.
         text = line.rstrip(b"L").strip()
-        return bool(text) and all(c in b"0123456789+-.eEinfaINFA" for c in text)
+        return bool(text) and all(c in _NUMBER_TOKEN for c in text)
     if code == "S":
         return len(line) >= 2 and line[:1] in (b"'", b'"') and line[-1:] == line[:1]
     if code in ("c", "i"):
