@@ -47,9 +47,9 @@ def _text_pickle(artifact: Artifact, ctx: ScanContext, head: bytes) -> Iterator[
     loader (as it once did on base-0 integer literals), the authoritative VM still gets a look at
     any text that starts with an opcode, and a complete pickle's findings are reported.
     """
-    from mlchain.scan.pickle_sniff import _BY_CODE
+    from mlchain.scan.pickle_sniff import OPCODE_BYTES
 
-    if not head or head[0] not in _BY_CODE:
+    if not head or head[0] not in OPCODE_BYTES:
         return
     from mlchain.scan.pickle.vm import scan_pickle
 

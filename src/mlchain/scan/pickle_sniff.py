@@ -13,6 +13,8 @@ import pickletools
 _BY_CODE: dict[int, pickletools.OpcodeInfo] = {
     op.code.encode("latin-1")[0]: op for op in pickletools.opcodes
 }
+OPCODE_BYTES = frozenset(_BY_CODE)
+"""Every byte that is a pickle opcode (any protocol)."""
 _UINT_SIZES = {
     pickletools.TAKEN_FROM_ARGUMENT1: (1, "<B"),
     pickletools.TAKEN_FROM_ARGUMENT4: (4, "<i"),
