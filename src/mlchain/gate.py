@@ -243,13 +243,14 @@ def _verify_attestations(
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Verify each bundle with the authorities in turn; keep verified statements by type."""
     from mlchain.attest.verify import verify_attestation
+    from mlchain.signing.bundle import read_bundle_text
 
     entries: list[dict[str, Any]] = []
     statements: dict[str, dict[str, Any]] = {}
     for path in bundles:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_bundle_text(path)
+        except (OSError, ValueError) as exc:
             entries.append(_failed_entry(path, f"cannot read the bundle: {exc}"))
             continue
         kind = _bundle_kind(path)

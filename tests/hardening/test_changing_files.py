@@ -97,3 +97,21 @@ def test_findings_before_a_scanner_error_are_kept(
     result = scan_entry(entry, ScanOptions(jobs=1))
     assert {f.rule_id for f in result.findings} == {"pickle-dangerous-call", "file-unreadable"}
     assert result.max_severity is not None and result.max_severity.label == "critical"
+
+
+def test_bundles_beside_the_model_are_read_with_a_bound(tmp_path: Path) -> None:
+    """A signature or attestation path that is /dev/zero (or huge) must not be read whole."""
+    import mlchain.signing.bundle as bundle
+    from mlchain.signing.verify import read_bundle
+
+    huge = tmp_path / "model.sig"
+    with huge.open("wb") as handle:
+        handle.truncate(bundle.MAX_BUNDLE_BYTES + 10)  # sparse: costs no disk
+    with pytest.raises(ValueError, match="larger than"):
+        bundle.read_bundle_text(huge)
+    from mlchain.signing.bundle import BundleError
+
+    with pytest.raises(BundleError, match="larger than"):
+        read_bundle(huge)
+    with pytest.raises(ValueError, match="larger than"):
+        bundle.read_bundle_text(Path("/dev/zero"))

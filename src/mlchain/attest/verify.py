@@ -154,12 +154,13 @@ def check_bundles(
         BundleError: a bundle is malformed (exit 3).
     """
     from mlchain.errors import InputError, VerificationError
+    from mlchain.signing.bundle import read_bundle_text
 
     entries: list[dict[str, Any]] = []
     for path in bundles:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_bundle_text(path)
+        except (OSError, ValueError) as exc:
             raise InputError(f"Cannot read the attestation bundle {path}: {exc}.") from exc
         try:
             entry = verify_attestation(

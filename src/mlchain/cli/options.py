@@ -380,7 +380,8 @@ def _password(key: Path) -> bytes | None:
     if from_env is not None:
         return from_env.encode("utf-8")
     try:
-        head = key.read_bytes()[:4096]
+        with key.open("rb") as handle:
+            head = handle.read(4096)
     except OSError:
         return None  # sign_model reports the unreadable key with its own message
     if b"ENCRYPTED" not in head:

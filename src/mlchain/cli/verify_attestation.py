@@ -95,8 +95,10 @@ def verify_attestation(
             staging=staging,
         )
         try:
-            bundle_json = bundle.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            from mlchain.signing.bundle import read_bundle_text
+
+            bundle_json = read_bundle_text(bundle)
+        except (OSError, ValueError) as exc:
             raise InputError(f"Cannot read the attestation bundle {bundle}: {exc}.") from exc
         model_path = model_root(model_path)
         skip = ignored_paths(model_path, ignore or (), None)

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
@@ -28,6 +29,23 @@ _FULCIO_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 _FULCIO_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
 _SIGSTORE_OTHERNAME = ObjectIdentifier("1.3.6.1.4.1.57264.1.7")
 _BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024
+"""Largest bundle read. Real ones are kilobytes (a scan attestation carrying a report of thousands
+of files, a few MiB); the files sit beside the model, so their size is the publisher's choice."""
+
+
+def read_bundle_text(path: Path) -> str:
+    """Read a signature or attestation bundle as UTF-8 text, bounded by :data:`MAX_BUNDLE_BYTES`.
+
+    Raises:
+        OSError: the file cannot be read (``FileNotFoundError`` when it is missing).
+        ValueError: it is larger than the bound, or not UTF-8 (``UnicodeDecodeError``).
+    """
+    with path.open("rb") as handle:
+        data = handle.read(MAX_BUNDLE_BYTES + 1)  # at most the bound: never the whole of /dev/zero
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise ValueError(f"larger than {MAX_BUNDLE_BYTES} bytes; not a Sigstore bundle")
+    return data.decode("utf-8")
 
 
 class BundleError(MlchainError):

@@ -23,7 +23,13 @@ from typing import Any, Literal
 
 from mlchain.errors import InputError, UsageError
 from mlchain.signing import manifest as _manifest
-from mlchain.signing.bundle import BundleError, ParsedBundle, SignerInfo, parse_bundle
+from mlchain.signing.bundle import (
+    BundleError,
+    ParsedBundle,
+    SignerInfo,
+    parse_bundle,
+    read_bundle_text,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -162,13 +168,13 @@ def read_bundle(path: Path) -> ParsedBundle:
         BundleError: if it cannot be read or parsed.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bundle_text(path)
     except FileNotFoundError as exc:
         raise BundleError(
             f"No signature at {path}.",
             hint="Sign the model with `mlchain sign`, or point --signature at its bundle.",
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise BundleError(f"Cannot read the signature {path}: {exc}.") from exc
     return parse_bundle(text, source=str(path))
 
