@@ -74,9 +74,16 @@ def test_output_to_fifo_is_written_in_place(tmp_path: Path) -> None:
     assert json.loads(received[0])["summary"]["files"] == 1
 
 
-def test_output_to_dev_stdout_goes_to_stdout() -> None:
-    """`-o /dev/stdout` (a link to the process's stdout pipe) writes the report to stdout."""
-    result = _mlchain("scan", "-f", "json", "-o", "/dev/stdout", _benign_file())
+def test_output_to_dev_stdout_goes_to_stdout(tmp_path: Path) -> None:
+    """`-o /dev/stdout` (a link to the process's stdout pipe) writes the report to stdout.
+
+    The link is our own copy of what /dev/stdout is on Linux (-> /proc/self/fd/1): a test must
+    never risk the system's node (the bug this tests replaced it with a regular file).
+    """
+    stdout_link = tmp_path / "stdout"
+    stdout_link.symlink_to("/proc/self/fd/1")
+    result = _mlchain("scan", "-f", "json", "-o", stdout_link, _benign_file())
+    assert stdout_link.is_symlink()
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["summary"]["files"] == 1
 

@@ -150,8 +150,8 @@ class ResultFormat(str, enum.Enum):
 
 
 def format_option(help_text: str, *, envvar: str | None = None) -> Any:
-    """``--format`` / ``-f``."""
-    return typer.Option("--format", "-f", envvar=envvar, help=help_text)
+    """``--format`` / ``-f`` (case-insensitive: ``-f SARIF`` works as trivy users type it)."""
+    return typer.Option("--format", "-f", envvar=envvar, help=help_text, case_sensitive=False)
 
 
 def output_option(help_text: str, *, envvar: str | None = None) -> Any:
