@@ -155,3 +155,18 @@ def test_single_file_signatures_never_overwrite_each_other(tmp_path: Path) -> No
         "verify", str(first), "--key", str(keys.public), "--signature", str(tmp_path / "b.bin.sig")
     )
     assert crossed.exit_code == 1
+
+
+def test_output_into_a_missing_folder_creates_it(tmp_path: Path) -> None:
+    """The README's `-o models/llama.mlchain/provenance.json` works without a `mkdir -p`."""
+    report = tmp_path / "model.mlchain" / "scan.json"
+    result = run_cli("scan", "-f", "json", "-o", str(report), str(_benign_file()))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(report.read_text())["summary"]["files"] == 1
+
+
+def test_failed_scan_creates_no_output_folder(tmp_path: Path) -> None:
+    report = tmp_path / "out" / "scan.json"
+    result = run_cli("scan", "-f", "json", "-o", str(report), str(tmp_path / "missing"))
+    assert result.exit_code == 2
+    assert not (tmp_path / "out").exists()

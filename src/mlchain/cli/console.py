@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ def _plain(message: str) -> None:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Write ``text`` to stdout, or atomically to ``output`` (temp file + rename).
+    """Write ``text`` to stdout, or to ``output`` (see :mod:`mlchain.atomic`), creating its folder.
 
     A failed or interrupted write leaves no partial file behind.
 
@@ -70,4 +71,8 @@ def write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    # A missing folder is created (the README's `-o model.mlchain/provenance.json` is mlchain's
+    # own convention); only after the run succeeded, so a failed run leaves nothing behind.
+    with contextlib.suppress(OSError):  # the write below reports what is wrong
+        output.expanduser().parent.mkdir(parents=True, exist_ok=True)
     write_atomically(output, text)
