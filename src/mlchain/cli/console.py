@@ -34,8 +34,16 @@ def err_console() -> Console:
 
 
 def stdout_is_color_terminal() -> bool:
-    """Whether data written to stdout may carry colour."""
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    """Whether data written to stdout may carry colour.
+
+    ``NO_COLOR`` (any value) turns colour off; otherwise a non-empty ``FORCE_COLOR`` turns it on
+    even when stdout is not a terminal (CI logs that render ANSI), as rich and most tools do.
+    """
+    if "NO_COLOR" in os.environ:
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
 
 def info(message: str) -> None:
