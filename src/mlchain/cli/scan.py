@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -60,6 +60,17 @@ def scan(
         SeverityChoice, fail_on_option("Exit 1 on findings at or above this")
     ] = SeverityChoice.MEDIUM,
     strict: Annotated[bool, strict_option("Also exit 1 if a file was not scanned")] = False,
+    min_severity: Annotated[
+        SeverityChoice | None,
+        typer.Option(
+            "--min-severity",
+            envvar="MLCHAIN_MIN_SEVERITY",
+            case_sensitive=False,
+            help="Show only findings at or above this in the table (display only: the gate "
+            "and JSON/SARIF/JUnit still see every finding)",
+            show_default=False,
+        ),
+    ] = None,
     allow_global: Annotated[
         list[str] | None,
         allow_global_option(
@@ -140,7 +151,15 @@ def scan(
             report = scan_paths(local, options, progress=_progress_callback())
         gate = fail_on.to_severity()
         color = output is None and console.stdout_is_color_terminal()
-        formatter = fmt.formatter(color=color, fail_on=gate, strict=strict)
+        repository = _repository()
+        formatter = fmt.formatter(
+            color=color,
+            fail_on=gate,
+            strict=strict,
+            repository=repository,
+            width=console.stdout_width() if output is None else 120,
+            min_severity=min_severity.to_severity() if min_severity is not None else None,
+        )
         console.write_output(formatter.render(report), output)
         extra = {
             OutputFormat.SARIF: sarif_output,
@@ -149,7 +168,9 @@ def scan(
         }
         for extra_fmt, target in extra.items():
             if target is not None:
-                text = extra_fmt.formatter(fail_on=gate, strict=strict).render(report)
+                text = extra_fmt.formatter(
+                    fail_on=gate, strict=strict, repository=repository
+                ).render(report)
                 console.write_output(text, target)
         _github_step_summary(report, gate)
         from mlchain.output.table import summary_line
@@ -159,6 +180,21 @@ def scan(
             _explain(local, options, to_stderr=output is None and fmt is not OutputFormat.TABLE)
     failed = report.exceeds(fail_on.to_severity(), strict=strict)
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
+
+
+def _repository() -> tuple[PurePosixPath, PurePosixPath]:
+    """The repository root SARIF URIs are relative to, and the current folder (both absolute).
+
+    ``GITHUB_WORKSPACE`` when GitHub Actions sets it, else the nearest folder above the current
+    one that holds ``.git``, else the current folder.
+    """
+    cwd = Path.cwd()
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace:
+        root = Path(workspace).absolute()
+    else:
+        root = next((p for p in (cwd, *cwd.parents) if (p / ".git").exists()), cwd)
+    return PurePosixPath(root.as_posix()), PurePosixPath(cwd.as_posix())
 
 
 def _github_step_summary(report: ScanReport, gate: Severity | None) -> None:
