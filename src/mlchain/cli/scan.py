@@ -117,6 +117,43 @@ def scan(
             "--json-output", envvar="MLCHAIN_JSON_OUTPUT", help="Also write a JSON report here"
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Leave out files matching this gitignore-style pattern (repeatable; relative to "
+            "the current folder); excluded files are listed in the report",
+            show_default=False,
+        ),
+    ] = None,
+    ignore_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignore-file",
+            envvar="MLCHAIN_IGNORE_FILE",
+            help="Read exclude patterns from this file (default: ./.mlchainignore when present)",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="MLCHAIN_CONFIG",
+            help="Suppression file (default: ./.mlchain.yaml, or [tool.mlchain] in "
+            "./pyproject.toml)",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            envvar="MLCHAIN_BASELINE",
+            help="Report only findings that are not in this saved `scan -f json` report",
+            show_default=False,
+        ),
+    ] = None,
     junit_output: Annotated[
         Path | None,
         typer.Option(
@@ -131,7 +168,14 @@ def scan(
         from mlchain.scan import ScanOptions, scan_paths
 
         allowed = allowed_globals(allow_global)
-        options = ScanOptions(allow_globals=allowed, jobs=jobs, cache_dir=cache)
+        from mlchain.cli.review import apply_review, exclude_patterns
+
+        options = ScanOptions(
+            allow_globals=allowed,
+            jobs=jobs,
+            cache_dir=cache,
+            exclude=exclude_patterns(exclude, ignore_file),
+        )
         hub = _hub_reference(paths)
         local: list[Path] = []
         if hub is not None:
@@ -149,6 +193,7 @@ def scan(
         else:
             local = _check_paths(paths)
             report = scan_paths(local, options, progress=_progress_callback())
+        report, expired = apply_review(report, config, baseline)
         gate = fail_on.to_severity()
         color = output is None and console.stdout_is_color_terminal()
         repository = _repository()
@@ -178,7 +223,7 @@ def scan(
         console.info(summary_line(report))
         if explain:
             _explain(local, options, to_stderr=output is None and fmt is not OutputFormat.TABLE)
-    failed = report.exceeds(fail_on.to_severity(), strict=strict)
+    failed = report.exceeds(fail_on.to_severity(), strict=strict) or expired > 0
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
 
 
