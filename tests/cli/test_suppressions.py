@@ -162,7 +162,7 @@ def test_pyproject_tool_table_is_read(project: Path) -> None:
         '[tool.mlchain]\nsuppressions = [{rule = "pickle-dangerous-call", path = "models/*", '
         'reason = "x"}]\n'
     )
-    code, report = _scan("models")
+    code, _ = _scan("models")
     assert code == 1  # critical: a glob does not hide it, but the file was read and parsed
     (project / "pyproject.toml").write_text('[tool.mlchain]\nsuppressions = "nope"\n')
     assert _scan("models")[0] == 2
@@ -185,7 +185,7 @@ def test_baseline_reports_only_new_findings(project: Path) -> None:
 
 def test_baseline_never_hides_a_critical_finding_without_a_digest(project: Path) -> None:
     run_cli("scan", "-f", "json", "-o", "baseline.json", "models")
-    code, report = _scan("--baseline", "baseline.json", "models")
+    code, _ = _scan("--baseline", "baseline.json", "models")
     assert code == 1
 
 
