@@ -19,7 +19,6 @@ Limits that keep a suppression from becoming a bypass:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import posixpath
 import re
 import sys
@@ -287,6 +286,8 @@ def _suppressed_by(
 
 def file_sha256(path: Path) -> str | None:
     """sha256 of a file (``None`` when it cannot be read)."""
+    import hashlib  # only when a critical finding meets a suppression
+
     digest = hashlib.sha256()
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)

@@ -86,3 +86,4 @@ def apply_review(
             "remove it."
         )
     return outcome.report, len(outcome.expired)
+
