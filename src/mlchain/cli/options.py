@@ -379,10 +379,11 @@ def _password(key: Path) -> bytes | None:
     from_env = os.environ.get(PASSWORD_ENV)
     if from_env is not None:
         return from_env.encode("utf-8")
-    try:
-        with key.open("rb") as handle:
-            head = handle.read(4096)
-    except OSError:
+    from mlchain.inputfile import read_regular_file
+
+    try:  # a FIFO or device at the key path is refused, never opened for a blocking read
+        head = read_regular_file(key, limit=1 << 20)[:4096]
+    except (OSError, ValueError):
         return None  # sign_model reports the unreadable key with its own message
     if b"ENCRYPTED" not in head:
         return None

@@ -263,6 +263,7 @@ def _model_signer(method: SigningMethod) -> Any:
         return _keyless_model_signer(method)
     if method.private_key is None:
         raise UsageError("A private key (--key) is required for key and certificate signing.")
+    _check_regular_files(method.private_key, method.certificate, *method.certificate_chain)
     try:
         if method.kind == "key":
             from model_signing._signing import sign_ec_key
@@ -282,6 +283,19 @@ def _model_signer(method: SigningMethod) -> Any:
         ) from exc
     except (ValueError, TypeError, AttributeError, UnsupportedAlgorithm) as exc:
         raise SigningError(_key_problem(exc, method)) from exc
+
+
+def _check_regular_files(*paths: Path | None) -> None:
+    """Refuse a key or certificate path that is a FIFO, socket or device (never opened)."""
+    from mlchain.inputfile import special_file_kind
+
+    for path in paths:
+        kind = special_file_kind(path) if path is not None else None
+        if kind is not None:
+            raise SigningError(
+                f"{path} is {kind}, not a key or certificate file.",
+                hint="Pass the PEM file itself.",
+            )
 
 
 def _key_problem(exc: Exception, method: SigningMethod) -> str:

@@ -157,6 +157,33 @@ class ModelVerification:
         }
 
 
+MAX_TRUST_FILE_BYTES = 1 << 20
+"""Largest public key or certificate chain file read (real ones are a few KiB)."""
+
+
+def read_trust_file(path: Path) -> bytes:
+    """Read a public key or CA file given for verification: regular files only, bounded.
+
+    Raises:
+        TrustMaterialError: it cannot be read, is a FIFO/socket/device, or is too large (exit 3).
+    """
+    from mlchain.inputfile import read_regular_file
+    from mlchain.signing.trust import TrustMaterialError
+
+    try:
+        return read_regular_file(path, limit=MAX_TRUST_FILE_BYTES)
+    except OSError as exc:
+        raise TrustMaterialError(
+            f"Cannot read {path}: {exc.strerror or exc}.",
+            hint="Check the --key / --certificate-chain path.",
+        ) from exc
+    except ValueError as exc:
+        raise TrustMaterialError(
+            f"Cannot use {path}: {exc}.",
+            hint="Pass a PEM EC public key (--key) or PEM CA certificates (--certificate-chain).",
+        ) from None
+
+
 class _Rejected(Exception):
     """Internal: the signature or signer is not acceptable (verification failure)."""
 
@@ -334,7 +361,7 @@ def _verified_signer(parsed: ParsedBundle, method: VerificationMethod) -> Signer
 
         from mlchain.signing.bundle import spki_fingerprint
 
-        key = load_pem_public_key(method.public_key.read_bytes())
+        key = load_pem_public_key(read_trust_file(method.public_key))
         return replace(parsed.signer, key_fingerprint=spki_fingerprint(key))
     return parsed.signer
 
@@ -364,6 +391,9 @@ def _verify_traditional(parsed: ParsedBundle, method: VerificationMethod) -> tup
 
     from mlchain.signing.trust import TrustMaterialError
 
+    for path in (method.public_key, *method.certificate_chain):
+        if path is not None:
+            read_trust_file(path)  # a FIFO or device is refused before model-signing opens it
     try:
         if method.kind == "key":
             assert method.public_key is not None
