@@ -202,8 +202,9 @@ def _run_gate(
 def render_table(result: ModelVerification) -> str:
     """A short human summary of a verification result (hostile strings cleaned)."""
     from mlchain.sanitize import clean, clean_path
+    from mlchain.signing.bundle import SignerInfo
 
-    signer = result.signer
+    signer = result.signer or SignerInfo(method="key")
     lines = []
     status = "VERIFIED" if result.verified else "FAILED"
     if result.files:

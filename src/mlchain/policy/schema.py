@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlchain.errors import PolicyError
+from mlchain.intoto import PREDICATE_TYPES
 from mlchain.models import Severity
 from mlchain.policy.functions import FUNCTIONS
 from mlchain.policy.yamlnodes import Document, Path_, load_document
@@ -32,11 +33,7 @@ MAX_POLICY_BYTES = 1 << 20
 INPUT_NAMES = ("scan", "signature", "provenance", "sbom", "model")
 """Variables every CEL expression may use (see docs/policy.md)."""
 
-DEFAULT_PREDICATE_TYPES = {
-    "provenance": "https://slsa.dev/provenance/v1",
-    "sbom": "https://cyclonedx.org/bom",
-    "scan": "https://mlchain.dev/attestations/scan/v1",
-}
+DEFAULT_PREDICATE_TYPES = PREDICATE_TYPES
 
 CORE_CEL_FUNCTIONS = frozenset(
     {
