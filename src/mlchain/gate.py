@@ -36,7 +36,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlchain.errors import MlchainError
@@ -77,7 +77,8 @@ class GateResult:
     sbom: dict[str, Any] | None
     model: dict[str, Any] | None
     scan_source: str = "rescan"
-    """``rescan`` (scanned here) or ``attestation`` (``spec.scan.acceptAttestation``)."""
+    """``rescan`` (scanned here), ``attestation`` (``spec.scan.acceptAttestation``) or ``none``
+    (the model could not be listed, so it was not scanned)."""
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable gate report (``verify --policy -f json``)."""
@@ -173,9 +174,12 @@ def run_gate(
     document = verification.to_json()
     document["attestations"] = [c.to_json() for c in checks]
 
-    scan, scan_source = _scan_input(model_path, policy, inputs.get("scan"), jobs)
-    gate_rules += _coverage_rules(verification, scan, scan_source)
-    if tree is not None:
+    scan: dict[str, Any] | None = None
+    scan_source = "none"
+    if tree is not None:  # a model that cannot be listed is denied, not scanned
+        scan, scan_source = _scan_input(model_path, policy, inputs.get("scan"), jobs)
+        if policy.scan is not None:
+            gate_rules += _coverage_rules(verification, scan, scan_source, tree)
         changed = tree.changed()
         if changed:
             gate_rules.append(
@@ -454,14 +458,41 @@ def _scan_input(
     return report_to_dict(scan_paths([model_path], options)), "rescan"
 
 
+VCS_DIRS = frozenset({".git", ".hg", ".svn"})
+"""Folders the scanner never enters, and model-signing never signs at the top level."""
+
+
 def _coverage_rules(
-    verification: ModelVerification, scan: Mapping[str, Any] | None, source: str
+    verification: ModelVerification,
+    scan: Mapping[str, Any] | None,
+    source: str,
+    tree: ModelTree,
 ) -> list[RuleResult]:
-    """Every signed file must have been scanned (or be covered by the accepted report)."""
+    """Every signed file was scanned, and no version-control folder hides files.
+
+    The scanner skips ``.git``/``.hg``/``.svn`` folders at any depth and model-signing leaves a
+    top-level ``.git`` unsigned: together, a folder neither signed nor scanned inside an
+    allowed model (mlchain issue #15, item 9). With ``spec.scan``, the gate denies both.
+    """
     from mlchain.sanitize import clean_path
 
+    vcs = [
+        rel
+        for rel in tree.files()
+        if any(part in VCS_DIRS for part in PurePosixPath(rel).parts[:-1])
+    ]
+    rules: list[RuleResult] = []
+    if vcs:
+        rules.append(
+            _rule(
+                "no-vcs-folders",
+                False,
+                f"{len(vcs)} file(s) inside version-control folders, which are never scanned "
+                f"(first: {clean_path(vcs[0])}); deploy the model without .git/.hg/.svn.",
+            )
+        )
     if not verification.verified or scan is None:
-        return []
+        return rules
     results = scan.get("results")
     scanned: set[str] = set()
     if isinstance(results, list):
@@ -471,14 +502,114 @@ def _coverage_rules(
                 scanned.add(location["path"])
     missing = sorted(f for f in verification.files if clean_path(f) not in scanned)
     if not missing:
-        return [_rule("scan-coverage", True, "every signed file was scanned.")]
+        return [*rules, _rule("scan-coverage", True, "every signed file was scanned.")]
     where = "the accepted scan attestation's report" if source == "attestation" else "the scan"
     return [
+        *rules,
         _rule(
             "scan-coverage",
             False,
             f"{len(missing)} signed file(s) are missing from {where} (first: {missing[0]}); "
             "files under a version-control folder (.git, .hg, .svn) are never scanned, so a "
             "model must not ship them.",
-        )
+        ),
     ]
+
+
+def run_gate_on_copy(
+    model_path: Path,
+    policy: ModelPolicy,
+    copy_to: Path,
+    *,
+    signature: Path | None = None,
+    attestations: Sequence[Path] = (),
+    trust_config: Path | None = None,
+    allow_symlinks: bool = False,
+    jobs: int = 0,
+) -> GateResult:
+    """Copy the model to a private folder, run the gate on the copy, publish it if allowed.
+
+    The bytes the gate hashes and scans are those of the private copy (mode 0700 until it is
+    published), so a writer of the original volume cannot swap a file between the check and its
+    use: the model server reads ``copy_to``, which appears (by one ``rename``) only when the
+    policy allowed it. A denied copy is deleted. Symbolic links are copied as the regular files
+    they point to; FIFOs, sockets and devices stop the copy.
+
+    Raises:
+        UsageError: ``copy_to`` exists, or the model is not a folder.
+        InputError: the model cannot be read or copied.
+    """
+    import os
+    import shutil
+
+    from mlchain.errors import InputError, UsageError
+    from mlchain.signing.tree import UnreadableModelError, list_model
+
+    if os.path.lexists(copy_to):
+        raise UsageError(
+            f"--copy-to {copy_to} already exists.",
+            hint="Give a new path: the verified copy is published there in one rename.",
+        )
+    if not model_path.is_dir():
+        raise UsageError("--copy-to needs a model folder.")
+    parent = copy_to.absolute().parent
+    if not parent.is_dir():
+        raise UsageError(f"--copy-to: the folder {parent} does not exist.")
+    bundles = discover_attestations(model_path, attestations)  # read from beside the original
+    try:
+        tree = list_model(model_path)
+    except UnreadableModelError:
+        # Deny exactly as the in-place gate does (it names the folder); nothing is copied.
+        return run_gate(
+            model_path,
+            policy,
+            signature=signature,
+            attestations=bundles,
+            trust_config=trust_config,
+            allow_symlinks=allow_symlinks,
+            jobs=jobs,
+        )
+    staging = Path(tempfile.mkdtemp(prefix=f".{copy_to.name}.mlchain-", dir=parent))
+    try:
+        copy = staging / (model_path.absolute().name or "model")
+        copy.mkdir()
+        for rel, source, is_dir in tree.entries:
+            target = copy / rel
+            if is_dir:
+                target.mkdir()
+                continue
+            try:
+                _copy_regular(source, target)
+            except OSError as exc:
+                raise InputError(f"Cannot copy {rel} from the model: {exc}.") from exc
+        result = run_gate(
+            copy,
+            policy,
+            signature=signature,
+            attestations=bundles,
+            trust_config=trust_config,
+            allow_symlinks=allow_symlinks,
+            jobs=jobs,
+        )
+        if result.decision.allowed:
+            copy.rename(copy_to)  # atomic: the server never sees a half-copied folder
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _copy_regular(source: Path, target: Path) -> None:
+    """Copy a regular file (a link: the file it names) without ever opening a special file."""
+    import os
+    import stat
+
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(source, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{source.name} is not a regular file; it is not copied")
+        with os.fdopen(os.dup(fd), "rb") as reader, target.open("xb") as writer:
+            while chunk := reader.read(1 << 20):
+                writer.write(chunk)
+    finally:
+        os.close(fd)

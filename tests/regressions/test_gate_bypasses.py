@@ -144,3 +144,475 @@ def test_fifo_signing_key_is_refused(tmp_path: Path) -> None:
         result = run_cli("sign", str(model), "--key", str(fifo))
     assert result.exit_code == 3, result.stderr
     assert "FIFO" in result.stderr
+
+
+# --- 15.1: unlistable directories -------------------------------------------------------------
+
+
+def _as_uid(uid: int, *args: str) -> tuple[int, str]:
+    """Run the CLI in a forked child under ``uid`` (no capabilities): (exit code, stderr).
+
+    The interpreter lives under /root here, unreadable to other users, so the child is forked
+    from this (already warmed-up) process rather than exec'd.
+    """
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to the unprivileged user, run, report, never return
+        code = 99
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            result = run_cli(*args)
+            code = result.exit_code
+            os.write(write, result.stderr.encode()[:60000])
+        except BaseException as exc:  # report anything, the parent asserts
+            os.write(write, repr(exc).encode()[:60000])
+        finally:
+            os._exit(code)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder an unprivileged uid can traverse (pytest's own tmp folders are 0700)."""
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged uid (os.setresuid)")
+    folder = Path(tempfile.mkdtemp(prefix="mlchain-uid-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(folder)
+
+
+def _open_up(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_unlistable_directory_hides_unsigned_pickle_from_non_root(shared_dir: Path) -> None:
+    """mlchain issue #15, item 1: a mode-0311 folder (traversable, not listable) hid an unsigned
+    pickle from ``verify`` run as a non-root uid (the Kubernetes example runs as 65532), as
+    model-signing's ``Path.glob`` skips folders it cannot list. Now: exit 1, naming the folder,
+    for plain verify and for the gate (``strict: false``)."""
+    model, _, public = _fresh(shared_dir)
+    policy = _key_policy(shared_dir, public, strict=False)
+    (model / "hidden").mkdir()
+    (model / "hidden" / "model.pkl").write_bytes(EVIL_PICKLE)
+    _open_up(shared_dir)
+    (model / "hidden").chmod(0o311)
+    with _deadline(60):
+        run_cli("verify", str(model), "--policy", str(policy))  # warm every import as root
+        code, stderr = _as_uid(65532, "verify", str(model), "--key", str(public))
+        gate_code, gate_err = _as_uid(65532, "verify", str(model), "--policy", str(policy))
+    assert code == 1, stderr
+    assert "hidden" in stderr
+    assert gate_code == 1, gate_err
+    # The file is really there for that uid (opened by name), so it must not be overlooked.
+    (model / "hidden").chmod(0o755)
+    as_root = run_cli("verify", str(model), "--key", str(public))
+    assert as_root.exit_code == 1 and "extra file" in as_root.stderr
+
+
+def test_unlistable_directory_cannot_ride_on_an_accepted_scan_attestation(
+    shared_dir: Path,
+) -> None:
+    """mlchain issue #15, item 1: with ``acceptAttestation`` the scan attestation's subjects
+    were computed by the same blind walk, so a fully genuine chain ALLOWED a model with a hidden
+    unsigned pickle. Now the subjects' walk fails too: denied (exit 1)."""
+    model, private, public = _fresh(shared_dir)
+    atts = shared_dir / "m.mlchain"
+    atts.mkdir()
+    made = run_cli(
+        "attest", str(model), "--sign", "--key", str(private), "-o", str(atts / "s.json")
+    )
+    assert made.exit_code == 0, made.stderr
+    extra = "  attestations:\n    - type: scan\n      authorities: [release-key]\n"
+    policy = _key_policy(shared_dir, public, extra)
+    policy.write_text(
+        policy.read_text().replace("strict: true\n", "strict: true\n    acceptAttestation: true\n")
+    )
+    (model / "hidden").mkdir()
+    (model / "hidden" / "model.pkl").write_bytes(EVIL_PICKLE)
+    _open_up(shared_dir)
+    (model / "hidden").chmod(0o311)
+    with _deadline(60):
+        run_cli("verify", str(model), "--policy", str(policy))
+        code, stderr = _as_uid(65532, "verify", str(model), "--policy", str(policy))
+    assert code == 1, stderr
+
+
+def test_unlistable_directory_is_refused_at_signing(shared_dir: Path) -> None:
+    """mlchain issue #15, item 1: ``sign`` run as a non-root uid signed a partial view of the
+    model. Now it refuses (exit 3, naming the folder) and writes no signature."""
+    keys = write_key(shared_dir, "signer")
+    model = shared_dir / "s"
+    (model / "hidden").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "hidden" / "w.bin").write_bytes(b"x")
+    _open_up(shared_dir)
+    (model / "hidden").chmod(0o311)
+    out = shared_dir / "out.sig"
+    with _deadline(60):
+        run_cli("sign", str(model), "--key", str(keys.private), "--signature", str(out))
+        out.unlink()
+        code, stderr = _as_uid(
+            65532, "sign", str(model), "--key", str(keys.private), "--signature", str(out)
+        )
+    assert code == 3, stderr
+    assert "hidden" in stderr
+    assert not out.exists()
+
+
+# --- 15.2: attestation authority confusion ----------------------------------------------------
+
+
+def _two_authorities(tmp_path: Path, release_pub: Path, partner_pub: Path, body: str) -> Path:
+    path = tmp_path / "twopolicy.yaml"
+    path.write_text(
+        "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: two\nspec:\n"
+        "  authorities:\n"
+        f"    - name: release-key\n      key:\n        path: {release_pub}\n"
+        f"    - name: partner-key\n      key:\n        path: {partner_pub}\n" + body
+    )
+    return path
+
+
+def test_forged_provenance_from_a_lesser_authority_is_not_the_policy_input(tmp_path: Path) -> None:
+    """mlchain issue #15, item 2: a provenance statement signed by *another* policy authority
+    (``partner-key``), named to sort first, became the ``provenance`` input while the requirement
+    (``authorities: [release-key]``) was satisfied by the genuine one. Now only statements from
+    the authorities the requirement names feed the input, and the forged one is reported."""
+    model, private, public = _fresh(tmp_path)
+    partner = write_key(tmp_path, "partner")
+    atts = tmp_path / "m.mlchain"
+    atts.mkdir()
+    bad_builder = "https://dev-laptop.example.com/eve"
+    good_builder = "https://ci.example.com/builders/prod"
+    for key, builder, name in (
+        (private, bad_builder, "provenance.json"),
+        (partner.private, good_builder, "00-provenance.json"),
+    ):
+        made = run_cli(
+            "provenance", str(model), "--no-git", "--builder-id", builder,
+            "--sign", "--key", str(key), "-o", str(atts / name),
+        )  # fmt: skip
+        assert made.exit_code == 0, made.stderr
+    policy = _two_authorities(
+        tmp_path,
+        public,
+        partner.public,
+        "  attestations:\n    - name: slsa\n      type: provenance\n"
+        "      authorities: [release-key]\n"
+        "  validations:\n    - name: builder-allowed\n"
+        f"      expression: 'provenance.predicate.runDetails.builder.id == \"{good_builder}\"'\n"
+        "      message: builder outside the allowlist\n",
+    )
+    code, report = _gate(model, policy)
+    assert code == 1
+    failed = {r["name"] for r in report["results"] if not r["passed"]}
+    assert "builder-allowed" in failed
+    forged = next(a for a in report["verification"]["attestations"] if "00-" in a["bundle"])
+    assert forged["authority"] == "partner-key"
+    assert forged["used_for"] is None and "not used as the provenance input" in forged["note"]
+
+
+def test_forged_scan_report_from_a_lesser_authority_is_not_accepted(tmp_path: Path) -> None:
+    """mlchain issue #15, item 2: with ``acceptAttestation``, a scan attestation signed by a less
+    trusted policy authority (findings removed) replaced the re-scan of a model holding an
+    ``os.system`` pickle. Now the scan input comes only from the authority the scan requirement
+    names: the genuine report (with its critical finding) denies."""
+    model, private, public = _fresh(tmp_path)
+    (model / "extra.pkl").write_bytes(EVIL_PICKLE)
+    assert run_cli("sign", str(model), "--key", str(private)).exit_code == 0
+    partner = write_key(tmp_path, "partner")
+    atts = tmp_path / "m.mlchain"
+    atts.mkdir()
+    made = run_cli(
+        "attest", str(model), "--fail-on", "never", "--sign", "--key", str(private),
+        "-o", str(atts / "scan.json"),
+    )  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    _forge_clean_scan(atts / "scan.json", partner.private, atts / "00-scan.json")
+    policy = _two_authorities(
+        tmp_path,
+        public,
+        partner.public,
+        "  attestations:\n    - type: scan\n      authorities: [release-key]\n"
+        "  scan:\n    failOn: medium\n    acceptAttestation: true\n",
+    )
+    code, report = _gate(model, policy)
+    assert code == 1
+    assert report["scan_source"] == "attestation"
+    assert any(r["name"] == "scan" and not r["passed"] for r in report["results"])
+
+
+def _forge_clean_scan(genuine: Path, key: Path, target: Path) -> None:
+    """The review's forge_scan.py: same subjects, findings removed, re-signed with ``key``."""
+    import base64
+
+    from mlchain.signing.sign import SigningMethod, sign_statement
+
+    bundle = json.loads(genuine.read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    for result in statement["predicate"]["report"]["results"]:
+        result["findings"] = []
+        result["max_severity"] = None
+    statement["predicate"]["maxSeverity"] = None
+    target.write_text(sign_statement(statement, SigningMethod.key(key)))
+
+
+def test_two_disagreeing_attestations_from_the_same_authority_deny(tmp_path: Path) -> None:
+    """mlchain issue #15, item 2: more than one qualifying statement of a type is a deny unless
+    they agree (the gate cannot tell which one the publisher meant)."""
+    model, private, public = _fresh(tmp_path)
+    atts = tmp_path / "m.mlchain"
+    atts.mkdir()
+    for builder, name in (
+        ("https://ci.example.com/a", "a.json"),
+        ("https://ci.example.com/b", "b.json"),
+    ):
+        made = run_cli(
+            "provenance", str(model), "--no-git", "--builder-id", builder,
+            "--sign", "--key", str(private), "-o", str(atts / name),
+        )  # fmt: skip
+        assert made.exit_code == 0
+    code, report = _gate(
+        model, _key_policy(tmp_path, public, "  attestations:\n    - type: provenance\n")
+    )
+    assert code == 1
+    conflict = [r for r in report["results"] if r["name"] == "attestation-conflict"]
+    assert conflict and not conflict[0]["passed"]
+    # Identical copies agree: one attestation copied N times is checked once and allowed.
+    (atts / "b.json").unlink()
+    shutil.copy(atts / "a.json", atts / "c.json")
+    code, report = _gate(
+        model, _key_policy(tmp_path, public, "  attestations:\n    - type: provenance\n")
+    )
+    assert code == 0, report
+
+
+# --- 15.3 and 15.4: certificate chains ------------------------------------------------------
+
+
+class _Pki:
+    """The review's mkpki.py: two roots, intermediates, and release/TLS/expired/spoof leaves."""
+
+    def __init__(self, folder: Path) -> None:
+        import datetime as dt
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        self.folder = folder
+        now = dt.datetime.now(dt.timezone.utc)
+        pem = serialization.Encoding.PEM
+
+        def name(cn: str, org: str = "Example Corp") -> x509.Name:
+            return x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+                ]
+            )
+
+        def cert(
+            subject: x509.Name,
+            key: Any,
+            issuer: tuple[x509.Name, Any] | None,
+            *,
+            ca: bool,
+            eku: Any = None,
+            before: Any = None,
+            after: Any = None,
+        ) -> Any:
+            issuer_name, issuer_key = issuer if issuer else (subject, key)
+            builder = (
+                x509.CertificateBuilder()
+                .subject_name(subject)
+                .issuer_name(issuer_name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(before or now - dt.timedelta(days=1000 if ca else 1))
+                .not_valid_after(after or now + dt.timedelta(days=30))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                .add_extension(
+                    x509.KeyUsage(
+                        digital_signature=not ca,
+                        content_commitment=False,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=False,
+                        key_cert_sign=ca,
+                        crl_sign=ca,
+                        encipher_only=False,
+                        decipher_only=False,
+                    ),
+                    critical=True,
+                )
+            )
+            if eku is not None:
+                builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+            return builder.sign(issuer_key, hashes.SHA256())
+
+        def key() -> Any:
+            return ec.generate_private_key(ec.SECP256R1())
+
+        def write(label: str, *certs: Any, private: Any = None) -> Path:
+            path = folder / f"{label}.pem"
+            path.write_bytes(b"".join(c.public_bytes(pem) for c in certs))
+            if private is not None:
+                (folder / f"{label}.key").write_bytes(
+                    private.private_bytes(
+                        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                    )
+                )
+            return path
+
+        code = ExtendedKeyUsageOID.CODE_SIGNING
+        ka, ki, kt, kb, kf = key(), key(), key(), key(), key()
+        root_a = cert(name("Example Root CA"), ka, None, ca=True)
+        int_a = cert(name("Example Model Signing CA 1"), ki, (root_a.subject, ka), ca=True)
+        tls_ca = cert(name("Example TLS CA"), kt, (root_a.subject, ka), ca=True)
+        root_b = cert(name("Partner Root", "Partner Inc"), kb, None, ca=True)
+        fake_int = cert(name("Example Model Signing CA 1"), kf, (root_b.subject, kb), ca=True)
+        leaves = {
+            "release": (name("release.ml-platform.example.com"), (int_a.subject, ki), code, None),
+            "expired": (
+                name("old.ml-platform.example.com"),
+                (int_a.subject, ki),
+                code,
+                (now - dt.timedelta(days=800), now - dt.timedelta(days=400)),
+            ),
+            "tls2": (
+                name("grafana.ml-platform.example.com"),
+                (int_a.subject, ki),
+                ExtendedKeyUsageOID.SERVER_AUTH,
+                None,
+            ),
+            "sibling": (name("build.ml-platform.example.com"), (tls_ca.subject, kt), code, None),
+            "spoof": (name("release.ml-platform.example.com"), (fake_int.subject, kf), code, None),
+        }
+        self.leaf: dict[str, Path] = {}
+        for label, (subject, issuer, eku, validity) in leaves.items():
+            private = key()
+            before, after = validity or (None, None)
+            leaf = cert(subject, private, issuer, ca=False, eku=eku, before=before, after=after)
+            self.leaf[label] = write(label, leaf, private=private)
+        self.root_a = write("rootA", root_a)
+        self.int_a = write("intA", int_a)
+        self.chain_a = write("chainA", int_a, root_a)
+        self.tls_ca = write("tlsCA", tls_ca)
+        self.root_b = write("rootB", root_b)
+        self.fake_int = write("fakeInt", fake_int)
+
+    def sign(self, model: Path, label: str, *chain: Path) -> None:
+        leaf = self.leaf[label]
+        args = [
+            "sign",
+            str(model),
+            "--certificate",
+            str(leaf),
+            "--key",
+            str(leaf.with_suffix(".key")),
+        ]
+        for extra in chain:
+            args += ["--certificate-chain", str(extra)]
+        result = run_cli(*args)
+        assert result.exit_code == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> _Pki:
+    return _Pki(tmp_path_factory.mktemp("pki"))
+
+
+def _model_only(tmp_path: Path, name: str) -> Path:
+    model = tmp_path / name
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type":"bert"}\n')
+    return model
+
+
+def test_certificate_from_another_trusted_ca_cannot_impersonate_an_authority(
+    tmp_path: Path, pki: _Pki
+) -> None:
+    """mlchain issue #15, item 3: a partner CA minted an intermediate *named* like the release
+    CA and a leaf named like the release host; the chain verified with the partner's authority
+    and the policy credited ``example-release`` by DN strings. Now an authority matches only
+    when its own chain and its own subject rule accept the signer: denied (exit 1)."""
+    model = _model_only(tmp_path, "c_spoof")
+    pki.sign(model, "spoof", pki.fake_int)
+    policy = tmp_path / "pki2policy.yaml"
+    policy.write_text(
+        "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: pki2\nspec:\n"
+        "  authorities:\n"
+        f"    - name: example-release\n      certificateChain:\n        path: {pki.chain_a}\n"
+        "        subjectRegExp: '^O=Example Corp,CN=release\\.ml-platform\\.example\\.com$'\n"
+        f"    - name: partner\n      certificateChain:\n        path: {pki.root_b}\n"
+        "        subjectRegExp: '^O=Partner Inc,CN=[a-z0-9-]+\\.partner\\.example$'\n"
+    )
+    code, report = _gate(model, policy)
+    assert code == 1
+    assert report["verification"]["authority"] is None
+    # The genuine release certificate is allowed, and the result names the chain that verified.
+    genuine = _model_only(tmp_path, "c_release")
+    pki.sign(genuine, "release", pki.int_a)
+    code, report = _gate(genuine, policy)
+    assert code == 0, report
+    assert report["verification"]["authority"] == "example-release"
+    assert report["verification"]["chain_fingerprints"]
+
+
+@pytest.mark.parametrize(
+    ("label", "trusted", "why"),
+    [
+        ("expired", ["chainA"], "not valid now"),
+        ("tls2", ["chainA"], "code-signing"),
+        ("sibling", ["rootA"], "not issued by a CA given"),
+    ],
+)
+def test_weak_certificate_verification(
+    tmp_path: Path, pki: _Pki, label: str, trusted: list[str], why: str
+) -> None:
+    """mlchain issue #15, item 4: model-signing's certificate verifier accepted an expired leaf
+    (validity checked at its own notBefore), a TLS server certificate (KeyUsage
+    digitalSignature sufficed) and a leaf from a sibling CA under the trusted root (bundle
+    intermediates trusted). mlchain now requires codeSigning, validity now and the issuing CA
+    among the given certificates: each is refused (exit 1)."""
+    model = _model_only(tmp_path, f"c_{label}")
+    pki.sign(model, label, pki.tls_ca if label == "sibling" else pki.int_a)
+    args = ["verify", str(model)]
+    for name in trusted:
+        args += ["--certificate-chain", str(pki.folder / f"{name}.pem")]
+    result = run_cli(*args)
+    assert result.exit_code == 1, result.stdout
+    assert why in result.stderr + result.stdout
+
+
+def test_certificate_identity_options_on_plain_verify(tmp_path: Path, pki: _Pki) -> None:
+    """mlchain issue #15, item 4: plain ``verify --certificate-chain`` checked no subject. It
+    now takes cosign's ``--certificate-identity``/``--certificate-identity-regexp``; the issuing
+    CA alone can be the anchor (it is pinned)."""
+    model = _model_only(tmp_path, "c_release")
+    pki.sign(model, "release", pki.int_a)
+    base = ["verify", str(model), "--certificate-chain", str(pki.int_a)]
+    assert run_cli(*base).exit_code == 0
+    subject = "O=Example Corp,CN=release.ml-platform.example.com"
+    assert run_cli(*base, "--certificate-identity", subject).exit_code == 0
+    wrong = run_cli(*base, "--certificate-identity", "O=Example Corp,CN=other")
+    assert wrong.exit_code == 1
+    assert run_cli(*base, "--certificate-identity-regexp", "O=.*,CN=release\\..*").exit_code == 0
+    assert run_cli(*base, "--certificate-identity-regexp", "release").exit_code == 1  # anchored

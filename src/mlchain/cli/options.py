@@ -239,19 +239,30 @@ StatementStagingOption = Annotated[
 # verify and verify-attestation
 IdentityOption = Annotated[
     str | None,
-    typer.Option("--identity", envvar="MLCHAIN_IDENTITY", help="Expected signer identity"),
+    typer.Option(
+        "--identity",
+        "--certificate-identity",
+        envvar="MLCHAIN_IDENTITY",
+        help="Expected signer identity (keyless SAN, or a signing certificate's subject DN)",
+    ),
 ]
 IdentityRegexpOption = Annotated[
     str | None,
     typer.Option(
         "--identity-regexp",
+        "--certificate-identity-regexp",
         envvar="MLCHAIN_IDENTITY_REGEXP",
         help="Expected signer identity as a regexp matching the whole identity",
     ),
 ]
 IssuerOption = Annotated[
     str | None,
-    typer.Option("--issuer", envvar="MLCHAIN_ISSUER", help="Expected OIDC issuer URL"),
+    typer.Option(
+        "--issuer",
+        "--certificate-oidc-issuer",
+        envvar="MLCHAIN_ISSUER",
+        help="Expected OIDC issuer URL",
+    ),
 ]
 PublicKeyOption = Annotated[
     Path | None,
@@ -429,7 +440,9 @@ def verification_method(
     from mlchain.signing.verify import VerificationMethod
 
     chain = certificate_chain or []
-    keyless = identity is not None or identity_regexp is not None or issuer is not None
+    named = identity is not None or identity_regexp is not None
+    # With --certificate-chain, --identity/--identity-regexp constrain the certificate subject.
+    keyless = issuer is not None or (named and not chain)
     chosen = _given(
         ("--identity/--issuer", keyless),
         ("--key", key is not None),
@@ -444,7 +457,9 @@ def verification_method(
     if key is not None:
         return VerificationMethod.key(key)
     if chain:
-        return VerificationMethod.with_certificate_chain(tuple(chain))
+        return VerificationMethod.with_certificate_chain(
+            tuple(chain), identity=identity, identity_regexp=identity_regexp
+        )
     if keyless:
         if issuer is None:
             raise UsageError("--issuer is required with --identity/--identity-regexp.")

@@ -49,6 +49,17 @@ def sign_sigstore_pb() -> ModuleType:
     return module
 
 
+def allow_partial_chain(verifier: Any) -> None:
+    """Let a certificate ``Verifier`` anchor at a given intermediate CA (OpenSSL partial chain).
+
+    model-signing's store requires the root; mlchain pins the *issuing* CA, which may be given
+    alone. The store is model-signing's private ``_store`` (an ``OpenSSL.crypto.X509Store``).
+    """
+    from OpenSSL import crypto
+
+    verifier._store.set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
+
+
 def manifest_digests(manifest: Any, model_path: Path) -> dict[str, str]:
     """``{file name: hex digest}`` of a model-signing manifest.
 

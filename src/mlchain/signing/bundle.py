@@ -129,8 +129,10 @@ def parse_bundle(text: str, *, source: str) -> ParsedBundle:
     """
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise BundleError(f"{source} is not valid JSON, so it is not a Sigstore bundle.") from exc
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting ([[[[...]]]])
+        raise BundleError(
+            f"{source} is not valid JSON (or is nested too deeply), so it is not a Sigstore bundle."
+        ) from None
     if not isinstance(data, dict) or not str(data.get("mediaType", "")).startswith(
         _BUNDLE_MEDIA_PREFIX
     ):
