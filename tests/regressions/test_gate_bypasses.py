@@ -616,3 +616,169 @@ def test_certificate_identity_options_on_plain_verify(tmp_path: Path, pki: _Pki)
     assert wrong.exit_code == 1
     assert run_cli(*base, "--certificate-identity-regexp", "O=.*,CN=release\\..*").exit_code == 0
     assert run_cli(*base, "--certificate-identity-regexp", "release").exit_code == 1  # anchored
+
+
+# --- 15.5: time of check vs time of use ------------------------------------------------------
+
+
+def _signed_with_payload(tmp_path: Path) -> tuple[Path, Path, Path]:
+    model, private, public = _fresh(tmp_path)
+    (model / "payload.pkl").write_bytes(EVIL_PICKLE)
+    assert run_cli("sign", str(model), "--key", str(private)).exit_code == 0
+    return model, private, public
+
+
+def _swap_before_scan(monkeypatch: pytest.MonkeyPatch, victim: Path) -> None:
+    """The review's toctou_swap.py, deterministically: after the hash, before the scan, rename
+    a benign pickle over the signed malicious one."""
+    import mlchain.scan
+
+    real = mlchain.scan.scan_paths
+
+    def swapping(*args: Any, **kwargs: Any) -> Any:
+        benign = victim.with_name(victim.name + ".tmp")
+        benign.write_bytes(b"\x80\x02}q\x00.")
+        benign.replace(victim)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlchain.scan, "scan_paths", swapping)
+
+
+def test_file_swapped_between_hash_and_scan_is_denied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mlchain issue #15, item 5: the gate hashed the signed malicious pickle, then scanned a
+    benign file swapped in by another writer, and allowed the model. The gate now records each
+    file's identity and change stamps when it lists the model and denies when any changed."""
+    model, _, public = _signed_with_payload(tmp_path)
+    _swap_before_scan(monkeypatch, model / "payload.pkl")
+    code, report = _gate(model, _key_policy(tmp_path, public))
+    assert code == 1
+    failed = {r["name"]: r["message"] for r in report["results"] if not r["passed"]}
+    assert "unchanged-during-gate" in failed
+    assert "payload.pkl" in failed["unchanged-during-gate"]
+
+
+def test_copy_to_verifies_and_publishes_only_the_private_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mlchain issue #15, item 5: ``verify --policy P --copy-to DIR`` copies the model to a
+    private folder, verifies and scans the copy, and publishes it at DIR (one rename) only when
+    allowed. Swapping the original during the gate changes nothing: the copy is what is judged
+    and served."""
+    model, _, public = _signed_with_payload(tmp_path)
+    policy = _key_policy(tmp_path, public)
+    served = tmp_path / "serve" / "model"
+    served.parent.mkdir()
+    _swap_before_scan(monkeypatch, model / "payload.pkl")
+    code, report = _gate(model, policy, "--copy-to", str(served))
+    assert code == 1  # the private copy holds the signed os.system pickle: denied
+    assert report["copied_to"] is None
+    assert not served.exists() and list(served.parent.iterdir()) == []
+    monkeypatch.undo()
+    (tmp_path / "ok").mkdir()
+    clean, _, clean_pub = _fresh(tmp_path / "ok")
+    code, report = _gate(clean, _key_policy(tmp_path / "ok", clean_pub), "--copy-to", str(served))
+    assert code == 0, report
+    assert report["copied_to"] == str(served)
+    assert sorted(p.relative_to(served).as_posix() for p in served.rglob("*")) == sorted(
+        p.relative_to(clean).as_posix() for p in clean.rglob("*")
+    )
+    assert (served / "model.safetensors").read_bytes() == (clean / "model.safetensors").read_bytes()
+    again = run_cli("verify", str(clean), "--policy", str(policy), "--copy-to", str(served))
+    assert again.exit_code == 2  # never over an existing folder
+
+
+# --- 15.6: replay and rollback --------------------------------------------------------------
+
+
+def test_replayed_model_under_another_name_is_reported_and_can_be_refused(tmp_path: Path) -> None:
+    """mlchain issue #15, item 6: any bundle the authority ever signed verified for identical
+    bytes under any name, and the signed name appeared nowhere. The result now reports the
+    signed model name and digest, and a policy can require them (``signature.model_name``)."""
+    model, _, public = _fresh(tmp_path, "exp-unreviewed")
+    prod = tmp_path / "prod-model"
+    shutil.copytree(model, prod)
+    plain = run_cli("verify", str(prod), "--key", str(public), "-f", "json")
+    document = json.loads(plain.stdout)
+    assert plain.exit_code == 0
+    assert document["model"] == "prod-model"
+    assert document["model_name"] == "exp-unreviewed"
+    assert len(document["model_digest"]) == 64
+    extra = (
+        "  validations:\n    - name: release-name\n"
+        "      expression: 'signature.model_name == \"prod-model\"'\n"
+        "      message: this bundle was signed for another model\n"
+    )
+    code, report = _gate(prod, _key_policy(tmp_path, public, extra))
+    assert code == 1
+    assert [r["name"] for r in report["results"] if not r["passed"]] == ["release-name"]
+
+
+# --- 15.8: unsigned files -------------------------------------------------------------------
+
+
+def _ignored_docs_with_pickle(tmp_path: Path) -> tuple[Path, Path]:
+    """The review's d1: signed with --ignore docs, then a pickle and code dropped in docs/."""
+    keys = write_key(tmp_path, "signer")
+    model = tmp_path / "d1"
+    (model / "docs").mkdir(parents=True)
+    (model / "config.json").write_text('{"model_type":"bert"}\n')
+    (model / "docs" / "README.md").write_text("# docs\n")
+    signed = run_cli("sign", str(model), "--key", str(keys.private), "--ignore", "docs")
+    assert signed.exit_code == 0, signed.stderr
+    (model / "docs" / "evil.pkl").write_bytes(EVIL_PICKLE)
+    (model / "docs" / "conf.py").write_text('import os\nos.system("id")\n')
+    return model, keys.public
+
+
+def test_unsigned_files_in_an_ignored_folder_are_listed(tmp_path: Path) -> None:
+    """mlchain issue #15, item 8: the shipped "no unsigned code" rule tested the ignore *prefixes*
+    against globs, so anything under an ignored folder passed. The verification result now lists
+    the files on disk that the signature does not cover (``unsigned``)."""
+    model, public = _ignored_docs_with_pickle(tmp_path)
+    result = run_cli("verify", str(model), "--key", str(public), "-f", "json")
+    assert result.exit_code == 0  # the signature itself holds: the signer ignored docs/
+    assert json.loads(result.stdout)["unsigned"] == [
+        "docs/README.md",
+        "docs/conf.py",
+        "docs/evil.pkl",
+    ]
+    text = run_cli("verify", str(model), "--key", str(public))
+    assert "docs/evil.pkl" in text.stdout
+
+
+SHIPPED_POLICIES = sorted((FIXTURES.parent / "docs" / "policies").glob("*.yaml"))
+SHIPPED_POLICIES.append(FIXTURES.parent / "deploy" / "kubernetes" / "base" / "policy.yaml")
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_POLICIES, ids=lambda p: p.name)
+def test_every_shipped_policy_denies_an_unsigned_pickle_in_an_ignored_folder(
+    tmp_path: Path, shipped: Path
+) -> None:
+    """mlchain issue #15, item 8: every shipped policy (docs/policies, the Kubernetes example),
+    with its authorities replaced by the test key and its attestation requirements dropped,
+    denies an unsigned pickle in an ignored folder through its own rules: the unsigned-files
+    validation and the re-scan."""
+    import yaml
+
+    model, public = _ignored_docs_with_pickle(tmp_path)
+    document = yaml.safe_load(shipped.read_text())
+    spec = document["spec"]
+    spec["authorities"] = [{"name": "test-key", "key": {"path": str(public)}}]
+    spec.pop("attestations", None)
+    spec["validations"] = [
+        v for v in spec.get("validations", []) if not {"provenance", "sbom"} & _inputs(v)
+    ]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(document))
+    code, report = _gate(model, policy)
+    assert code == 1
+    failed = {r["name"] for r in report["results"] if not r["passed"]}
+    assert "no-unsigned-files" in failed
+    assert "scan" in failed
+    assert not failed & {"signature", "authorities"}
+
+
+def _inputs(validation: dict[str, Any]) -> set[str]:
+    return {n for n in ("provenance", "sbom") if n in validation["expression"]}

@@ -247,5 +247,11 @@ def render_table(result: ModelVerification) -> str:
             "not covered by the signature (signed ignore list): "
             + ", ".join(clean_path(p) for p in unprotected)
         )
+    if result.unsigned:
+        shown = ", ".join(clean_path(p) for p in result.unsigned[:20])
+        more = f" and {len(result.unsigned) - 20} more" if len(result.unsigned) > 20 else ""
+        lines.append(f"unsigned files on disk ({len(result.unsigned)}): {shown}{more}")
+    if result.model_name and result.files and result.model_name != result.model:
+        lines.append(f"signed as model {clean(result.model_name)!r}")
     lines += [f"  - {clean(e, limit=400)}" for e in result.errors]
     return "\n".join(lines) + "\n"
