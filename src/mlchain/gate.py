@@ -367,11 +367,12 @@ def _model_digests(
     """
     from mlchain.intoto import digest_model
     from mlchain.signing.manifest import DEFAULT_SIGNATURE_NAME
+    from mlchain.signing.tree import GIT_IGNORES
 
     if (
         verification.verified
         and verification.hash_algorithm == "sha256"
-        and set(verification.ignored) <= {DEFAULT_SIGNATURE_NAME}
+        and set(verification.ignored) - set(GIT_IGNORES) <= {DEFAULT_SIGNATURE_NAME}
         and model_path.is_dir()
         and not (model_path / "snapshots").is_dir()  # a Hugging Face cache repository
         and verification.files

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from fakesigstore.fixture import fake_sigstore  # noqa: F401
 from helpers import FIXTURES, run_cli
 from signing_helpers import write_key
 
@@ -782,3 +783,211 @@ def test_every_shipped_policy_denies_an_unsigned_pickle_in_an_ignored_folder(
 
 def _inputs(validation: dict[str, Any]) -> set[str]:
     return {n for n in ("provenance", "sbom") if n in validation["expression"]}
+
+
+# --- 15.9: lower ----------------------------------------------------------------------------
+
+
+def test_first_signing_with_a_relative_path_records_the_right_ignore_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mlchain issue #15, item 9: ``mlchain sign m2`` (a relative path, first signing) recorded
+    ``m2/model.sig`` in the signed ignore list, leaving an unsigned slot ``m2/m2/model.sig``.
+    The signed list now holds exactly ``model.sig``, and the slot is an extra file (exit 1)."""
+    model, private, public = _fresh(tmp_path, "m2")
+    (model / "model.sig").unlink()
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("sign", "m2", "--key", str(private)).exit_code == 0
+    document = json.loads(run_cli("verify", "m2", "--key", str(public), "-f", "json").stdout)
+    assert [p for p in document["ignored"] if not p.startswith(".git")] == ["model.sig"]
+    (model / "m2").mkdir()
+    (model / "m2" / "model.sig").write_text('import os\nos.system("id")\n')
+    result = run_cli("verify", "m2", "--key", str(public))
+    assert result.exit_code == 1
+    assert "m2/model.sig: extra file" in result.stdout
+
+
+def test_top_level_git_folder_is_neither_signed_nor_scanned_so_it_denies(tmp_path: Path) -> None:
+    """mlchain issue #15, item 9: a top-level ``.git/`` is left out of OMS signatures and was
+    skipped by the scanner: free unsigned, unscanned storage inside an allowed model. The gate
+    now lists it as unsigned and, with ``spec.scan``, denies version-control folders."""
+    model, _, public = _fresh(tmp_path)
+    (model / ".git").mkdir()
+    (model / ".git" / "evil.pkl").write_bytes(EVIL_PICKLE)
+    code, report = _gate(model, _key_policy(tmp_path, public))
+    assert code == 1
+    assert report["verification"]["unsigned"] == [".git/evil.pkl"]
+    failed = {r["name"] for r in report["results"] if not r["passed"]}
+    assert "no-vcs-folders" in failed
+
+
+def test_nested_vcs_folder_is_signed_but_never_scanned_so_it_denies(tmp_path: Path) -> None:
+    """mlchain issue #15, item 9: ``sub/.svn/x.pkl`` shipped by a poisoned upstream was signed
+    but never scanned (the scanner skips VCS folders at any depth). Every signed file must now be
+    scanned: the gate denies (``scan-coverage``, ``no-vcs-folders``)."""
+    model, private, public = _fresh(tmp_path)
+    (model / "sub" / ".svn").mkdir()
+    (model / "sub" / ".svn" / "x.pkl").write_bytes(EVIL_PICKLE)
+    assert run_cli("sign", str(model), "--key", str(private)).exit_code == 0
+    code, report = _gate(model, _key_policy(tmp_path, public))
+    assert code == 1
+    failed = {r["name"] for r in report["results"] if not r["passed"]}
+    assert {"scan-coverage", "no-vcs-folders"} <= failed
+
+
+def test_deeply_nested_json_is_a_clear_error_not_an_internal_error(tmp_path: Path) -> None:
+    """mlchain issue #15, item 9: ``[[[[...]]]]`` 200,000 deep in ``model.sig`` or in a bundle
+    beside the model ended in "internal error ... bug in mlchain". Now: a malformed-bundle error
+    (exit 3) for plain verify, an unreadable entry for the gate (which still decides)."""
+    model, _, public = _fresh(tmp_path)
+    deep = "[" * 200_000 + "]" * 200_000
+    atts = tmp_path / "m.mlchain"
+    atts.mkdir()
+    (atts / "deep.json").write_text(deep)
+    code, report = _gate(model, _key_policy(tmp_path, public))
+    assert code == 0, report  # the junk bundle is reported, the gate decides on the rest
+    assert report["verification"]["attestations"][0]["verified"] is False
+    (model / "model.sig").write_text('{"mediaType": "x", "x": ' + deep + "}")
+    result = run_cli("verify", str(model), "--key", str(public))
+    assert result.exit_code == 3
+    assert "internal error" not in result.stderr
+    assert "nested too deeply" in result.stderr
+
+
+def test_directory_tree_deeper_than_path_max_is_a_clear_failure(tmp_path: Path) -> None:
+    """mlchain issue #15, item 9: a directory chain deeper than PATH_MAX ended in "internal error
+    (OSError: File name too long)". Now verification fails (exit 1) saying the model is nested
+    too deeply to read."""
+    model, _, public = _fresh(tmp_path)
+    fd = os.open(model, os.O_RDONLY)
+    try:
+        for _ in range(1100):  # 1100 * 4 bytes > PATH_MAX (4096); created with *at() calls
+            os.mkdir("dee", dir_fd=fd)
+            child = os.open("dee", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+    result = run_cli("verify", str(model), "--key", str(public))
+    assert result.exit_code == 1, result.stderr
+    assert "nested too deeply" in result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+    _rm_deep(model / "dee")
+
+
+def _rm_deep(top: Path) -> None:
+    """Remove a chain deeper than PATH_MAX: lift the second level up, one level at a time."""
+    spare = top.with_name(top.name + ".up")
+    while (top / "dee").is_dir():
+        (top / "dee").rename(spare)
+        top.rmdir()
+        spare.rename(top)
+    top.rmdir()
+
+
+def test_glob_with_many_wildcards_is_linear_on_hostile_names(tmp_path: Path) -> None:
+    """mlchain issue #15, item 9: ``matches_glob`` compiled globs to backtracking regexes; three
+    files named by 200 dots took minutes against ``**/*.*.*.*.*.pt``. The match is now an NFA
+    simulation, linear in the name."""
+    import time
+
+    from mlchain.policy.functions import matches_glob
+
+    name = "." * 5000 + "1"
+    start = time.perf_counter()
+    assert not matches_glob(name, "**/*.*.*.*.*.pt")
+    assert matches_glob(name + ".pt", "**/*.*.*.*.*.pt")
+    assert time.perf_counter() - start < 1.0
+    model, _, public = _fresh(tmp_path)
+    for i in range(3):
+        (model / ("." * 200 + str(i))).write_bytes(b"x")
+    extra = (
+        "  validations:\n    - name: no-pt\n"
+        "      expression: 'model.files.all(f, !matches_glob(f.path, \"**/*.*.*.*.*.pt\"))'\n"
+        "      message: a .pt file\n"
+    )
+    start = time.perf_counter()
+    code, _ = _gate(model, _key_policy(tmp_path, public, extra))
+    assert code == 1  # extra unsigned files; the point is that it returns at once
+    assert time.perf_counter() - start < 20
+
+
+def test_copies_of_one_attestation_do_not_multiply_hashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mlchain issue #15, item 9 / issue #16, item 4: every attestation bundle re-hashed the
+    whole model, so N copies of one genuine bundle cost N full hashes. The gate now hashes the
+    model at most once per hashing setting (here: once), however many attestations there are."""
+    import mlchain.signing.manifest as manifest
+
+    model, private, public = _fresh(tmp_path)
+    atts = tmp_path / "m.mlchain"
+    atts.mkdir()
+    for kind in ("provenance", "attest", "sbom"):
+        args = [kind, str(model)] + (["--no-git"] if kind == "provenance" else [])
+        made = run_cli(*args, "--sign", "--key", str(private), "-o", str(atts / f"{kind}.json"))
+        assert made.exit_code == 0, made.stderr
+    for copy in range(5):
+        shutil.copy(atts / "attest.json", atts / f"copy-{copy}.json")
+    calls: list[tuple[str, tuple[str, ...]]] = []
+    real = manifest.hash_model
+
+    def counting(config: Any, path: Path, tree: Any = None) -> Any:
+        calls.append((str(path), tuple(sorted(str(p) for p in config._ignored_paths))))
+        return real(config, path, tree)
+
+    monkeypatch.setattr(manifest, "hash_model", counting)
+    extra = "  attestations:\n    - type: provenance\n    - type: scan\n    - type: sbom\n"
+    code, report = _gate(model, _key_policy(tmp_path, public, extra))
+    assert code == 0, report
+    assert len(calls) == len(set(calls)) == 1, calls
+
+
+def test_trust_root_that_verified_is_recorded(
+    tmp_path: Path,
+    fake_sigstore: Any,  # noqa: F811
+) -> None:
+    """mlchain issue #15, item 9: ``MLCHAIN_TRUST_CONFIG`` silently replaced the keyless root
+    of trust, and the result said nothing. The result now names the root that verified
+    (``trust_root``: the bundled public-good root, or the trust-config file's sha256)."""
+    import hashlib
+
+    model = tmp_path / "k"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    trust = fake_sigstore.trust_config
+    token = fake_sigstore.mint_token("release@example.org")
+    signed = run_cli("sign", str(model), "--identity-token", token, "--trust-config", str(trust))
+    assert signed.exit_code == 0, signed.stderr
+    result = run_cli(
+        "verify", str(model), "--identity", "release@example.org",
+        "--issuer", fake_sigstore.issuer, "-f", "json",
+        env={"MLCHAIN_TRUST_CONFIG": str(trust)},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    digest = hashlib.sha256(Path(trust).read_bytes()).hexdigest()
+    assert json.loads(result.stdout)["trust_root"] == f"trust-config sha256:{digest}"
+
+
+def test_cel_matches_is_unanchored_and_full_match_is_not(tmp_path: Path) -> None:
+    """mlchain issue #15, item 9: CEL's ``matches`` is an unanchored search, so
+    ``subject.matches("release@example\\\\.com")`` accepts ``evil-release@example.com.attacker.org``.
+    mlchain documents it and provides the anchored ``full_match``."""
+    from mlchain.policy import PolicyInputs, evaluate, parse_policy
+
+    policy = parse_policy(
+        "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: m\nspec:\n"
+        "  authorities:\n    - name: a\n      keyless:\n        issuer: https://i.example\n"
+        "        subjectRegExp: '.*'\n"
+        "  validations:\n"
+        "    - name: unanchored\n"
+        "      expression: 'signature.identity.subject.matches(\"release@example\\\\.com\")'\n"
+        "      message: m\n"
+        "    - name: anchored\n"
+        "      expression: 'full_match(signature.identity.subject, \"release@example\\\\.com\")'\n"
+        "      message: m\n"
+    )
+    evil = {"identity": {"subject": "evil-release@example.com.attacker.org", "issuer": "x"}}
+    results = {r.name: r.passed for r in evaluate(policy, PolicyInputs(verification=evil)).results}
+    assert results["unanchored"] is True  # core CEL, as documented
+    assert results["anchored"] is False
