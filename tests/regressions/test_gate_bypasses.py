@@ -970,8 +970,8 @@ def test_trust_root_that_verified_is_recorded(
 
 
 def test_cel_matches_is_unanchored_and_full_match_is_not(tmp_path: Path) -> None:
-    """mlchain issue #15, item 9: CEL's ``matches`` is an unanchored search, so
-    ``subject.matches("release@example\\\\.com")`` accepts ``evil-release@example.com.attacker.org``.
+    """mlchain issue #15, item 9: CEL's ``matches`` is an unanchored search, so a
+    ``matches`` on ``release@example.com`` accepts ``evil-release@example.com.attacker.org``.
     mlchain documents it and provides the anchored ``full_match``."""
     from mlchain.policy import PolicyInputs, evaluate, parse_policy
 
