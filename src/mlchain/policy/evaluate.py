@@ -39,7 +39,7 @@ class RuleResult:
     passed: bool
     message: str
     kind: str = "validation"
-    """``signature``, ``authority``, ``attestation``, ``scan`` or ``validation``."""
+    """``signature``, ``authority``, ``attestation``, ``scan``, ``validation`` or ``gate``."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
