@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,6 +25,7 @@ from mlchain.errors import UsageError
 from mlchain.output import OutputFormat
 
 if TYPE_CHECKING:
+    from mlchain.models import ScanReport, Severity
     from mlchain.sources.hub import HubRef
 
 HELP = (
@@ -59,6 +60,17 @@ def scan(
         SeverityChoice, fail_on_option("Exit 1 on findings at or above this")
     ] = SeverityChoice.MEDIUM,
     strict: Annotated[bool, strict_option("Also exit 1 if a file was not scanned")] = False,
+    min_severity: Annotated[
+        SeverityChoice | None,
+        typer.Option(
+            "--min-severity",
+            envvar="MLCHAIN_MIN_SEVERITY",
+            case_sensitive=False,
+            help="Show only findings at or above this in the table (display only: the gate "
+            "and JSON/SARIF/JUnit still see every finding)",
+            show_default=False,
+        ),
+    ] = None,
     allow_global: Annotated[
         list[str] | None,
         allow_global_option(
@@ -91,6 +103,28 @@ def scan(
             help="Refuse hf:// references that are not pinned to a full commit id",
         ),
     ] = False,
+    sarif_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--sarif-output",
+            envvar="MLCHAIN_SARIF_OUTPUT",
+            help="Also write a SARIF report to this file",
+        ),
+    ] = None,
+    json_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-output", envvar="MLCHAIN_JSON_OUTPUT", help="Also write a JSON report here"
+        ),
+    ] = None,
+    junit_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit-output",
+            envvar="MLCHAIN_JUNIT_OUTPUT",
+            help="Also write a JUnit XML report to this file",
+        ),
+    ] = None,
 ) -> None:
     """Scan model files and folders for unsafe content, without loading them."""
     with error_boundary():
@@ -115,12 +149,30 @@ def scan(
         else:
             local = _check_paths(paths)
             report = scan_paths(local, options, progress=_progress_callback())
-        formatter = fmt.formatter()
-        if fmt is OutputFormat.TABLE:
-            from mlchain.output.table import TableFormatter
-
-            formatter = TableFormatter(color=output is None and console.stdout_is_color_terminal())
+        gate = fail_on.to_severity()
+        color = output is None and console.stdout_is_color_terminal()
+        repository = _repository()
+        formatter = fmt.formatter(
+            color=color,
+            fail_on=gate,
+            strict=strict,
+            repository=repository,
+            width=console.stdout_width() if output is None else 120,
+            min_severity=min_severity.to_severity() if min_severity is not None else None,
+        )
         console.write_output(formatter.render(report), output)
+        extra = {
+            OutputFormat.SARIF: sarif_output,
+            OutputFormat.JSON: json_output,
+            OutputFormat.JUNIT: junit_output,
+        }
+        for extra_fmt, target in extra.items():
+            if target is not None:
+                text = extra_fmt.formatter(
+                    fail_on=gate, strict=strict, repository=repository
+                ).render(report)
+                console.write_output(text, target)
+        _github_step_summary(report, gate)
         from mlchain.output.table import summary_line
 
         console.info(summary_line(report))
@@ -128,6 +180,35 @@ def scan(
             _explain(local, options, to_stderr=output is None and fmt is not OutputFormat.TABLE)
     failed = report.exceeds(fail_on.to_severity(), strict=strict)
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
+
+
+def _repository() -> tuple[PurePosixPath, PurePosixPath]:
+    """The repository root SARIF URIs are relative to, and the current folder (both absolute).
+
+    ``GITHUB_WORKSPACE`` when GitHub Actions sets it, else the nearest folder above the current
+    one that holds ``.git``, else the current folder.
+    """
+    cwd = Path.cwd()
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace:
+        root = Path(workspace).absolute()
+    else:
+        root = next((p for p in (cwd, *cwd.parents) if (p / ".git").exists()), cwd)
+    return PurePosixPath(root.as_posix()), PurePosixPath(cwd.as_posix())
+
+
+def _github_step_summary(report: ScanReport, gate: Severity | None) -> None:
+    """Append a Markdown summary to ``$GITHUB_STEP_SUMMARY`` when GitHub Actions sets it."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from mlchain.output.github import job_summary
+
+    try:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(job_summary(report, fail_on=gate))
+    except OSError as exc:  # the summary is a courtesy: never fail the scan over it
+        console.info(f"warning: cannot append the job summary to {target}: {exc.strerror}")
 
 
 def _explain(paths: list[Path], options: object, *, to_stderr: bool) -> None:

@@ -11,7 +11,10 @@ from mlchain.output.base import CLEAN_DISCLAIMER, Formatter
 
 def location_to_dict(loc: Location) -> dict[str, Any]:
     """Serialise a location."""
-    return {"path": str(loc.path), "member": loc.member, "offset": loc.offset}
+    data: dict[str, Any] = {"path": str(loc.path), "member": loc.member, "offset": loc.offset}
+    if loc.root is not None:
+        data["file"] = loc.file()
+    return data
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:

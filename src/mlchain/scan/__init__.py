@@ -57,6 +57,8 @@ def scan_paths(
     overflow = entries[limit:]
     entries = entries[:limit]
     results = _run_cached(entries, options, progress)
+    roots = {e.root: display_root(e.root) for e in entries}
+    results = [r.under(roots[e.root]) for r, e in zip(results, entries, strict=True)]
     if overflow:
         loc = Location(overflow[0].rel)
         results.append(
@@ -73,7 +75,7 @@ def scan_paths(
                 skipped="file limit reached",
             )
         )
-    results.sort(key=lambda r: (str(r.location.path), r.location.member or ""))
+    results.sort(key=lambda r: (r.location.file(), r.location.member or ""))
     if excluded:
         metadata["excluded"] = ",".join(sorted(excluded))
     return ScanReport(
@@ -83,6 +85,22 @@ def scan_paths(
         allowlist_additions=tuple(sorted(options.allow_globals)),
         metadata=metadata,
     )
+
+
+def display_root(root: Path) -> str:
+    """Name a scan root as the user would find it.
+
+    Relative to the current folder when inside it, else absolute: ``scan a b`` then reports
+    ``a/model.pkl`` and ``b/model.pkl``, never the same name twice.
+    """
+    from mlchain.sanitize import clean_path
+
+    absolute = Path(os.path.abspath(root))  # noqa: PTH100 (folds .. without following links)
+    try:
+        relative = absolute.relative_to(Path.cwd())
+    except ValueError:
+        return clean_path(absolute.as_posix())
+    return clean_path(relative.as_posix())
 
 
 def _run_cached(
@@ -151,10 +169,10 @@ def _ignore_sigint() -> None:
 
 
 def usable_cores() -> int:
-    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """CPUs this process may use: affinity and the cgroup CPU quota (a 1-CPU pod gets 1)."""
+    from mlchain.cpus import usable_cpus
+
+    return usable_cpus()
 
 
 def _start_methods() -> list[str]:
