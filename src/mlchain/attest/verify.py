@@ -202,17 +202,23 @@ def check_bundles(
     """
     from mlchain.errors import InputError, VerificationError
     from mlchain.signing.bundle import read_bundle_text
+    from mlchain.signing.verify import verify_statement
 
     entries: list[dict[str, Any]] = []
+    digests: dict[str, str] | None = None  # the model is hashed once, for every bundle
     for path in bundles:
         try:
             text = read_bundle_text(path)
         except (OSError, ValueError) as exc:
             raise InputError(f"Cannot read the attestation bundle {path}: {exc}.") from exc
         try:
-            check = verify_attestation(text, method, model_path, allow_symlinks=allow_symlinks)
+            verified = verify_statement(text, method)
         except VerificationError as exc:
             check = AttestationCheck.failed(path, exc.message)
+        else:
+            if digests is None:
+                digests = digest_model(model_path, allow_symlinks=allow_symlinks)
+            check = check_statement(verified, digests)
         entry = {**check.to_json(), "bundle": str(path)}
         if check.signer is None:
             entry["method"] = method.kind
