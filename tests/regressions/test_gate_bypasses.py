@@ -991,3 +991,75 @@ def test_cel_matches_is_unanchored_and_full_match_is_not(tmp_path: Path) -> None
     results = {r.name: r.passed for r in evaluate(policy, PolicyInputs(verification=evil)).results}
     assert results["unanchored"] is True  # core CEL, as documented
     assert results["anchored"] is False
+
+
+# --- defences that held in the review: they keep holding --------------------------------------
+
+
+def test_held_special_files_inside_the_model_deny_without_hanging(tmp_path: Path) -> None:
+    """Review, "defences that held": a FIFO or socket inside the model fails plain verify and
+    the gate (exit 1) and is never opened."""
+    model, _, public = _fresh(tmp_path)
+    os.mkfifo(model / "pipe")
+    with _deadline():
+        plain = run_cli("verify", str(model), "--key", str(public))
+    assert plain.exit_code == 1
+    code, _ = _gate(model, _key_policy(tmp_path, public))
+    assert code == 1
+
+
+def test_held_junk_bundles_are_recorded_without_echoing_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review, "defences that held": garbage and a link to /proc/self/environ in
+    ``<model>.mlchain/`` are unverified entries; no content (a secret) is echoed."""
+    model, _, public = _fresh(tmp_path)
+    monkeypatch.setenv("SECRET_TOKEN", "hunter2-sekrit")
+    atts = tmp_path / "m.mlchain"
+    atts.mkdir()
+    (atts / "garbage.json").write_text("not json at all")
+    (atts / "env.json").symlink_to("/proc/self/environ")
+    with _deadline():
+        result = run_cli("verify", str(model), "--policy", str(_key_policy(tmp_path, public)))
+    assert result.exit_code == 0
+    assert "hunter2" not in result.stdout + result.stderr
+    _, report = _gate(model, _key_policy(tmp_path, public))
+    assert all(not a["verified"] for a in report["verification"]["attestations"])
+    assert "hunter2" not in json.dumps(report)
+
+
+def test_held_attestation_for_other_files_does_not_satisfy_a_requirement(tmp_path: Path) -> None:
+    """Review, "defences that held": the provenance of one model copied beside a changed model
+    fails its subjects check ("digest differs"); the requirement is not met."""
+    model, private, public = _fresh(tmp_path)
+    atts = tmp_path / "m.mlchain"
+    atts.mkdir()
+    made = run_cli(
+        "provenance", str(model), "--no-git", "--sign", "--key", str(private),
+        "-o", str(atts / "provenance.json"),
+    )  # fmt: skip
+    assert made.exit_code == 0
+    (model / "config.json").write_text('{"model_type":"gpt2"}\n')
+    assert run_cli("sign", str(model), "--key", str(private)).exit_code == 0
+    code, report = _gate(
+        model, _key_policy(tmp_path, public, "  attestations:\n    - type: provenance\n")
+    )
+    assert code == 1
+    (entry,) = report["verification"]["attestations"]
+    assert any("digest differs" in e for e in entry["errors"])
+
+
+def test_held_kind_confusion_key_bundle_against_a_certificate_authority(
+    tmp_path: Path, pki: _Pki
+) -> None:
+    """Review, "defences that held": a key-signed bundle is never verified by a certificate
+    authority (each kind only by its own verifier): denied."""
+    model, _, _ = _fresh(tmp_path)
+    policy = tmp_path / "certpolicy.yaml"
+    policy.write_text(
+        "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: c\nspec:\n"
+        f"  authorities:\n    - name: ca\n      certificateChain:\n        path: {pki.chain_a}\n"
+    )
+    code, report = _gate(model, policy)
+    assert code == 1
+    assert "no policy authority of that kind" in report["verification"]["errors"][0]
