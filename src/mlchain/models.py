@@ -190,6 +190,19 @@ class ScanResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Suppressed:
+    """A finding a reviewed suppression or a baseline took out of the verdict.
+
+    Kept for the record: ``by`` is the suppression's source (``.mlchain.yaml#2``) or
+    ``baseline``.
+    """
+
+    finding: Finding
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ScanReport:
     """Everything one ``scan`` run learned, sorted for deterministic output."""
 
@@ -200,6 +213,8 @@ class ScanReport:
     """Globals the user allowed explicitly (flag or policy), shown in every report."""
     schema_version: str = SCHEMA_VERSION
     metadata: dict[str, str] = field(default_factory=dict)
+    suppressed: tuple[Suppressed, ...] = ()
+    """Findings taken out by suppressions or a baseline; not in ``findings``, never silent."""
 
     @property
     def findings(self) -> tuple[Finding, ...]:

@@ -117,6 +117,43 @@ def scan(
             "--json-output", envvar="MLCHAIN_JSON_OUTPUT", help="Also write a JSON report here"
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Leave out files matching this gitignore-style pattern (repeatable; relative to "
+            "the current folder); excluded files are listed in the report",
+            show_default=False,
+        ),
+    ] = None,
+    ignore_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignore-file",
+            envvar="MLCHAIN_IGNORE_FILE",
+            help="Read exclude patterns from this file (default: ./.mlchainignore when present)",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="MLCHAIN_CONFIG",
+            help="Suppression file (default: ./.mlchain.yaml, or [tool.mlchain] in "
+            "./pyproject.toml)",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            envvar="MLCHAIN_BASELINE",
+            help="Report only findings that are not in this saved `scan -f json` report",
+            show_default=False,
+        ),
+    ] = None,
     junit_output: Annotated[
         Path | None,
         typer.Option(
@@ -131,9 +168,21 @@ def scan(
         from mlchain.scan import ScanOptions, scan_paths
 
         allowed = allowed_globals(allow_global)
-        options = ScanOptions(allow_globals=allowed, jobs=jobs, cache_dir=cache)
+        from mlchain.cli.review import apply_review, exclude_patterns
+
+        options = ScanOptions(
+            allow_globals=allowed,
+            jobs=jobs,
+            cache_dir=cache,
+            exclude=exclude_patterns(exclude, ignore_file),
+        )
         hub = _hub_reference(paths)
         local: list[Path] = []
+        cached = _offline_snapshot(hub) if hub is not None else None
+        if cached is not None:
+            assert hub is not None
+            console.info(f"HF_HUB_OFFLINE is set: scanning {hub.uri} from the cache at {cached}")
+            hub, paths = None, [str(cached)]
         if hub is not None:
             if explain:
                 raise UsageError("--explain works on local files; download the model first.")
@@ -149,6 +198,7 @@ def scan(
         else:
             local = _check_paths(paths)
             report = scan_paths(local, options, progress=_progress_callback())
+        report, expired = apply_review(report, config, baseline)
         gate = fail_on.to_severity()
         color = output is None and console.stdout_is_color_terminal()
         repository = _repository()
@@ -178,7 +228,15 @@ def scan(
         console.info(summary_line(report))
         if explain:
             _explain(local, options, to_stderr=output is None and fmt is not OutputFormat.TABLE)
-    failed = report.exceeds(fail_on.to_severity(), strict=strict)
+    failed = report.exceeds(fail_on.to_severity(), strict=strict) or expired > 0
+    if strict and report.not_scanned and not report.exceeds(fail_on.to_severity()):
+        first = report.not_scanned[0]
+        console.error(
+            f"--strict: {len(report.not_scanned)} file(s) were not scanned (for example "
+            f"{first.location.display()}: {first.skipped}), so the scan fails. Leave them out with "
+            "--exclude or .mlchainignore if they are expected (empty __init__.py, .gitkeep), or "
+            "drop --strict."
+        )
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
 
 
@@ -223,6 +281,32 @@ def _explain(paths: list[Path], options: object, *, to_stderr: bool) -> None:
     stream = sys.stderr if to_stderr else sys.stdout
     stream.write(text)
     stream.flush()
+
+
+def _offline_snapshot(hub: HubRef) -> Path | None:
+    """With ``HF_HUB_OFFLINE`` set, the cached snapshot of ``hub``, or an error saying where.
+
+    The cache is ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in {"1", "true", "yes", "on"}:
+        return None
+    from mlchain.errors import NetworkError
+    from mlchain.sources.hfcache import cached_snapshot
+
+    if os.environ.get("HF_HUB_CACHE"):
+        root = Path(os.environ["HF_HUB_CACHE"])
+    elif os.environ.get("HF_HOME"):
+        root = Path(os.environ["HF_HOME"]) / "hub"
+    else:
+        root = Path.home() / ".cache" / "huggingface" / "hub"
+    snapshot = cached_snapshot(root, hub.repo_id, hub.revision)
+    if snapshot is None:
+        raise NetworkError(
+            f"HF_HUB_OFFLINE is set and the cache at {root} holds no snapshot of {hub.uri}.",
+            hint="Download it first (huggingface-cli download), point HF_HUB_CACHE or HF_HOME at "
+            "the cache that holds it, or unset HF_HUB_OFFLINE.",
+        )
+    return snapshot / hub.subpath if hub.subpath else snapshot
 
 
 def _hub_reference(args: list[str]) -> HubRef | None:

@@ -70,6 +70,16 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
             "verdict": "findings" if report.findings else CLEAN_DISCLAIMER,
         },
         "results": [result_to_dict(r) for r in report.results],
+        **(
+            {
+                "suppressed": [
+                    {"finding": finding_to_dict(s.finding), "by": s.by, "reason": s.reason}
+                    for s in report.suppressed
+                ]
+            }
+            if report.suppressed
+            else {}
+        ),
     }
 
 

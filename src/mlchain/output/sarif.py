@@ -180,6 +180,17 @@ class SarifFormatter(Formatter):
                     "originalUriBaseIds": {"%SRCROOT%": {"uri": self._srcroot()}},
                     "results": [
                         _result(f, rule_index, self.base, self.cwd) for f in report.findings
+                    ]
+                    + [
+                        {
+                            **_result(x.finding, rule_index, self.base, self.cwd),
+                            # SARIF's own record of a reviewed suppression (GitHub shows the
+                            # alert as dismissed, with the justification).
+                            "suppressions": [
+                                {"kind": "external", "justification": f"{x.by}: {x.reason}"}
+                            ],
+                        }
+                        for x in report.suppressed
                     ],
                     "properties": {
                         "schema_version": report.schema_version,

@@ -117,6 +117,14 @@ class TableFormatter(Formatter):
         else:
             scanned = len(report.results) - len(report.not_scanned)
             console.print(Text(f"{scanned} file(s) scanned: {CLEAN_DISCLAIMER}."))
+        if report.suppressed:
+            console.print(
+                Text(
+                    f"{len(report.suppressed)} finding(s) suppressed (by a reviewed suppression or "
+                    "the baseline; listed in the JSON and SARIF reports).",
+                    style="dim",
+                )
+            )
         skipped = report.not_scanned
         if skipped:
             console.print(Text(f"Not scanned ({len(skipped)}):", style="bold"))
@@ -191,6 +199,8 @@ def summary_line(report: ScanReport) -> str:
     text += ", ".join(parts) if parts else "no findings"
     if report.not_scanned:
         text += f"; {len(report.not_scanned)} not scanned"
+    if report.suppressed:
+        text += f"; {len(report.suppressed)} suppressed"
     if not parts:
         text += f" ({CLEAN_DISCLAIMER})"
     return text

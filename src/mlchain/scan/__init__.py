@@ -53,6 +53,8 @@ def scan_paths(
             metadata["hf_cache_snapshot"] = str(cache.snapshot)
             path = cache.snapshot
         entries.extend(walk(path, excluded, cache=cache))
+    if options.exclude:
+        entries = _drop_excluded(entries, options.exclude, excluded)
     limit = options.limits.max_files
     overflow = entries[limit:]
     entries = entries[:limit]
@@ -85,6 +87,28 @@ def scan_paths(
         allowlist_additions=tuple(sorted(options.allow_globals)),
         metadata=metadata,
     )
+
+
+def _drop_excluded(
+    entries: list[Entry], patterns: tuple[str, ...], excluded: list[str]
+) -> list[Entry]:
+    """Leave out entries matching ``patterns`` (gitignore syntax), recording each one."""
+    import posixpath
+
+    from pathspec import GitIgnoreSpec
+
+    spec = GitIgnoreSpec.from_lines(patterns)
+    shown_roots: dict[Path, str] = {}
+    kept: list[Entry] = []
+    for entry in entries:
+        if entry.root not in shown_roots:
+            shown_roots[entry.root] = display_root(entry.root)
+        shown = posixpath.normpath(posixpath.join(shown_roots[entry.root], str(entry.rel)))
+        if spec.match_file(shown):
+            excluded.append(shown)
+        else:
+            kept.append(entry)
+    return kept
 
 
 def display_root(root: Path) -> str:
