@@ -538,7 +538,7 @@ def run_gate_on_copy(
 
     Raises:
         UsageError: ``copy_to`` exists, or the model is not a folder.
-        InputError: the model cannot be read or copied.
+        InputError: the model cannot be read or copied, or ``copy_to``'s folder not created.
     """
     import os
     import shutil
@@ -554,8 +554,10 @@ def run_gate_on_copy(
     if not model_path.is_dir():
         raise UsageError("--copy-to needs a model folder.")
     parent = copy_to.absolute().parent
-    if not parent.is_dir():
-        raise UsageError(f"--copy-to: the folder {parent} does not exist.")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--copy-to: cannot create the folder {parent}: {exc}.") from exc
     bundles = discover_attestations(model_path, attestations)  # read from beside the original
     try:
         tree = list_model(model_path)

@@ -669,8 +669,7 @@ def test_copy_to_verifies_and_publishes_only_the_private_copy(
     and served."""
     model, _, public = _signed_with_payload(tmp_path)
     policy = _key_policy(tmp_path, public)
-    served = tmp_path / "serve" / "model"
-    served.parent.mkdir()
+    served = tmp_path / "serve" / "model"  # the parent folder is created as needed
     _swap_before_scan(monkeypatch, model / "payload.pkl")
     code, report = _gate(model, policy, "--copy-to", str(served))
     assert code == 1  # the private copy holds the signed os.system pickle: denied
