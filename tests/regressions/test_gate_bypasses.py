@@ -853,6 +853,7 @@ def test_deeply_nested_json_is_a_clear_error_not_an_internal_error(tmp_path: Pat
     assert "nested too deeply" in result.stderr
 
 
+@pytest.mark.slow
 def test_directory_tree_deeper_than_path_max_is_a_clear_failure(tmp_path: Path) -> None:
     """mlchain issue #15, item 9: a directory chain deeper than PATH_MAX ended in "internal error
     (OSError: File name too long)". Now verification fails (exit 1) saying the model is nested
@@ -911,6 +912,7 @@ def test_glob_with_many_wildcards_is_linear_on_hostile_names(tmp_path: Path) -> 
     assert time.perf_counter() - start < 20
 
 
+@pytest.mark.slow
 def test_copies_of_one_attestation_do_not_multiply_hashing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
