@@ -86,4 +86,3 @@ def apply_review(
             "remove it."
         )
     return outcome.report, len(outcome.expired)
-
