@@ -23,6 +23,7 @@ from collections.abc import Callable
 from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import ScanContext, finding
 from mlchain.scan.pickle import allowlist, dangerous
+from mlchain.scan.pickle.evaluate import OPAQUE, evaluate, freeze, needs_snapshot
 from mlchain.scan.pickle.values import (
     INLINE_BYTES,
     Blob,
@@ -54,8 +55,6 @@ _NESTED_MEMBER = "nested-pickle@{offset}"
 _INT32 = struct.Struct("<i")
 _DOUBLE = struct.Struct(">d")
 _BYTES_IO = frozenset({("io", "BytesIO"), ("_io", "BytesIO")})
-_MAX_DECODED_NESTED = 256 * 1024 * 1024
-"""Largest text constant re-encoded to look for a nested pickle (bytes are scanned in place)."""
 
 
 class Abort(Exception):
@@ -171,6 +170,8 @@ class Machine:
         self.diverged = False
         self.joblib_arrays = 0
         self.persistent_seen = False
+        self.mutated: dict[int, object] = {}
+        """Objects changed at load time in ways the VM does not model (by ``id``; kept alive)."""
 
     # ---------------------------------------------------------------- driving -------------------
 
@@ -497,6 +498,15 @@ class Machine:
             return (*items[:_TUPLE_KEEP], Unknown(f"{len(items) - _TUPLE_KEEP} more items"))
         return tuple(items)
 
+    def mutates(self, target: object) -> None:
+        """Record that the loader changes ``target`` in a way the VM does not follow.
+
+        APPENDS/SETITEMS/ADDITEMS on anything but the list, dict or set they build (a
+        ``bytearray``, an object, a list's items replaced by index) make ``target`` opaque to
+        :func:`~.evaluate.evaluate`.
+        """
+        self.mutated[id(target)] = target
+
     def memo_put(self, key: int, value: object) -> None:
         """Store ``value`` in memo slot ``key`` (bounded by ``max_memo``)."""
         if key not in self.memo and len(self.memo) >= self.max_memo:
@@ -606,6 +616,9 @@ class Machine:
 
     def call(self, func: object, args: tuple[object, ...], kind: str) -> Call:
         """Record calling ``func(*args)`` (``kind``: call, new, reconstruct); return the result."""
+        if needs_snapshot(func, args):
+            # the call sees its arguments as they are now, not as later opcodes change them
+            args = tuple(freeze(a, self.mutated) for a in args)
         call = Call(func, args, kind, self.op_at)
         if isinstance(func, Global):
             mapped = (func.module, func.name)
@@ -680,15 +693,17 @@ class Machine:
     # ---------------------------------------------------------------- nested pickles ------------
 
     def _nested(self, call: Call) -> None:
-        arg = call.args[0] if call.args else None
-        if (
-            isinstance(arg, Call)
-            and isinstance(arg.func, Global)
-            and (arg.func.module, arg.func.name) in {("io", "BytesIO"), ("_io", "BytesIO")}
-        ):
-            arg = arg.args[0] if arg.args else None
-        source = self._bytes_of(arg)
-        if source is None:
+        """Scan what a nested deserializer is given; fail closed when it cannot be computed."""
+        if not call.args:
+            return  # the loader raises TypeError: nothing is deserialized
+        source = self._nested_source(call.args[0])
+        if isinstance(source, str):
+            self.event(
+                "pickle-nested-opaque",
+                f"passes {source} to a deserializer; what it would load cannot be scanned",
+                call.offset,
+                render(call),
+            )
             return
         buf, lo, hi = source
         where = call.offset - self.origin
@@ -724,27 +739,49 @@ class Machine:
         )
         self.extra.extend(inner)
 
-    def _bytes_of(self, value: object) -> tuple[Buffer, int, int] | None:
-        if isinstance(value, (bytes, bytearray)):
-            return value, 0, len(value)
-        if isinstance(value, Blob) and value.kind not in NOT_BYTES_KINDS:
-            return self.data, value.start, value.start + value.length
+    def _nested_source(self, arg: object) -> tuple[Buffer, int, int] | str:
+        """The bytes a nested loader reads from ``arg`` (in place if constant), or why not known.
+
+        ``arg`` is bytes or a ``BytesIO`` over bytes, possibly computed at load time (see
+        :mod:`.evaluate`); a ``BytesIO`` whose state a BUILD set reads that state's buffer from
+        its position.
+        """
+        start = 0
         if (
-            isinstance(value, Call)
-            and isinstance(value.func, Global)
-            and (value.func.module, value.func.name) == ("_codecs", "encode")
-            and value.args
+            isinstance(arg, Call)
+            and arg.kind == "call"
+            and isinstance(arg.func, Global)
+            and (arg.func.module, arg.func.name) in _BYTES_IO
+            and id(arg) not in self.mutated
         ):
-            text = value.args[0]
-            if isinstance(text, Blob):
-                if text.length > _MAX_DECODED_NESTED:
-                    return None
-                raw = bytes(self.data[text.start : text.start + text.length])
-                text = raw.decode("utf-8" if text.kind == "utf8" else "latin-1", "replace")
-            if isinstance(text, str):
-                raw = text.encode("latin-1", "replace")
-                return raw, 0, len(raw)
-        return None
+            if arg.state is not None:
+                # BytesIO.__setstate__((value, position, dict)) replaces the buffer.
+                state = arg.state
+                if not (isinstance(state, tuple) and len(state) == 3):
+                    return "a BytesIO whose state is not a plain (bytes, position, dict) tuple"
+                position = evaluate(state[1], self.data, self.mutated)
+                if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+                    return "a BytesIO with a position computed at load time"
+                arg, start = state[0], position
+            else:
+                arg = arg.args[0] if arg.args else b""
+        if (
+            isinstance(arg, Blob)
+            and arg.kind not in NOT_BYTES_KINDS
+            and id(arg) not in self.mutated
+        ):
+            lo = min(arg.start + start, arg.start + arg.length)
+            return self.data, lo, arg.start + arg.length
+        value = evaluate(arg, self.data, self.mutated)
+        if isinstance(value, (bytes, bytearray)):
+            return value, min(start, len(value)), len(value)
+        if isinstance(value, str):
+            return f"the path or text {render(value, 80)} (not bytes)"
+        if value is OPAQUE:
+            return (
+                f"bytes computed at load time that the scanner cannot evaluate ({render(arg, 120)})"
+            )
+        return f"a value that is not bytes ({render(arg, 120)})"
 
     # ---------------------------------------------------------------- joblib --------------------
 

@@ -338,9 +338,11 @@ def _do_append(m: Machine, x: int) -> None:
     items = m.stack[x:]
     del m.stack[x:]
     target = m.stack[x - 1]
-    if isinstance(target, SList):
+    if isinstance(target, SList) and not isinstance(target, SSet):
         target.extend(items)
-    elif isinstance(target, (Call, Persistent, Global)):
+        return
+    m.mutates(target)
+    if isinstance(target, (Call, Persistent, Global)):
         # Not a list: the loader calls target.extend(...) or target.append(...).
         _container_call(m, target, "extend", items)
 
@@ -381,7 +383,9 @@ def _do_setitems(m: Machine, x: int) -> None:
     target = m.stack[x - 1]
     if isinstance(target, SDict):
         target.set_many(items)
-    elif isinstance(target, (Call, Persistent, Global)):
+        return
+    m.mutates(target)
+    if isinstance(target, (Call, Persistent, Global)):
         _container_call(m, target, "__setitem__", items)
 
 
@@ -408,7 +412,9 @@ def _additems(m: Machine) -> None:
     target = m.stack[mark - 1]
     if isinstance(target, SSet):
         target.extend(items)
-    elif isinstance(target, (Call, Persistent, Global)):
+        return
+    m.mutates(target)
+    if isinstance(target, (Call, Persistent, Global)):
         _container_call(m, target, "add", items)
 
 

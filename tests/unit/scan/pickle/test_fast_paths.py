@@ -22,7 +22,7 @@ from pickle_vm_helpers import run
 FIXTURES = Path(__file__).resolve().parents[4] / "fixtures"
 FILES = sorted(
     p
-    for family in ("pickle", "containers")
+    for family in ("pickle", "containers", "nested")
     for p in (FIXTURES / family).rglob("*")
     if p.is_file() and p.name != "README.md"
 )
