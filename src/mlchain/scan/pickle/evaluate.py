@@ -32,7 +32,7 @@ from typing import Any
 
 from mlchain.scan.pickle.values import MAX_ITEMS, Blob, Call, Global, SList, SSet, Unknown
 
-MAX_VALUE = 64 * 1024 * 1024
+MAX_VALUE = 256 * 1024 * 1024
 """Largest value (bytes or characters) folded; anything larger is opaque."""
 
 _MAX_DEPTH = 64
@@ -55,6 +55,7 @@ _BUILTIN_MODULES = frozenset({"builtins", "__builtin__"})
 _TYPES: dict[str, type] = {"bytes": bytes, "bytearray": bytearray, "str": str}
 _ENCODING = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 _BYTES_CODECS = frozenset({"base64", "hex", "quopri", "uu", "zlib", "bz2", "rot-13"})
+_ONE_BYTE = frozenset({"latin-1", "iso8859-1", "ascii", "cp1252"})
 _SAFE_ARG = (str, bytes, bytearray, int, float, type(None), tuple, list, slice)
 
 
@@ -116,7 +117,9 @@ def _transcode(encode: bool, obj: Any, encoding: Any = "utf-8", errors: Any = "s
         if raw is None:
             raise _Fail("codec input")
         return _inflate(raw, 15) if short == "zlib" else _bounded(bz2.BZ2Decompressor(), raw)
-    _check(obj, obj, obj, obj)  # utf-32/utf-7 may grow the text up to four times
+    if short not in _ONE_BYTE:
+        _check(obj, obj, obj, obj)  # utf-32/utf-7 may grow the text up to four times
+    _check(obj)
     if encode:
         return codecs.encode(obj, encoding, errors)
     return codecs.decode(obj, encoding, errors)

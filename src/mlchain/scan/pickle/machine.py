@@ -41,9 +41,16 @@ Buffer = bytes | bytearray | memoryview | mmap.mmap
 Handler = Callable[["Machine"], None]
 """An opcode handler: reads its argument and updates the machine, or raises :class:`Abort`."""
 
-NestedScan = Callable[[Buffer, Location, ScanContext, int, int, int], list[Finding]]
-"""Scan ``buf[lo:hi]`` as a nested pickle stream at ``depth``: ``(buf, location, ctx, lo, hi,
-depth) -> findings``. The driver hands it in; the machine calls it for nested deserializers."""
+NestedScan = Callable[[Buffer, Location, ScanContext, int, int, int], tuple[list[Finding], str]]
+"""Scan ``buf[lo:hi]``, handed to a nested deserializer, at ``depth``: ``(buf, location, ctx, lo,
+hi, depth) -> (findings, what the bytes were read as)``, e.g. ``"pickle"`` or
+:data:`LEGACY_TORCH`. The driver hands it in; the machine calls it for nested deserializers."""
+
+LEGACY_TORCH = "legacy torch serialization"
+"""What :data:`NestedScan` reports for bytes read as a legacy ``torch.save`` file."""
+
+_TORCH_TENSOR_LOADERS = frozenset({("torch.storage", "_load_from_bytes")})
+"""Nested loaders that pickled tensors use: a clean legacy torch file passed to them is low."""
 
 MAX_FINDINGS = 500
 """Distinct findings kept per scanned stream; the rest are summarised in one finding."""
@@ -727,15 +734,20 @@ class Machine:
                 render(call),
             )
             return
-        inner = self.nested(buf, inner_loc, self.ctx, lo, hi, self.depth + 1)
+        inner, what = self.nested(buf, inner_loc, self.ctx, lo, hi, self.depth + 1)
         severe = sum(1 for f in inner if f.severity >= Severity.HIGH)
+        tensor = (
+            what == LEGACY_TORCH
+            and isinstance(call.func, Global)
+            and (call.func.module, call.func.name) in _TORCH_TENSOR_LOADERS
+        )
         self.event(
             "pickle-nested",
-            f"passes {hi - lo} bytes to a deserializer; the nested pickle was scanned "
+            f"passes {hi - lo} bytes to a deserializer; the nested {what} was scanned "
             f"({severe} high or critical findings inside)",
             call.offset,
             render(call),
-            severity=None if severe else Severity.MEDIUM,
+            severity=None if severe else Severity.LOW if tensor else Severity.MEDIUM,
         )
         self.extra.extend(inner)
 

@@ -36,18 +36,24 @@ stack, nesting and time are bounded by :class:`~mlchain.scan.base.Limits`.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import ScanContext, finding
-from mlchain.scan.pickle.machine import Buffer, Machine
+from mlchain.scan.pickle.machine import LEGACY_TORCH, Buffer, Machine
 from mlchain.scan.pickle.opcodes import OPS
 from mlchain.scan.pickle.verdict import judge_globals
 
-__all__ = ["MAX_READINGS", "PickleScan", "scan_pickle"]
+__all__ = ["MAX_READINGS", "PickleScan", "TorchFileScan", "scan_pickle"]
 
 MAX_READINGS = 32
 """Readings of a stream whose opcodes cross FRAME boundaries (see ``_scan``)."""
+
+TorchFileScan = Callable[[memoryview, Location, ScanContext, int], "list[Finding] | None"]
+"""``(buf, location, ctx, depth) -> findings``: scan ``buf`` as a legacy ``torch.save`` file,
+or ``None`` when ``buf`` is not one. Handed in by the scanner that owns the container reader."""
 
 
 @dataclass(slots=True)
@@ -71,6 +77,7 @@ def scan_pickle(
     start: int = 0,
     max_pickles: int | None = None,
     depth: int = 0,
+    torch_file: TorchFileScan | None = None,
 ) -> PickleScan:
     """Scan the pickle stream in ``data`` from ``start`` without deserializing anything.
 
@@ -82,11 +89,14 @@ def scan_pickle(
         max_pickles: Stop after this many complete pickles (``None``: keep going while bytes
             remain, reporting leftovers that are no pickle as ``pickle-trailing-data``).
         depth: Nesting depth of this stream (nested pickles and archives), for the limit.
+        torch_file: How to read bytes handed to a nested ``torch.load`` as a legacy torch
+            file (``torch.storage._load_from_bytes`` of pickled tensors), handed in by the
+            caller that owns that reader; without it such bytes are scanned as a pickle stream.
 
     Returns:
         The findings, where parsing ended, how many pickles completed and every global.
     """
-    return _scan(data, location, ctx, start, len(data), max_pickles, depth, origin=0)
+    return _scan(data, location, ctx, start, len(data), max_pickles, depth, 0, torch_file)
 
 
 def _scan(
@@ -98,8 +108,24 @@ def _scan(
     max_pickles: int | None,
     depth: int,
     origin: int,
+    torch_file: TorchFileScan | None,
 ) -> PickleScan:
-    first = _machine(data, location, ctx, start, stop, depth, origin)
+    def _machine(*, script: tuple[int, ...] | None = None, joblib: bool = True) -> Machine:
+        return Machine(
+            data,
+            location,
+            ctx,
+            start,
+            stop,
+            depth,
+            origin,
+            ops=OPS,
+            nested=functools.partial(_scan_nested, torch_file=torch_file),
+            script=script,
+            joblib=joblib,
+        )
+
+    first = _machine()
     end, pickles = first.run(max_pickles)
     findings = _findings(first)
     found = set(first.globals)
@@ -113,7 +139,7 @@ def _scan(
         readings = 0
         while queue and readings < MAX_READINGS:
             script = queue.pop()
-            other = _machine(data, location, ctx, start, stop, depth, origin, script=script)
+            other = _machine(script=script)
             other.run(max_pickles)
             readings += 1
             found |= other.globals
@@ -135,7 +161,7 @@ def _scan(
             )
     if first.joblib_arrays:
         # A plain pickle.load of the same file would parse the array bytes as opcodes.
-        plain = _machine(data, location, ctx, start, stop, depth, origin, joblib=False)
+        plain = _machine(joblib=False)
         plain.run(max_pickles)
         found |= plain.globals
         for f in _findings(plain):
@@ -149,38 +175,27 @@ def _fkey(f: Finding) -> tuple[str, int | None, str]:
     return (f.rule_id, f.location.offset, f.message)
 
 
-def _machine(
-    data: Buffer,
+def _scan_nested(
+    buf: Buffer,
     location: Location,
     ctx: ScanContext,
-    start: int,
-    stop: int,
+    lo: int,
+    hi: int,
     depth: int,
-    origin: int,
     *,
-    script: tuple[int, ...] | None = None,
-    joblib: bool = True,
-) -> Machine:
-    return Machine(
-        data,
-        location,
-        ctx,
-        start,
-        stop,
-        depth,
-        origin,
-        ops=OPS,
-        nested=_scan_nested,
-        script=script,
-        joblib=joblib,
-    )
+    torch_file: TorchFileScan | None,
+) -> tuple[list[Finding], str]:
+    """The recursion handed to each machine: scan ``buf[lo:hi]`` as the nested loader reads it.
 
-
-def _scan_nested(
-    buf: Buffer, location: Location, ctx: ScanContext, lo: int, hi: int, depth: int
-) -> list[Finding]:
-    """The recursion handed to each machine: scan ``buf[lo:hi]``, a nested pickle stream."""
-    return _scan(buf, location, ctx, lo, hi, None, depth, origin=lo).findings
+    A legacy torch serialization (pickled tensors) goes to ``torch_file`` when the caller
+    handed one in; everything else is a pickle stream for this VM.
+    """
+    if torch_file is not None:
+        with memoryview(buf) as whole, whole[lo:hi] as view:
+            found = torch_file(view, location, ctx, depth)
+        if found is not None:
+            return found, LEGACY_TORCH
+    return _scan(buf, location, ctx, lo, hi, None, depth, lo, torch_file).findings, "pickle"
 
 
 def _findings(machine: Machine) -> list[Finding]:

@@ -24,6 +24,7 @@ from fixtures.gen_pickle import MALICIOUS
 
 from mlchain.models import Finding, Location
 from mlchain.scan.base import ScanContext
+from mlchain.scan.pickle import evaluate as evaluate_module
 from mlchain.scan.pickle import vm
 from mlchain.scan.pickle.evaluate import MAX_VALUE, OPAQUE, evaluate
 from mlchain.scan.pickle.values import Call, Global
@@ -72,10 +73,17 @@ def _vm_argument(data: bytes, monkeypatch: pytest.MonkeyPatch) -> bytes:
     real = vm._scan_nested
 
     def recording(
-        buf: bytes, location: Location, ctx: ScanContext, lo: int, hi: int, depth: int
-    ) -> list[Finding]:
+        buf: bytes,
+        location: Location,
+        ctx: ScanContext,
+        lo: int,
+        hi: int,
+        depth: int,
+        *,
+        torch_file: vm.TorchFileScan | None,
+    ) -> tuple[list[Finding], str]:
         seen.append(bytes(buf[lo:hi]))
-        return real(buf, location, ctx, lo, hi, depth)
+        return real(buf, location, ctx, lo, hi, depth, torch_file=torch_file)
 
     monkeypatch.setattr(vm, "_scan_nested", recording)
     run(data)
@@ -115,8 +123,9 @@ def _g(module: str, name: str) -> Global:
     return Global(module, name, 0)
 
 
-def test_decompression_bombs_are_opaque() -> None:
-    bomb = zlib.compress(b"\x00" * (MAX_VALUE + 1))
+def test_decompression_bombs_are_opaque(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evaluate_module, "MAX_VALUE", 1 << 20)
+    bomb = zlib.compress(b"\x00" * ((1 << 20) + 1))
     call = Call(_g("zlib", "decompress"), (bomb,), "call", 0)
     assert evaluate(call, b"", {}) is OPAQUE
     small = Call(_g("zlib", "decompress"), (zlib.compress(b"abc"),), "call", 0)
@@ -137,4 +146,4 @@ def test_unknown_functions_and_mutated_values_are_opaque() -> None:
     value = bytearray(b"abc")
     assert evaluate(value, b"", {}) == b"abc"
     assert evaluate(value, b"", {id(value): value}) is OPAQUE
-    assert evaluate(Call(_g("builtins", "bytes"), (10**12,), "call", 0), b"", {}) is OPAQUE
+    assert evaluate(Call(_g("builtins", "bytes"), (MAX_VALUE + 1,), "call", 0), b"", {}) is OPAQUE
