@@ -308,6 +308,11 @@ def _getattr_method(func: object) -> tuple[object, str] | None:
     return None
 
 
+_SNAPSHOT_MODULES = frozenset(
+    {module for module, _ in _FUNCTIONS} | _BUILTIN_MODULES | {"copyreg", "io", "_io"}
+)
+
+
 def needs_snapshot(func: object, args: tuple[object, ...]) -> bool:
     """Whether a call of ``func`` may be folded later, so its arguments must be frozen now.
 
@@ -315,7 +320,9 @@ def needs_snapshot(func: object, args: tuple[object, ...]) -> bool:
     ``builtins.bytes.fromhex``, ``base64.b64decode``, a method fetched with ``getattr``...) and
     for ``copyreg`` reconstruction of a builtin ``bytes``/``bytearray``/``str``.
     """
-    if isinstance(func, Global):
+    if type(func) is Global:
+        if func.module not in _SNAPSHOT_MODULES:
+            return False  # the common case: a library class or function, decided in one lookup
         if func.name == "BytesIO" and func.module in {"io", "_io"}:
             return True  # BytesIO copies its initial bytes when it is made
         if func.module == "copyreg" and func.name in {"_reconstructor", "__newobj__"}:
