@@ -331,72 +331,174 @@ def needs_snapshot(func: object, args: tuple[object, ...]) -> bool:
     return _getattr_method(func) is not None
 
 
-def freeze(value: object, mutated: Mapping[int, object], depth: int = 0) -> object:
+_FREEZE_NODES = 256
+"""Containers copied per snapshot; a larger argument graph becomes an :class:`Unknown`."""
+
+
+def freeze(value: object, mutated: Mapping[int, object]) -> object:
     """Snapshot ``value`` as the loader sees it *now* (argument of a call being made).
 
     Lists are copied (later APPENDS must not change what was passed), and anything already
-    changed in a way the VM does not model becomes an :class:`Unknown`.
+    changed in a way the VM does not model becomes an :class:`Unknown`. Shared and cyclic
+    references are copied once; the work is bounded by :data:`_FREEZE_NODES`.
     """
-    if depth > 8:
-        return Unknown("nested too deep to snapshot")
-    if id(value) in mutated:
-        return Unknown("changed at load time in a way the scanner does not model")
-    if isinstance(value, SList) and not isinstance(value, SSet):
+    copies: dict[int, object] = {}
+
+    def walk(item: object, depth: int) -> object:
+        if id(item) in mutated:
+            return Unknown("changed at load time in a way the scanner does not model")
+        if not isinstance(item, (SList, bytearray, tuple)) or isinstance(item, SSet):
+            return item
+        done = copies.get(id(item))
+        if done is not None:
+            return done
+        if depth > 8 or len(copies) >= _FREEZE_NODES:
+            return Unknown("argument too large to snapshot")
+        if isinstance(item, bytearray):
+            copies[id(item)] = frozen = bytearray(item)
+            return frozen
+        if isinstance(item, tuple):
+            copies[id(item)] = Unknown("cyclic tuple")  # tuples cannot contain themselves
+            copies[id(item)] = frozen_tuple = tuple(walk(v, depth + 1) for v in item)
+            return frozen_tuple
         copy = SList()
-        copy.items = [freeze(v, mutated, depth + 1) for v in value.items]
-        copy.count = value.count
+        copies[id(item)] = copy
+        copy.items = [walk(v, depth + 1) for v in item.items]
+        copy.count = item.count
         return copy
-    if isinstance(value, bytearray):
-        return bytearray(value)
-    if isinstance(value, tuple):
-        return tuple(freeze(v, mutated, depth + 1) for v in value)
-    return value
+
+    return walk(value, 0)
+
+
+_ERRORS = (
+    _Fail,
+    ValueError,
+    TypeError,
+    UnicodeError,
+    OverflowError,
+    LookupError,
+    zlib.error,
+    binascii.Error,
+    lzma.LZMAError,
+    OSError,
+    EOFError,
+    IndexError,
+    MemoryError,
+    RecursionError,
+)
 
 
 def evaluate(value: object, data: Data, mutated: Mapping[int, object]) -> object:
-    """The concrete value of ``value`` at load time, or :data:`OPAQUE`."""
+    """The concrete value of ``value`` at load time, or :data:`OPAQUE`.
+
+    Each symbolic value is folded once per call (memo aliases and shared sub-values are not
+    re-folded), and the bytes produced in one call are bounded by twice :data:`MAX_VALUE`.
+    """
     try:
-        return _eval(value, data, mutated, 0)
-    except (
-        _Fail,
-        ValueError,
-        TypeError,
-        UnicodeError,
-        OverflowError,
-        LookupError,
-        zlib.error,
-        binascii.Error,
-        lzma.LZMAError,
-        OSError,
-        EOFError,
-        IndexError,
-        MemoryError,
-    ):
+        return _Evaluation(data, mutated).eval(value, 0)
+    except _ERRORS:
         return OPAQUE
 
 
-def _eval(value: object, data: Data, mutated: Mapping[int, object], depth: int) -> object:
-    if depth > _MAX_DEPTH:
-        raise _Fail("too deep")
-    if id(value) in mutated:
-        raise _Fail("mutated")
-    if value is None or isinstance(value, (str, bytes, int, float)):
-        return value
-    if isinstance(value, bytearray):
-        return bytearray(value)
-    if isinstance(value, tuple):
-        return tuple(_eval(v, data, mutated, depth + 1) for v in value)
-    if isinstance(value, SSet):
-        raise _Fail("set")
-    if isinstance(value, SList):
-        if value.count != len(value.items) or value.count > MAX_ITEMS:
-            raise _Fail("list not kept whole")
-        return [_eval(v, data, mutated, depth + 1) for v in value.items]
-    if isinstance(value, Blob):
-        return _blob(value, data)
-    if isinstance(value, Call):
-        return _fold_call(value, data, mutated, depth)
-    raise _Fail("not a value")
+_BUSY = object()
+
+
+class _Evaluation:
+    __slots__ = ("data", "done", "mutated", "spent")
+
+    def __init__(self, data: Data, mutated: Mapping[int, object]) -> None:
+        self.data = data
+        self.mutated = mutated
+        self.done: dict[int, object] = {}
+        self.spent = 0
+
+    def eval(self, value: object, depth: int) -> object:
+        if value is None or isinstance(value, (str, bytes, int, float)):
+            return value
+        if depth > _MAX_DEPTH:
+            raise _Fail("too deep")
+        key = id(value)
+        if key in self.mutated:
+            raise _Fail("mutated")
+        done = self.done.get(key)
+        if done is _BUSY:
+            raise _Fail("cycle")
+        if done is not None:
+            return done
+        self.done[key] = _BUSY
+        result = self._fold(value, depth)
+        self.spent += _size(result)
+        if self.spent > 2 * MAX_VALUE:
+            raise _Fail("too much data")
+        self.done[key] = result
+        return result
+
+    def values(self, items: tuple[object, ...] | list[object], depth: int) -> tuple[object, ...]:
+        return tuple(self.eval(v, depth + 1) for v in items)
+
+    def _fold(self, value: object, depth: int) -> object:
+        if isinstance(value, bytearray):
+            return bytearray(value)
+        if isinstance(value, tuple):
+            return self.values(value, depth)
+        if isinstance(value, SSet):
+            raise _Fail("set")
+        if isinstance(value, SList):
+            if value.count != len(value.items) or value.count > MAX_ITEMS:
+                raise _Fail("list not kept whole")
+            return list(self.values(value.items, depth))
+        if isinstance(value, Blob):
+            return _blob(value, self.data)
+        if isinstance(value, Call):
+            return self._call(value, depth)
+        raise _Fail("not a value")
+
+    def _call(self, call: Call, depth: int) -> object:
+        func = call.func
+        if call.kind == "reconstruct":
+            # copyreg._reconstructor(cls, base, state): base.__new__(cls, state), then
+            # base.__init__(obj, state) when base has its own __init__ (bytearray): for the
+            # builtin types that is base(state). copyreg.__newobj__(cls, *a): cls.__new__(cls, *a).
+            kind = _builtin_type(call.args[0] if call.args else None)
+            name = func.name if isinstance(func, Global) else ""
+            if kind is None:
+                raise _Fail("reconstructed class")
+            if (
+                name == "_reconstructor"
+                and len(call.args) == 3
+                and _builtin_type(call.args[1]) is kind
+            ):
+                return _make(kind, *self.values(call.args[2:], depth))
+            if name == "__newobj__":
+                return _new(kind, *self.values(call.args[1:], depth))
+            raise _Fail("reconstruction")
+        if call.kind == "new":
+            kind = _builtin_type(func)
+            if kind is None:
+                raise _Fail("new of an unknown class")
+            return _new(kind, *self.values(call.args, depth))
+        args = self.values(call.args, depth)
+        method = _getattr_method(func)
+        if method is not None:
+            # getattr(obj, 'name')(*args): a bound method of a concrete value or a builtin type.
+            receiver, name = method
+            receiver_type = _builtin_type(receiver)
+            if receiver_type is not None:
+                unbound = _method(receiver_type, name)
+                if unbound is None:
+                    raise _Fail("method")
+                return unbound(*args)
+            value = self.eval(receiver, depth + 1)
+            bound = _method(type(value), name) if type(value) in (str, bytes, bytearray) else None
+            if bound is None or name == "fromhex":
+                raise _Fail("method")
+            return bound(value, *args)
+        if not isinstance(func, Global):
+            raise _Fail("computed callable")
+        fold = _function(func)
+        if fold is None:
+            raise _Fail("not a pure function")
+        return fold(*args)
 
 
 def _blob(blob: Blob, data: Data) -> object:
@@ -416,54 +518,6 @@ def _blob(blob: Blob, data: Data) -> object:
             raise _Fail("STRING not quoted")
         return codecs.escape_decode(raw[1:-1])[0].decode("latin-1")
     return raw.decode("latin-1")  # BINSTRING: str, as the VM keeps it
-
-
-def _fold_call(call: Call, data: Data, mutated: Mapping[int, object], depth: int) -> object:
-    func = call.func
-
-    def values(items: tuple[object, ...]) -> tuple[object, ...]:
-        return tuple(_eval(a, data, mutated, depth + 1) for a in items)
-
-    if call.kind == "reconstruct":
-        # copyreg._reconstructor(cls, base, state): base.__new__(cls, state), then
-        # base.__init__(obj, state) when base has its own __init__ (bytearray): for the builtin
-        # types that is base(state). copyreg.__newobj__(cls, *args): cls.__new__(cls, *args).
-        kind = _builtin_type(call.args[0] if call.args else None)
-        name = func.name if isinstance(func, Global) else ""
-        if kind is None:
-            raise _Fail("reconstructed class")
-        if name == "_reconstructor" and len(call.args) == 3 and _builtin_type(call.args[1]) is kind:
-            return _make(kind, *values(call.args[2:]))
-        if name == "__newobj__":
-            return _new(kind, *values(call.args[1:]))
-        raise _Fail("reconstruction")
-    if call.kind == "new":
-        kind = _builtin_type(func)
-        if kind is None:
-            raise _Fail("new of an unknown class")
-        return _new(kind, *values(call.args))
-    args = values(call.args)
-    method = _getattr_method(func)
-    if method is not None:
-        # getattr(obj, 'name')(*args): a bound method of a concrete value or a builtin type.
-        receiver, name = method
-        receiver_type = _builtin_type(receiver)
-        if receiver_type is not None:
-            unbound = _method(receiver_type, name)
-            if unbound is None:
-                raise _Fail("method")
-            return unbound(*args)
-        value = _eval(receiver, data, mutated, depth + 1)
-        bound = _method(type(value), name) if type(value) in (str, bytes, bytearray) else None
-        if bound is None or name == "fromhex":
-            raise _Fail("method")
-        return bound(value, *args)
-    if not isinstance(func, Global):
-        raise _Fail("computed callable")
-    fold = _function(func)
-    if fold is None:
-        raise _Fail("not a pure function")
-    return fold(*args)
 
 
 def _builtin_type(value: object) -> type | None:

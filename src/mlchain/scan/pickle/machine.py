@@ -703,6 +703,8 @@ class Machine:
         """Scan what a nested deserializer is given; fail closed when it cannot be computed."""
         if not call.args:
             return  # the loader raises TypeError: nothing is deserialized
+        if self.ctx.out_of_time():  # each nested scan may fold and scan up to 256 MiB
+            raise Abort("scan-limit-exceeded", "time limit reached while scanning", self.op_at)
         source = self._nested_source(call.args[0])
         if isinstance(source, str):
             self.event(

@@ -147,3 +147,36 @@ def test_unknown_functions_and_mutated_values_are_opaque() -> None:
     assert evaluate(value, b"", {}) == b"abc"
     assert evaluate(value, b"", {id(value): value}) is OPAQUE
     assert evaluate(Call(_g("builtins", "bytes"), (MAX_VALUE + 1,), "call", 0), b"", {}) is OPAQUE
+
+
+def _ops_cyclic_list_then_many_bytes_calls(calls: int) -> bytes:
+    """A list holding itself 64 times, then bytes(L) over and over (each call snapshots L)."""
+    lst = b"]" + b"q\x00" + b"(" + b"h\x00" * 64 + b"e" + b"0"
+    one = b"cbuiltins\nbytes\n" + b"h\x00" + b"\x85R0"
+    return b"\x80\x02" + lst + one * calls + b"N."
+
+
+def test_snapshots_of_shared_and_cyclic_lists_stay_linear() -> None:
+    import time
+
+    start = time.process_time()
+    run(_ops_cyclic_list_then_many_bytes_calls(2000))
+    assert time.process_time() - start < 5
+
+
+def test_doubling_chain_of_memo_aliases_is_folded_once_per_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """x = add(x, x) forty times: folding each alias again would be 2**40 calls."""
+    import time
+
+    monkeypatch.setattr(evaluate_module, "MAX_VALUE", 1 << 20)
+
+    body = b"C\x01A" + b"q\x00" + b"0"  # memo[0] = b'A'
+    step = b"coperator\nadd\n" + b"h\x00h\x00\x86R" + b"q\x00" + b"0"
+    nested = b"ctorch.storage\n_load_from_bytes\n" + b"h\x00\x85R"
+    data = b"\x80\x02" + body + step * 40 + nested + b"."
+    start = time.process_time()
+    findings = run(data).findings
+    assert time.process_time() - start < 5
+    assert any(f.rule_id == "pickle-nested-opaque" for f in findings)
