@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 from fixtures.gen_nested import CONSTRUCTS, MALICIOUS, OPAQUE, wrap
+from fixtures.gen_pickle import call, glob, system_call_p2
 
 from mlchain.models import Severity
 from mlchain.scan import scan_file
+from mlchain.scan.pickle.dangerous import NESTED_LOADERS
 from pickle_vm_helpers import run
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "nested" / "malicious"
@@ -89,3 +91,16 @@ def test_property_no_construct_turns_a_malicious_payload_into_a_pass(construct: 
     for name, payload in MALICIOUS.items():
         findings = run(wrap(build(payload))).findings
         assert any(f.severity >= Severity.HIGH for f in findings), (construct, name)
+
+
+@pytest.mark.parametrize("loader", sorted(NESTED_LOADERS), ids=".".join)
+@pytest.mark.parametrize("via_bytesio", [False, True], ids=["bytes", "bytesio"])
+def test_every_nested_loader_gets_folded_bytes(loader: tuple[str, str], via_bytesio: bool) -> None:
+    """Folding is not special to _load_from_bytes: every nested loader (pickle.loads,
+    torch.load, joblib.load, pandas.read_pickle, ...) handed bytes built by ``operator.add``,
+    directly or in an ``io.BytesIO``, has its nested pickle scanned (mlchain issue #13, class 3).
+    """
+    construct = CONSTRUCTS["operator_add"](system_call_p2())
+    if via_bytesio:
+        construct = call(glob("io", "BytesIO"), construct)
+    assert _nested_payload_found(wrap(construct, loader))
