@@ -40,19 +40,11 @@ and its sub-modules. A module never breaks a rule by importing itself."""
 
 ALLOWED_CLI_IMPORTERS = frozenset({"mlchain._entry", "mlchain.__main__"})
 
-_CIRCLE = "issue 16 item 1: readers get recursion handed in and never import the router"
 _REPORT = "issue 16 item 2: the scan report's JSON has one home, mlchain.report"
 
 KNOWN_BREAKS: dict[tuple[str, str], str] = {
     ("mlchain.output.json", "mlchain.scan.pickle.allowlist"): _REPORT,
     ("mlchain.scan.cache", "mlchain.output.json"): _REPORT,
-    ("mlchain.scan.containers.compressed", "mlchain.scan.containers.dispatch"): _CIRCLE,
-    ("mlchain.scan.containers.legacy", "mlchain.scan.containers.dispatch"): _CIRCLE,
-    ("mlchain.scan.containers.npy", "mlchain.scan.containers.dispatch"): _CIRCLE,
-    ("mlchain.scan.containers.pickles", "mlchain.scan.containers.dispatch"): _CIRCLE,
-    ("mlchain.scan.containers.tarscan", "mlchain.scan.containers.dispatch"): _CIRCLE,
-    ("mlchain.scan.containers.zipscan", "mlchain.scan.containers.dispatch"): _CIRCLE,
-    ("mlchain.scan.detect", "mlchain.scan.containers.dispatch"): _CIRCLE,
     ("mlchain.policy.inputs", "mlchain.scan.detect"): (
         "issue 16 item 4: the policy's model input comes from the scan, not a second walk"
     ),
@@ -63,18 +55,6 @@ KNOWN_BREAKS: dict[tuple[str, str], str] = {
 """Boundary breaks that exist today, with the issue that removes them."""
 
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "mlchain.scan.detect",
-            "mlchain.scan.containers.compressed",
-            "mlchain.scan.containers.dispatch",
-            "mlchain.scan.containers.legacy",
-            "mlchain.scan.containers.npy",
-            "mlchain.scan.containers.pickles",
-            "mlchain.scan.containers.tarscan",
-            "mlchain.scan.containers.zipscan",
-        }
-    ): _CIRCLE,
     # Being cut in parallel by the pickle VM split (helper "vm"); the lead removes it at merge.
     frozenset({"mlchain.scan.pickle.vm", "mlchain.scan.pickle.opcodes"}): (
         "issue 16 item 1: the VM and its opcode handlers meet at a public handler API"

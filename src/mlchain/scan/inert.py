@@ -32,7 +32,7 @@ class InertScanner:
         from mlchain.scan.detect import is_known_inert, read_head
 
         head = artifact.head or read_head(artifact.path, 4096)
-        if not is_known_inert(artifact.path, head[:4096]):
+        if not is_known_inert(head[:4096]):
             raise UnrecognisedContent("unrecognised content: no model format detected")
         if head.startswith(b"\x89PNG") or head[:3] == b"\xff\xd8\xff" or head[:3] == b"GIF":
             return
