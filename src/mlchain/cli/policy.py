@@ -64,11 +64,12 @@ def check(
     with error_boundary():
         from mlchain.policy import PolicyInputs, evaluate, load_policy
         from mlchain.policy.inputs import describe_model
+        from mlchain.report import load_report
 
         loaded = load_policy(policy)
         inputs = PolicyInputs(
             verification=_read(verification, "verification result"),
-            scan=_read(scan, "scan report"),
+            scan=load_report(scan) if scan is not None else None,
             provenance=_read(provenance, "provenance statement"),
             sbom=_read(sbom, "SBOM"),
             model=describe_model(model) if model is not None else None,

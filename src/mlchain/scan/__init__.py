@@ -16,6 +16,7 @@ from pathlib import Path
 from mlchain import __version__
 from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
 from mlchain.scan.base import Artifact, ScanContext, ScanOptions, finding
+from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
 from mlchain.scan.walk import Entry, walk
 
 __all__ = ["ScanOptions", "scan_file", "scan_paths"]
@@ -82,6 +83,7 @@ def scan_paths(
         tool_version=__version__,
         allowlist_additions=tuple(sorted(options.allow_globals)),
         metadata=metadata,
+        allowlist_version=ALLOWLIST_VERSION,
     )
 
 
