@@ -8,6 +8,7 @@ CI machine are used); each worker gets a path and returns our own :class:`ScanRe
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -15,9 +16,12 @@ from pathlib import Path
 
 from mlchain import __version__
 from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
-from mlchain.scan.base import Artifact, ScanContext, ScanOptions, finding
+from mlchain.scan.base import Artifact, ScanContext, ScanOptions, Skip, finding
+from mlchain.scan.detect import HEAD_BYTES, detect, read_head
 from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+from mlchain.scan.registry import UNSCANNED, scanner_for
 from mlchain.scan.walk import Entry, walk
+from mlchain.sources.hfcache import locate
 
 __all__ = ["ScanOptions", "scan_file", "scan_paths"]
 
@@ -41,8 +45,6 @@ def scan_paths(
     Raises:
         InputError: if a given path does not exist or cannot be listed.
     """
-    from mlchain.sources.hfcache import locate
-
     options = options or ScanOptions()
     excluded: list[str] = []
     entries: list[Entry] = []
@@ -95,7 +97,7 @@ def _run_cached(
     """Serve unchanged files from the opt-in cache; scan the rest."""
     if options.cache_dir is None:
         return _run(entries, options, progress)
-    from mlchain.scan.cache import ResultCache
+    from mlchain.scan.cache import ResultCache  # opt-in: sqlite3 only when --cache is used
 
     cache = ResultCache(options.cache_dir, options)
     try:
@@ -173,8 +175,6 @@ def scan_file(path: Path, options: ScanOptions | None = None) -> ScanResult:
 
 def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
     """Scan one walked entry. Never raises for content problems: they become findings."""
-    from mlchain.scan.detect import HEAD_BYTES, read_head
-
     loc = Location(entry.rel)
     if entry.escape is not None:
         return ScanResult(
@@ -223,9 +223,6 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
 
 def _check_blob_digest(entry: Entry, result: ScanResult) -> ScanResult:
     """Hash a Hugging Face cache blob and compare with the sha256 its name promises."""
-    import dataclasses
-    import hashlib
-
     digest = hashlib.sha256()
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)
@@ -249,10 +246,6 @@ def _check_blob_digest(entry: Entry, result: ScanResult) -> ScanResult:
 
 
 def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions) -> ScanResult:
-    from mlchain.scan.detect import detect
-    from mlchain.scan.inert import UnrecognisedContent
-    from mlchain.scan.registry import UNSCANNED, scanner_for
-
     detection = detect(entry.path, head, entry.size)
     fmt = detection.format
     findings: list[Finding] = []
@@ -272,9 +265,10 @@ def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions
             # Appended one by one: findings yielded before an error are kept, so a file that
             # makes a scanner fail half-way cannot trade a critical finding for a milder one.
             for item in scanner.scan(artifact, ScanContext(options)):
-                findings.append(item)
-        except UnrecognisedContent as exc:
-            skipped = str(exc)
+                if isinstance(item, Skip):
+                    skipped = item.reason
+                else:
+                    findings.append(item)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             findings.append(finding("file-unreadable", f"file could not be read: {reason}", loc))

@@ -22,10 +22,13 @@ import stat
 from dataclasses import asdict
 from pathlib import Path
 
+from mlchain import __version__
 from mlchain.errors import UsageError
 from mlchain.models import ScanResult
 from mlchain.report import result_from_dict, result_to_dict
+from mlchain.rules import RULES
 from mlchain.scan.base import ScanOptions
+from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
 from mlchain.scan.walk import Entry
 
 CACHE_FILE = "mlchain-scan-cache.sqlite3"
@@ -33,10 +36,6 @@ CACHE_FILE = "mlchain-scan-cache.sqlite3"
 
 def _fingerprint(options: ScanOptions) -> str:
     """Everything besides the file that decides a result."""
-    from mlchain import __version__
-    from mlchain.rules import RULES
-    from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
-
     material = json.dumps(
         {
             "mlchain": __version__,

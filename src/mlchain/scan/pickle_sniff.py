@@ -9,6 +9,7 @@ of a full head) without an invalid opcode. The real analysis happens in the pick
 from __future__ import annotations
 
 import pickletools
+import struct
 
 _BY_CODE: dict[int, pickletools.OpcodeInfo] = {
     op.code.encode("latin-1")[0]: op for op in pickletools.opcodes
@@ -26,8 +27,6 @@ _MIN_OPCODES = 3
 
 def sniff_pickle(head: bytes, *, head_is_whole_file: bool | None = None) -> bool:
     """Return True when ``head`` parses as the start of a pickle opcode stream."""
-    import struct
-
     pos = 0
     count = 0
     end = len(head)
