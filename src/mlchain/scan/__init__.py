@@ -16,8 +16,8 @@ from pathlib import Path
 
 from mlchain import __version__
 from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
+from mlchain.scan import detect as detection  # as a module: tests replace its read_head
 from mlchain.scan.base import Artifact, ScanContext, ScanOptions, Skip, finding
-from mlchain.scan.detect import HEAD_BYTES, detect, read_head
 from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
 from mlchain.scan.registry import UNSCANNED, scanner_for
 from mlchain.scan.walk import Entry, walk
@@ -193,10 +193,10 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
     if entry.skipped is not None:
         return ScanResult(loc, ArtifactFormat.DATA, skipped=entry.skipped)
     try:
-        head = read_head(entry.path)
+        head = detection.read_head(entry.path)
     except OSError as exc:
         return _unreadable(loc, exc)
-    if len(head) < HEAD_BYTES and len(head) != entry.size:
+    if len(head) < detection.HEAD_BYTES and len(head) != entry.size:
         # The file changed since the walk (it is all in the head now): trust what was read.
         entry = dataclasses.replace(entry, size=len(head))
     try:
@@ -246,11 +246,11 @@ def _check_blob_digest(entry: Entry, result: ScanResult) -> ScanResult:
 
 
 def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions) -> ScanResult:
-    detection = detect(entry.path, head, entry.size)
-    fmt = detection.format
+    found = detection.detect(entry.path, head, entry.size)
+    fmt = found.format
     findings: list[Finding] = []
-    if detection.mismatch:
-        findings.append(finding("format-mismatch", f"file is {detection.mismatch}", loc))
+    if found.mismatch:
+        findings.append(finding("format-mismatch", f"file is {found.mismatch}", loc))
     if fmt is ArtifactFormat.LFS_POINTER:
         findings.append(
             finding("lfs-pointer", "Git LFS pointer file: the model bytes were not fetched", loc)
