@@ -36,6 +36,9 @@ _EXTENSION_CLAIMS: dict[str, frozenset[F]] = {
 }
 
 
+_ZIP_FAMILY = frozenset({F.ZIP, F.PYTORCH_ZIP, F.TORCHSCRIPT, F.NUMPY_ZIP, F.KERAS})
+
+
 @dataclass(frozen=True, slots=True)
 class Detection:
     """The result of detection: the real format and, if the name claims another, that claim."""
@@ -57,18 +60,17 @@ def detect(path: Path, head: bytes, size: int) -> Detection:
     (zip and tar central directories) or on their end (a zip with data in front); nothing else
     is read.
     """
-    fmt = _detect_content(path, head, size)
+    probe = magic.Probe.of_file(path, head, size)
+    fmt = (magic.sniff(probe) or F.DATA) if size else F.EMPTY
     claims = claimed_formats(path.name)
     mismatch = None
     if claims is not None and fmt not in claims and fmt not in {F.EMPTY, F.LFS_POINTER}:
-        mismatch = f"named {path.suffix!r} but the content is {fmt.value}"
+        # A pickle that is also a zip is scanned as the zip (whose scanner reads the pickle in
+        # front of it too); a pickle name is then no lie.
+        polyglot = fmt in _ZIP_FAMILY and F.PICKLE in claims and magic.starts_with_pickle(probe)
+        if not polyglot:
+            mismatch = f"named {path.suffix!r} but the content is {fmt.value}"
     return Detection(fmt, mismatch)
-
-
-def _detect_content(path: Path, head: bytes, size: int) -> F:
-    if size == 0:
-        return F.EMPTY
-    return magic.sniff(magic.Probe.of_file(path, head, size)) or F.DATA
 
 
 def read_head(path: Path, limit: int = HEAD_BYTES) -> bytes:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mlchain.models import ArtifactFormat as F
 from mlchain.scan.containers.buffer import SNIFF_BYTES, Buf, mapped
-from mlchain.scan.containers.tarreader import classify_tar_buffer
+from mlchain.scan.containers.tarreader import classify_tar_buffer, looks_like_tar_header
 from mlchain.scan.containers.zipreader import EOCD_SIG, classify_zip_buffer, find_eocd
 from mlchain.scan.pickle_sniff import OPCODE_BYTES, sniff_pickle
 
@@ -87,6 +87,8 @@ class Probe:
     """Opens the whole content (zip and tar directories, the zip end record)."""
     name: str = ""
     """The file name, top level only: nested content has no name that decides anything."""
+    size_known: bool = True
+    """False for the head of content whose size is not at hand (:meth:`of_prefix`)."""
 
     @property
     def whole(self) -> bool:
@@ -99,9 +101,23 @@ class Probe:
         return cls(bytes(buf[:SNIFF_BYTES]), len(buf), lambda: nullcontext(buf))
 
     @classmethod
+    def of_prefix(cls, head: bytes, *, cut: bool) -> Probe:
+        """A probe of the first bytes of longer content (``cut``) that is not at hand.
+
+        Rules that need the end of the content (a zip directory) cannot match; callers that get
+        ``None`` for a cut prefix must look at the whole content before deciding.
+        """
+        size = len(head) + 1 if cut else len(head)
+        return cls(head, size, _no_content, size_known=not cut)
+
+    @classmethod
     def of_file(cls, path: Path, head: bytes, size: int) -> Probe:
         """A probe of the top-level file at ``path`` whose first bytes are ``head``."""
         return cls(head, size, lambda: mapped(path), path.name)
+
+
+def _no_content() -> AbstractContextManager[Buf]:
+    raise ValueError("only the head of this content is at hand")
 
 
 def sniff(probe: Probe) -> F | None:
@@ -176,18 +192,39 @@ def _legacy_torch(p: Probe) -> F | None:
     return F.PYTORCH_LEGACY if is_legacy_torch(p.head) else None
 
 
-def _binary_pickle(p: Probe) -> F | None:
+def _is_binary_pickle(p: Probe) -> bool:
     head = p.head
     if len(head) < 2 or head[0] != 0x80 or head[1] > 5:
-        return None
+        return False
     # PROTO 0 and 1 are legal for the loader; confirm those with an opcode walk.
-    if head[1] < 2 and not sniff_pickle(head, head_is_whole_file=p.whole):
-        return None
-    return _pickle_or_polyglot(p)
+    return head[1] >= 2 or _sniff(p)
+
+
+def _is_text_pickle(p: Probe) -> bool:
+    # The loader accepts any opcode first (no PROTO needed, even for protocol 4 opcodes), so
+    # every opcode byte may start a pickle; the sniffer's opcode walk then decides.
+    return p.head[0] in OPCODE_BYTES and _sniff(p)
+
+
+def _sniff(p: Probe) -> bool:
+    total = p.size if p.size_known else None
+    return sniff_pickle(p.head, head_is_whole_file=p.whole, total_size=total)
+
+
+def starts_with_pickle(p: Probe) -> bool:
+    """Whether a pickle loader reading from offset 0 would run the content as a pickle."""
+    return bool(p.head) and (_is_binary_pickle(p) or _is_text_pickle(p))
+
+
+def _binary_pickle(p: Probe) -> F | None:
+    return _pickle_or_polyglot(p) if _is_binary_pickle(p) else None
 
 
 def _tar(p: Probe) -> F | None:
-    return _classify_tar(p) if len(p.head) >= 262 and p.head[257:262] == b"ustar" else None
+    # tarfile accepts any first header whose checksum holds (v7 archives have no "ustar").
+    if p.head[257:262] == b"ustar" or looks_like_tar_header(p.head[:512]):
+        return _classify_tar(p)
+    return None
 
 
 def _zlib(p: Probe) -> F | None:
@@ -251,11 +288,7 @@ def _named_text(p: Probe) -> F | None:
 
 
 def _text_pickle(p: Probe) -> F | None:
-    # The loader accepts any opcode first (no PROTO needed, even for protocol 4 opcodes), so
-    # every opcode byte may start a pickle; the sniffer's opcode walk then decides.
-    if p.head[0] in OPCODE_BYTES and sniff_pickle(p.head, head_is_whole_file=p.whole):
-        return _pickle_or_polyglot(p)
-    return None
+    return _pickle_or_polyglot(p) if _is_text_pickle(p) else None
 
 
 def _zip_tail(p: Probe) -> F | None:
@@ -284,9 +317,10 @@ RULES: tuple[Callable[[Probe], F | None], ...] = (
 
 
 def _pickle_or_polyglot(p: Probe) -> F:
-    # A pickle that is also a zip (its end record closes the file): the zip scanner reads both
-    # the archive and the pickle in front of it.
-    return _classify_zip(p) if has_zip_tail(p, exact=True) else F.PICKLE
+    # A pickle that is also a zip: pickle loaders (and torch.load, which looks for the zip magic
+    # at offset 0 only) run the pickle, zip readers find the end record in the last 64 KiB even
+    # with bytes after it. The zip scanner reads both the archive and the pickle in front of it.
+    return _classify_zip(p) if has_zip_tail(p) else F.PICKLE
 
 
 def has_zip_tail(p: Probe, *, exact: bool = False) -> bool:

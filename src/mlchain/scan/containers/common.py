@@ -16,7 +16,7 @@ from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location, Severity
 from mlchain.scan import magic
 from mlchain.scan.base import ScanContext, finding
-from mlchain.scan.containers.buffer import Buf
+from mlchain.scan.containers.buffer import SNIFF_BYTES, Buf
 from mlchain.scan.magic import LZ4_MAGIC, NESTED_SCANNABLE
 
 MAX_NOTES = 20
@@ -66,9 +66,19 @@ def nested_format(buf: Buf) -> F | None:
     return fmt if fmt in NESTED_SCANNABLE else None
 
 
-def worth_scanning(head: Buf) -> bool:
-    """Whether a member's head is something :meth:`State.nested` reports on."""
-    return bytes(head[:4]) == LZ4_MAGIC or nested_format(head) is not None
+def worth_scanning(head: Buf, *, cut: bool = False) -> bool:
+    """Whether content starting with ``head`` is something :meth:`State.nested` reports on.
+
+    With ``cut``, ``head`` is only the start of longer content: a pickle whose first opcode's
+    argument runs past it still counts, but content that may only show what it is at its end
+    (a zip directory) cannot be ruled out from the head; callers then look at all of it.
+    """
+    if bytes(head[:4]) == LZ4_MAGIC:
+        return True
+    if not cut:
+        return nested_format(head) is not None
+    fmt = magic.sniff(magic.Probe.of_prefix(bytes(head[:SNIFF_BYTES]), cut=True))
+    return fmt in NESTED_SCANNABLE
 
 
 def unscanned_note(head: bytes, location: Location) -> Finding | None:

@@ -209,6 +209,20 @@ def read_members(buf: Buffer, *, max_members: int, max_meta: int = 1 << 20) -> T
     return out
 
 
+def looks_like_tar_header(block: bytes) -> bool:
+    """Whether ``block`` is a tar header :mod:`tarfile` accepts as the first one.
+
+    ``tarfile`` (and so ``torch.load``'s legacy tar path) checks the header checksum, not the
+    ``ustar`` magic: a pre-POSIX (v7) header without the magic opens just the same.
+    """
+    if len(block) < BLOCK or block[:BLOCK].count(0) == BLOCK:
+        return False
+    try:
+        return _checksum_ok(bytes(block[:BLOCK]))
+    except _BadHeader:
+        return False
+
+
 TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages"})
 """Members of PyTorch's oldest (tar) serialization format."""
 

@@ -123,7 +123,7 @@ def _scan_member(
         yield from _walk_records(view, name, loc, ctx, depth)
     else:
         head = bytes(view[:SNIFF_BYTES])
-        if worth_scanning(head):
+        if worth_scanning(view):  # the whole member: detection may need its end
             yield from state.nested(view, loc, ctx, depth + 1)
         else:
             note = unscanned_note(head, loc)

@@ -273,11 +273,15 @@ def _scan_member(
         except CorruptStream as exc:
             yield finding("parse-error", "member data is corrupt", loc, evidence=str(exc))
             return
-        if not worth_scanning(head):
-            note = unscanned_note(head, loc)
-            if note is not None:
-                yield note
-            return
+        cut = len(head) >= SNIFF_BYTES
+        if not worth_scanning(head, cut=cut):
+            if not cut:
+                note = unscanned_note(head, loc)
+                if note is not None:
+                    yield note
+                return
+            # Longer than the head: only the whole member shows a zip directory at its end.
+            kind = "sniff-whole"
     is_pickle = kind in _PICKLE_KINDS
     limit = ctx.limits.max_pickle_bytes if is_pickle else ctx.limits.max_decompressed_bytes
     if entry.method == STORED:
@@ -374,5 +378,9 @@ def _dispatch_member(
         yield from findings
     elif kind == "npy":
         yield from scan_npy(view, loc, ctx, state, depth)
+    elif kind == "sniff-whole" and not worth_scanning(view):
+        note = unscanned_note(bytes(view[:SNIFF_BYTES]), loc)
+        if note is not None:
+            yield note
     else:
         yield from state.nested(view, loc, ctx, depth + 1)
