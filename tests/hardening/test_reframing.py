@@ -364,3 +364,38 @@ def test_a_long_argument_past_the_end_of_the_content_is_no_pickle(
     head = head + b"\xff" * (WINDOW - len(head))
     probe = magic.Probe(head, size, lambda: nullcontext(b""), "raw.bin")
     assert magic.sniff(probe) is None
+
+
+def test_regression_tar_pickle_polyglot(tmp_path: Path) -> None:
+    """mlchain issue #13, class 6: a tar whose first member name is a protocol-0 pickle.
+
+    tarfile reads the archive (its names allow newlines); pickle.load of the same file runs the
+    name field from offset 0. Both readings are scanned.
+    """
+    import pickletools
+
+    stream = b"cos\nsystem\n(S'id'\ntR."
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        info = tarfile.TarInfo(stream.decode())
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"hello"))
+    data = buffer.getvalue()
+    ops = [op.name for op, _arg, _pos in pickletools.genops(data)]  # parses, runs nothing
+    assert ops[-2:] == ["REDUCE", "STOP"]
+    assert tarfile.open(fileobj=io.BytesIO(data)).getnames() == [stream.decode()]
+    result = _scan(data, tmp_path, "model.pkl")
+    assert result.format is F.TAR
+    assert result.max_severity is Severity.CRITICAL
+    assert any(f.rule_id == "pickle-dangerous-call" for f in result.findings)
+
+
+def test_a_tar_whose_first_name_looks_like_opcodes_is_no_false_alarm(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        info = tarfile.TarInfo("data.txt")  # DICT APPEND TUPLE APPEND STOP: fails on MARK
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"hello"))
+    result = _scan(buffer.getvalue(), tmp_path, "model.tar")
+    assert result.format is F.TAR
+    assert [f.rule_id for f in result.findings if f.severity >= Severity.MEDIUM] == []

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location
+from mlchain.scan import magic
 from mlchain.scan.base import Artifact, ScanContext, finding
 from mlchain.scan.containers.buffer import Buf, mapped
 from mlchain.scan.containers.common import State, nested_format
@@ -54,6 +55,7 @@ def scan_buffer(
     elif fmt in (F.ZIP, F.PYTORCH_ZIP, F.TORCHSCRIPT, F.NUMPY_ZIP):
         yield from scan_zip(buf, fmt, location, ctx, state, depth)
     elif fmt in (F.TAR, F.PYTORCH_TAR):
+        yield from _pickle_in_front(buf, location, ctx, depth)
         yield from scan_tar(buf, fmt, location, ctx, state, depth)
     elif fmt is F.PYTORCH_LEGACY:
         yield from scan_legacy(buf, location, ctx, depth)
@@ -65,6 +67,22 @@ def scan_buffer(
         yield seven_zip_finding(location)
     else:  # pragma: no cover - callers only route the formats above
         yield finding("not-scanned", f"nested {fmt.value} content was not scanned", location)
+
+
+def _pickle_in_front(
+    buf: Buf, location: Location, ctx: ScanContext, depth: int
+) -> Iterator[Finding]:
+    """A tar header is free text where a pickle loader starts reading (mlchain issue #13, class 6).
+
+    ``tarfile`` (and torch's tar path) reads the archive; ``pickle.load`` of the same file runs
+    the opcodes in the first header's name field. When those bytes start like a pickle, the VM
+    reads them too; only what it finds is reported (a header that merely looks like a few
+    opcodes is not a parse error).
+    """
+    if not magic.starts_with_pickle(magic.Probe.of_buffer(buf)):
+        return
+    result = scan_pickle_stream(buf, location, ctx, max_pickles=1, depth=depth)
+    yield from (f for f in result.findings if f.rule_id != "parse-error")
 
 
 def scan_nested(
