@@ -399,3 +399,27 @@ def test_a_tar_whose_first_name_looks_like_opcodes_is_no_false_alarm(tmp_path: P
     result = _scan(buffer.getvalue(), tmp_path, "model.tar")
     assert result.format is F.TAR
     assert [f.rule_id for f in result.findings if f.severity >= Severity.MEDIUM] == []
+
+
+def test_regression_joblib_lzma_with_a_small_dictionary(tmp_path: Path) -> None:
+    """mlchain issue #13, class 2: joblib picks lzma by ``5d 00``, any dictionary size after.
+
+    Detection wanted ``5d 00 00``; a 4 KiB dictionary writes ``5d 00 10 00 00``.
+    """
+    lzma1 = [{"id": lzma.FILTER_LZMA1, "dict_size": 4096}]
+    data = lzma.compress(OS_SYSTEM.read_bytes(), format=lzma.FORMAT_ALONE, filters=lzma1)
+    assert data[:3] == b"\x5d\x00\x10"
+    result = _scan(data, tmp_path, "model.joblib")
+    assert result.format is F.XZ
+    assert result.max_severity is Severity.CRITICAL
+
+
+@pytest.mark.parametrize("length", [b"0x%x", b"%x", b"  %x"])
+def test_regression_joblib_zfile_length_spellings(tmp_path: Path, length: bytes) -> None:
+    """mlchain issue #13, class 2: joblib reads ``ZF`` + ``int(19 chars, 16)``; '0x' is optional."""
+    pickled = OS_SYSTEM.read_bytes()
+    header = b"ZF" + (length % len(pickled)).ljust(19)
+    int(header[2:], 16)  # what joblib's read_zfile does with it
+    result = _scan(header + zlib.compress(pickled), tmp_path, "model.pkl")
+    assert result.format is F.ZLIB
+    assert result.max_severity is Severity.CRITICAL

@@ -39,11 +39,14 @@ GZIP_MAGIC = b"\x1f\x8b"
 BZIP2_MAGIC = b"BZh"
 """Followed by the block size digit 1-9; bz2 refuses a stream without it."""
 XZ_MAGIC = b"\xfd7zXZ\x00"
-LZMA_ALONE_MAGIC = b"\x5d\x00\x00"
-"""Raw ``.lzma`` ("alone" format), as joblib writes with ``compress="lzma"``."""
+LZMA_ALONE_MAGIC = b"\x5d\x00"
+"""Raw ``.lzma`` ("alone" format), as joblib writes with ``compress="lzma"``; joblib picks it by
+these two bytes (the dictionary size that follows may be anything lzma accepts)."""
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
-ZFILE_MAGIC = b"ZF0x"
-"""joblib < 0.10 ``ZF`` file: hex length + zlib; ``joblib.load`` still reads it."""
+ZFILE_MAGIC = b"ZF"
+"""joblib < 0.10 ``ZF`` file: ``ZF``, a 19-character hex length, zlib data; ``joblib.load``
+still reads it (``numpy_pickle_compat.read_zfile``)."""
+ZFILE_HEADER = 2 + 19
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
 """lz4 frame magic (joblib's lz4 compressor); decompressing it needs a third-party module."""
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF")
@@ -231,7 +234,22 @@ def _zlib(p: Probe) -> F | None:
     head = p.head
     if len(head) > 1 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
         return F.ZLIB
-    return F.ZLIB if head.startswith(ZFILE_MAGIC) else None
+    return F.ZLIB if is_zfile(head) else None
+
+
+def is_zfile(head: bytes) -> bool:
+    """Whether ``head`` starts like joblib's ``ZF`` file: the length parses as ``int(x, 16)``.
+
+    joblib checks only ``ZF``, then parses the 19 characters with ``int(..., 16)``, which takes
+    ``0x1f``, ``1f`` and padding spaces alike.
+    """
+    if not head.startswith(ZFILE_MAGIC) or len(head) < ZFILE_HEADER:
+        return False
+    try:
+        int(head[2:ZFILE_HEADER], 16)
+    except ValueError:
+        return False
+    return True
 
 
 def _lzma_alone(p: Probe) -> F | None:
