@@ -14,7 +14,7 @@ def TestOneInput(data: bytes) -> None:
     path = scratch_file(data, name)
     head = data[:HEAD_BYTES]
     detect(path, head, len(data))
-    is_known_inert(path, head)
+    is_known_inert(head)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@ then scanned as the container scanner would scan a file of the format detection 
 from __future__ import annotations
 
 from fuzz.common import context, location, main
-from mlchain.scan.containers.dispatch import State, scan_buffer
-from mlchain.scan.containers.zipreader import member_chunks, read_directory
-from mlchain.scan.containers.zipscan import classify_zip_buffer
+from mlchain.scan.containers.dispatch import new_state, scan_buffer
+from mlchain.scan.containers.zipreader import classify_zip_buffer, member_chunks, read_directory
 
 SEEDS = "zip"
 
@@ -22,7 +21,7 @@ def TestOneInput(data: bytes) -> None:
             pass
     read_directory(data, names_only=True)
     fmt = classify_zip_buffer(data)
-    list(scan_buffer(data, fmt, location("fuzz.zip"), ctx, State(), 0))
+    list(scan_buffer(data, fmt, location("fuzz.zip"), ctx, new_state(), 0))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def scan_bytes(
     from mlchain.scan.containers import dispatch
 
     context = context or ctx()
-    state = dispatch.State()
+    state = dispatch.new_state()
     if fmt is None:
         return list(dispatch.scan_nested(data, LOC, context, state, 0))
     return list(dispatch.scan_buffer(data, fmt, LOC, context, state, 0))

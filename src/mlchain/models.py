@@ -15,6 +15,9 @@ from pathlib import PurePosixPath
 SCHEMA_VERSION = "1.0"
 """Version of the JSON report; changes only additively within a major version."""
 
+CLEAN_DISCLAIMER = "no known-unsafe constructs found; this is not proof of safety"
+"""What a report without findings means, and what it does not (every output format says it)."""
+
 
 @enum.unique
 class Severity(enum.IntEnum):
@@ -213,6 +216,8 @@ class ScanReport:
     """Globals the user allowed explicitly (flag or policy), shown in every report."""
     schema_version: str = SCHEMA_VERSION
     metadata: dict[str, str] = field(default_factory=dict)
+    allowlist_version: str = ""
+    """Version of the pickle allowlist the verdicts were made with (set by ``scan_paths``)."""
     suppressed: tuple[Suppressed, ...] = ()
     """Findings taken out by suppressions or a baseline; not in ``findings``, never silent."""
 

@@ -124,10 +124,12 @@ def test_check_missing_policy_exit_2(tmp_path: Path) -> None:
 def test_check_unreadable_input_exit_3(
     tmp_path: Path, policy: Path, content: str | None, fragment: str
 ) -> None:
-    path = tmp_path / "scan.json"
+    # A saved scan report has its own loader (mlchain.report.load_report, exit 2 when malformed,
+    # see tests/cli/test_report_input.py); the other JSON inputs are read as plain JSON objects.
+    path = tmp_path / "provenance.json"
     if content is not None:
         path.write_text(content)
-    result = invoke("policy", "check", "--policy", str(policy), "--scan", str(path))
+    result = invoke("policy", "check", "--policy", str(policy), "--provenance", str(path))
     assert result.exit_code == 3
     assert fragment in result.stderr
 

@@ -89,8 +89,7 @@ def test_findings_before_a_scanner_error_are_kept(
             yield finding("pickle-dangerous-call", "calls os.system", artifact.location)
             raise OSError(36, "File name too long")
 
-    monkeypatch.setitem(registry.SCANNERS, ArtifactFormat.PICKLE, ("x", "y"))
-    monkeypatch.setattr(registry, "_instance", lambda module, name: HalfWay())
+    monkeypatch.setitem(registry.SCANNERS, ArtifactFormat.PICKLE, HalfWay)
     target = tmp_path / "a.pkl"
     target.write_bytes(b"\x80\x04N.")
     (entry,) = list(walk(target, []))

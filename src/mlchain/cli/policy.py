@@ -63,11 +63,12 @@ def check(
     """Evaluate saved scan/verification/provenance/SBOM results against a policy."""
     with error_boundary():
         from mlchain.policy import PolicyInputs, evaluate, load_policy
+        from mlchain.report import load_report
 
         loaded = load_policy(policy)
         inputs = PolicyInputs(
             verification=_read(verification, "verification result"),
-            scan=_read(scan, "scan report"),
+            scan=load_report(scan) if scan is not None else None,
             provenance=_read(provenance, "provenance statement"),
             sbom=_read(sbom, "SBOM"),
             model=describe_path(model) if model is not None else None,

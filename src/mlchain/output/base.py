@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from mlchain.models import ScanReport
+from mlchain.models import CLEAN_DISCLAIMER, ScanReport
 
-CLEAN_DISCLAIMER = "no known-unsafe constructs found; this is not proof of safety"
+__all__ = ["CLEAN_DISCLAIMER", "Formatter"]
 
 
 class Formatter(ABC):

@@ -15,7 +15,6 @@ from typing import Any
 
 from mlchain.models import Finding, ScanReport, Severity
 from mlchain.output.base import Formatter
-from mlchain.output.json import allowlist_version
 from mlchain.rules import RULES, Rule
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -195,7 +194,7 @@ class SarifFormatter(Formatter):
                     "properties": {
                         "schema_version": report.schema_version,
                         "allowlist_additions": list(report.allowlist_additions),
-                        "pickleallowlist_version": allowlist_version(),
+                        "pickleallowlist_version": report.allowlist_version,
                         "not_scanned": not_scanned,
                         "roots": list(report.roots),
                         **{f"mlchain.{k}": v for k, v in sorted(report.metadata.items())},

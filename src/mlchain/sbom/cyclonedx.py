@@ -490,40 +490,13 @@ def _card_xml(card: Mapping[str, Any], ns: str) -> Any:
     return root
 
 
-MAX_REPORT_BYTES = 256 << 20
-
-
 def load_scan_report(path: Path) -> dict[str, Any]:
-    """Read and validate a ``mlchain scan -f json`` report against the shipped schema.
+    """Read and validate a ``mlchain scan -f json`` report (see :func:`mlchain.report.load_report`).
 
     Raises:
         InputError: if the file cannot be read.
-        UsageError: if it is not a valid mlchain JSON report.
+        ReportError: if it is not a valid mlchain JSON report.
     """
-    from importlib import resources
+    from mlchain.report import load_report
 
-    import jsonschema
-
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_REPORT_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"Cannot read the scan report {path}: {exc.strerror or exc}.") from exc
-    hint = "Pass the JSON written by `mlchain scan -f json -o scan.json`."
-    if len(raw) > MAX_REPORT_BYTES:
-        raise UsageError(f"The scan report {path} is larger than 256 MiB.", hint=hint)
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise UsageError(f"The scan report {path} is not JSON.", hint=hint) from None
-    schema = json.loads(
-        resources.files("mlchain").joinpath("schemas/report.schema.json").read_text("utf-8")
-    )
-    try:
-        jsonschema.Draft202012Validator(schema).validate(document)
-    except jsonschema.ValidationError as exc:
-        raise UsageError(
-            f"The scan report {path} is not a mlchain JSON report ({exc.message[:200]}).",
-            hint=hint,
-        ) from None
-    return dict(document)
+    return load_report(path)

@@ -8,6 +8,7 @@ CI machine are used); each worker gets a path and returns our own :class:`ScanRe
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -15,8 +16,12 @@ from pathlib import Path
 
 from mlchain import __version__
 from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
-from mlchain.scan.base import Artifact, ScanContext, ScanOptions, finding
+from mlchain.scan import detect as detection  # as a module: tests replace its read_head
+from mlchain.scan.base import Artifact, ScanContext, ScanOptions, Skip, finding
+from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+from mlchain.scan.registry import UNSCANNED, scanner_for
 from mlchain.scan.walk import Entry, walk
+from mlchain.sources.hfcache import locate
 
 __all__ = ["ScanOptions", "scan_file", "scan_paths"]
 
@@ -40,8 +45,6 @@ def scan_paths(
     Raises:
         InputError: if a given path does not exist or cannot be listed.
     """
-    from mlchain.sources.hfcache import locate
-
     options = options or ScanOptions()
     excluded: list[str] = []
     entries: list[Entry] = []
@@ -86,6 +89,7 @@ def scan_paths(
         tool_version=__version__,
         allowlist_additions=tuple(sorted(options.allow_globals)),
         metadata=metadata,
+        allowlist_version=ALLOWLIST_VERSION,
     )
 
 
@@ -135,7 +139,7 @@ def _run_cached(
     """Serve unchanged files from the opt-in cache; scan the rest."""
     if options.cache_dir is None:
         return _run(entries, options, progress)
-    from mlchain.scan.cache import ResultCache
+    from mlchain.scan.cache import ResultCache  # opt-in: sqlite3 only when --cache is used
 
     cache = ResultCache(options.cache_dir, options)
     try:
@@ -213,8 +217,6 @@ def scan_file(path: Path, options: ScanOptions | None = None) -> ScanResult:
 
 def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
     """Scan one walked entry. Never raises for content problems: they become findings."""
-    from mlchain.scan.detect import HEAD_BYTES, read_head
-
     loc = Location(entry.rel)
     if entry.escape is not None:
         return ScanResult(
@@ -233,10 +235,10 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
     if entry.skipped is not None:
         return ScanResult(loc, ArtifactFormat.DATA, skipped=entry.skipped)
     try:
-        head = read_head(entry.path)
+        head = detection.read_head(entry.path)
     except OSError as exc:
         return _unreadable(loc, exc)
-    if len(head) < HEAD_BYTES and len(head) != entry.size:
+    if len(head) < detection.HEAD_BYTES and len(head) != entry.size:
         # The file changed since the walk (it is all in the head now): trust what was read.
         entry = dataclasses.replace(entry, size=len(head))
     try:
@@ -263,9 +265,6 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
 
 def _check_blob_digest(entry: Entry, result: ScanResult) -> ScanResult:
     """Hash a Hugging Face cache blob and compare with the sha256 its name promises."""
-    import dataclasses
-    import hashlib
-
     digest = hashlib.sha256()
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)
@@ -289,15 +288,11 @@ def _check_blob_digest(entry: Entry, result: ScanResult) -> ScanResult:
 
 
 def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions) -> ScanResult:
-    from mlchain.scan.detect import detect
-    from mlchain.scan.inert import UnrecognisedContent
-    from mlchain.scan.registry import UNSCANNED, scanner_for
-
-    detection = detect(entry.path, head, entry.size)
-    fmt = detection.format
+    found = detection.detect(entry.path, head, entry.size)
+    fmt = found.format
     findings: list[Finding] = []
-    if detection.mismatch:
-        findings.append(finding("format-mismatch", f"file is {detection.mismatch}", loc))
+    if found.mismatch:
+        findings.append(finding("format-mismatch", f"file is {found.mismatch}", loc))
     if fmt is ArtifactFormat.LFS_POINTER:
         findings.append(
             finding("lfs-pointer", "Git LFS pointer file: the model bytes were not fetched", loc)
@@ -312,9 +307,10 @@ def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions
             # Appended one by one: findings yielded before an error are kept, so a file that
             # makes a scanner fail half-way cannot trade a critical finding for a milder one.
             for item in scanner.scan(artifact, ScanContext(options)):
-                findings.append(item)
-        except UnrecognisedContent as exc:
-            skipped = str(exc)
+                if isinstance(item, Skip):
+                    skipped = item.reason
+                else:
+                    findings.append(item)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             findings.append(finding("file-unreadable", f"file could not be read: {reason}", loc))

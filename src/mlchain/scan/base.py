@@ -1,9 +1,11 @@
 """The scanner seam: what a scanner receives and what it must return.
 
-A scanner is any object with ``scan(artifact, ctx) -> Iterable[Finding]``. Scanners parse bytes;
-they never deserialize or execute model content. Malformed input becomes a finding (usually
+A scanner is any object with ``scan(artifact, ctx) -> Iterable[Finding | Skip]``. Scanners parse
+bytes; they never deserialize or execute model content. Malformed input becomes a finding (usually
 ``parse-error`` or a format-specific rule), never an exception: the pipeline turns an escaping
-exception into a ``scanner-error`` finding as a last line of defence, which is a bug to fix.
+exception into a ``scanner-error`` finding as a last line of defence, which is a bug to fix. A
+scanner that finds it cannot judge a file at all yields a :class:`Skip` with the reason, and the
+file is reported as not scanned.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from mlchain.models import ArtifactFormat, Confidence, Finding, Location, Severity
 from mlchain.rules import get_rule
@@ -94,11 +96,23 @@ class ScanContext:
         return time.monotonic() - self.started > self.options.limits.max_seconds_per_file
 
 
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Yielded by a scanner that did not scan the file: it is reported as not scanned."""
+
+    reason: str
+    """Shown to the user as the reason (``ScanResult.skipped``)."""
+
+
+Outcome: TypeAlias = "Finding | Skip"
+"""What a scanner yields."""
+
+
 class Scanner(Protocol):
     """A format scanner. Stateless; one instance serves every file of its formats."""
 
-    def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterable[Finding]:
-        """Yield the findings for ``artifact``; never raise for malformed content."""
+    def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterable[Outcome]:
+        """Yield the findings for ``artifact`` (or a :class:`Skip`); never raise for content."""
         ...
 
 

@@ -20,19 +20,15 @@ import json
 import sqlite3
 import stat
 from dataclasses import asdict
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
+from mlchain import __version__
 from mlchain.errors import UsageError
-from mlchain.models import (
-    ArtifactFormat,
-    Confidence,
-    Finding,
-    Location,
-    ScanResult,
-    Severity,
-)
+from mlchain.models import ScanResult
+from mlchain.report import result_from_dict, result_to_dict
+from mlchain.rules import RULES
 from mlchain.scan.base import ScanOptions
+from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
 from mlchain.scan.walk import Entry
 
 CACHE_FILE = "mlchain-scan-cache.sqlite3"
@@ -40,10 +36,6 @@ CACHE_FILE = "mlchain-scan-cache.sqlite3"
 
 def _fingerprint(options: ScanOptions) -> str:
     """Everything besides the file that decides a result."""
-    from mlchain import __version__
-    from mlchain.rules import RULES
-    from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
-
     material = json.dumps(
         {
             "mlchain": __version__,
@@ -118,39 +110,10 @@ class ResultCache:
 
     def put(self, key: str, result: ScanResult) -> None:
         """Remember ``result`` under ``key``."""
-        from mlchain.output.json import result_to_dict
-
         self._db.execute(
             "INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)",
             (key, json.dumps(result_to_dict(result))),
         )
-
-
-def _location(data: dict[str, Any]) -> Location:
-    return Location(PurePosixPath(data["path"]), data["member"], data["offset"])
-
-
-def result_from_dict(data: dict[str, Any]) -> ScanResult:
-    """Inverse of :func:`mlchain.output.json.result_to_dict`."""
-    findings = tuple(
-        Finding(
-            rule_id=f["rule_id"],
-            severity=Severity.parse(f["severity"]),
-            confidence=Confidence[f["confidence"].upper()],
-            message=f["message"],
-            location=_location(f["location"]),
-            evidence=f["evidence"],
-        )
-        for f in data["findings"]
-    )
-    return ScanResult(
-        location=_location(data["location"]),
-        format=ArtifactFormat(data["format"]),
-        findings=findings,
-        skipped=data["skipped"],
-        size=data["size"],
-        sha256=data["sha256"],
-    )
 
 
 __all__ = ["CACHE_FILE", "ResultCache", "result_from_dict"]

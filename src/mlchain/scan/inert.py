@@ -13,28 +13,28 @@ import re
 from collections.abc import Iterator
 
 from mlchain.models import Finding
-from mlchain.scan.base import Artifact, ScanContext, finding
+from mlchain.scan.base import Artifact, Outcome, ScanContext, Skip, finding
+from mlchain.scan.magic import is_image, is_known_inert
+from mlchain.scan.pickle_sniff import OPCODE_BYTES
 
 _PYTHON_TAG = re.compile(rb"!!python/|!python/|tag:yaml\.org,2002:python/")
 _CHUNK = 1 << 20
 _OVERLAP = 64
 
 
-class UnrecognisedContent(Exception):
-    """Raised by :class:`InertScanner` to mark a file as not scanned."""
+UNRECOGNISED = "unrecognised content: no model format detected"
 
 
 class InertScanner:
     """Accepts text and images; anything else becomes "not scanned: unrecognised content"."""
 
-    def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
-        """Yield YAML-tag findings for text; raise :class:`UnrecognisedContent` for binaries."""
-        from mlchain.scan.detect import is_known_inert, read_head
-
-        head = artifact.head or read_head(artifact.path, 4096)
-        if not is_known_inert(artifact.path, head[:4096]):
-            raise UnrecognisedContent("unrecognised content: no model format detected")
-        if head.startswith(b"\x89PNG") or head[:3] == b"\xff\xd8\xff" or head[:3] == b"GIF":
+    def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Outcome]:
+        """Yield YAML-tag findings for text; a :class:`Skip` for unrecognised binaries."""
+        head = artifact.head or _read_head(artifact)
+        if not is_known_inert(head[:4096]):
+            yield Skip(UNRECOGNISED)
+            return
+        if is_image(head):
             return
         yield from _text_pickle(artifact, ctx, head)
         yield from _python_tags(artifact, ctx)
@@ -47,11 +47,9 @@ def _text_pickle(artifact: Artifact, ctx: ScanContext, head: bytes) -> Iterator[
     loader (as it once did on base-0 integer literals), the authoritative VM still gets a look at
     any text that starts with an opcode, and a complete pickle's findings are reported.
     """
-    from mlchain.scan.pickle_sniff import OPCODE_BYTES
-
     if not head or head[0] not in OPCODE_BYTES:
         return
-    from mlchain.scan.pickle.vm import scan_pickle
+    from mlchain.scan.pickle.vm import scan_pickle  # the VM only for text that may be a pickle
 
     if len(head) == artifact.size:
         data = head
@@ -97,3 +95,8 @@ def _read_chunks(artifact: Artifact) -> Iterator[tuple[int, bytes]]:
             yield offset - len(carry), carry + data
             carry = data[-_OVERLAP:]
             offset += len(data)
+
+
+def _read_head(artifact: Artifact) -> bytes:
+    with artifact.path.open("rb") as handle:
+        return handle.read(4096)

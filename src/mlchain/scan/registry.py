@@ -1,17 +1,20 @@
 """Explicit mapping from detected format to scanner.
 
-No import-time self-registration: adding a format is one scanner module plus one line here, and
-``tests/unit/scan/test_registry.py`` checks that every :class:`ArtifactFormat` is either mapped
-or listed in :data:`UNSCANNED` with the reason users will see.
+No import-time self-registration: adding a format is one scanner module, one small factory
+function below and one line in :data:`SCANNERS`; ``tests/unit/scan/test_registry.py`` checks that
+every :class:`ArtifactFormat` is either mapped or listed in :data:`UNSCANNED` with the reason
+users will see.
 
-Scanner modules are imported on first use of *their* format only: scanning one safetensors file
-does not import the ONNX walker, Jinja or the pickle VM, which keeps whole-process time low.
+Each factory imports its scanner module on first use of *its* format only: scanning one
+safetensors file does not import the ONNX walker, Jinja or the pickle VM, which keeps
+whole-process time low. Factories are cached, so one instance serves every file of its formats,
+and they are typed, so mypy sees the class (no dotted strings).
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
+from collections.abc import Callable
+from functools import cache
 
 from mlchain.models import ArtifactFormat as F
 from mlchain.scan.base import Scanner
@@ -22,45 +25,117 @@ UNSCANNED: dict[F, str] = {
 }
 """Formats that are reported as not scanned, with the reason shown to the user."""
 
-_CONTAINERS = ("mlchain.scan.containers.dispatch", "ContainerScanner")
-_PICKLE = ("mlchain.scan.pickle.scanner", "PickleScanner")
 
-SCANNERS: dict[F, tuple[str, str]] = {
-    F.DATA: ("mlchain.scan.inert", "InertScanner"),
-    F.PICKLE: _PICKLE,
-    F.JOBLIB: _PICKLE,
-    F.PYTORCH_ZIP: _CONTAINERS,
-    F.TORCHSCRIPT: _CONTAINERS,
-    F.PYTORCH_LEGACY: _CONTAINERS,
-    F.PYTORCH_TAR: _CONTAINERS,
-    F.NUMPY: _CONTAINERS,
-    F.NUMPY_ZIP: _CONTAINERS,
-    F.GZIP: _CONTAINERS,
-    F.BZIP2: _CONTAINERS,
-    F.XZ: _CONTAINERS,
-    F.ZLIB: _CONTAINERS,
-    F.SEVEN_ZIP: _CONTAINERS,
-    F.ZIP: _CONTAINERS,
-    F.TAR: _CONTAINERS,
-    F.SAFETENSORS: ("mlchain.scan.safetensors", "SafetensorsScanner"),
-    F.SAFETENSORS_INDEX: ("mlchain.scan.safetensors", "SafetensorsIndexScanner"),
-    F.GGUF: ("mlchain.scan.gguf", "GgufScanner"),
-    F.TOKENIZER_CONFIG: ("mlchain.scan.chat_template", "TokenizerConfigScanner"),
-    F.ONNX: ("mlchain.scan.onnx", "OnnxScanner"),
-    F.HF_CONFIG: ("mlchain.scan.hf_config", "HfConfigScanner"),
-    F.PYTHON: ("mlchain.scan.python_code", "PythonCodeScanner"),
-    F.KERAS: ("mlchain.scan.keras", "KerasScanner"),
+# -- one factory per scanner (the import inside is the lazy part) ----------------------------
+
+
+@cache
+def _inert() -> Scanner:
+    from mlchain.scan.inert import InertScanner
+
+    return InertScanner()
+
+
+@cache
+def _pickle() -> Scanner:
+    from mlchain.scan.pickle.scanner import PickleScanner
+
+    return PickleScanner()
+
+
+@cache
+def _containers() -> Scanner:
+    from mlchain.scan.containers.dispatch import ContainerScanner
+
+    return ContainerScanner()
+
+
+@cache
+def _safetensors() -> Scanner:
+    from mlchain.scan.safetensors import SafetensorsScanner
+
+    return SafetensorsScanner()
+
+
+@cache
+def _safetensors_index() -> Scanner:
+    from mlchain.scan.safetensors import SafetensorsIndexScanner
+
+    return SafetensorsIndexScanner()
+
+
+@cache
+def _gguf() -> Scanner:
+    from mlchain.scan.gguf import GgufScanner
+
+    return GgufScanner()
+
+
+@cache
+def _tokenizer_config() -> Scanner:
+    from mlchain.scan.chat_template import TokenizerConfigScanner
+
+    return TokenizerConfigScanner()
+
+
+@cache
+def _onnx() -> Scanner:
+    from mlchain.scan.onnx import OnnxScanner
+
+    return OnnxScanner()
+
+
+@cache
+def _hf_config() -> Scanner:
+    from mlchain.scan.hf_config import HfConfigScanner
+
+    return HfConfigScanner()
+
+
+@cache
+def _python() -> Scanner:
+    from mlchain.scan.python_code import PythonCodeScanner
+
+    return PythonCodeScanner()
+
+
+@cache
+def _keras() -> Scanner:
+    from mlchain.scan.keras import KerasScanner
+
+    return KerasScanner()
+
+
+SCANNERS: dict[F, Callable[[], Scanner]] = {
+    F.DATA: _inert,
+    F.PICKLE: _pickle,
+    F.JOBLIB: _pickle,
+    F.PYTORCH_ZIP: _containers,
+    F.TORCHSCRIPT: _containers,
+    F.PYTORCH_LEGACY: _containers,
+    F.PYTORCH_TAR: _containers,
+    F.NUMPY: _containers,
+    F.NUMPY_ZIP: _containers,
+    F.GZIP: _containers,
+    F.BZIP2: _containers,
+    F.XZ: _containers,
+    F.ZLIB: _containers,
+    F.SEVEN_ZIP: _containers,
+    F.ZIP: _containers,
+    F.TAR: _containers,
+    F.SAFETENSORS: _safetensors,
+    F.SAFETENSORS_INDEX: _safetensors_index,
+    F.GGUF: _gguf,
+    F.TOKENIZER_CONFIG: _tokenizer_config,
+    F.ONNX: _onnx,
+    F.HF_CONFIG: _hf_config,
+    F.PYTHON: _python,
+    F.KERAS: _keras,
 }
-"""Format -> (module, class). Each class is instantiated once per process."""
+"""Format -> factory of its (shared) scanner."""
 
 
 def scanner_for(fmt: F) -> Scanner | None:
     """Return the scanner for ``fmt``, or ``None`` when mlchain has none (reported, not hidden)."""
-    spec = SCANNERS.get(fmt)
-    return None if spec is None else _instance(*spec)
-
-
-@functools.cache
-def _instance(module: str, name: str) -> Scanner:
-    scanner: Scanner = getattr(importlib.import_module(module), name)()
-    return scanner
+    factory = SCANNERS.get(fmt)
+    return None if factory is None else factory()

@@ -18,22 +18,23 @@ from contextlib import suppress
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location
 from mlchain.scan.base import ScanContext, finding
-from mlchain.scan.containers import dispatch
-from mlchain.scan.containers.dispatch import Buf, State
+from mlchain.scan.containers.buffer import Buf
+from mlchain.scan.containers.common import State, nested_format
 from mlchain.scan.containers.streams import CorruptStream, Inflater, LimitHit, TimeUp, spool
+from mlchain.scan.magic import ZFILE_HEADER, ZFILE_MAGIC, is_zfile
 
 _CODEC = {F.GZIP: "gzip", F.BZIP2: "bz2", F.XZ: "xz", F.ZLIB: "zlib"}
 _CHUNK = 1 << 20
 
 
-ZFILE_PREFIX = b"ZF0x"
-_ZFILE_HEADER = 2 + 19
+ZFILE_PREFIX = ZFILE_MAGIC
+_ZFILE_HEADER = ZFILE_HEADER
 """Old joblib (< 0.10) ``ZF`` files: ``ZF``, the hex length padded to 19 characters, zlib data.
 ``joblib.load`` still reads them (``numpy_pickle_compat``) and unpickles the result."""
 
 
 def _zlib_start(buf: Buf) -> int:
-    if bytes(buf[:4]) != ZFILE_PREFIX:
+    if not is_zfile(bytes(buf[:_ZFILE_HEADER])):
         return 0
     # joblib <= 0.8.4 on Python 2 wrote one more space; zlib data never starts with one.
     return (
@@ -95,7 +96,7 @@ def scan_compressed(
                 location,
             )
         view = sp.view()
-        inner = dispatch.sniff(view)
+        inner = nested_format(view)
         if inner is None:
             if sp.size:
                 yield finding(
@@ -104,7 +105,7 @@ def scan_compressed(
                     location,
                 )
         else:
-            yield from dispatch.scan_buffer(view, inner, location, ctx, state, depth + 1)
+            yield from state.route(view, inner, location, ctx, state, depth + 1)
         del view
 
 

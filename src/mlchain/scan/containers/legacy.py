@@ -12,27 +12,12 @@ from collections.abc import Iterator
 
 from mlchain.models import Finding, Location
 from mlchain.scan.base import ScanContext, finding
-from mlchain.scan.containers.dispatch import Buf
+from mlchain.scan.containers.buffer import Buf
+from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
+from mlchain.scan.magic import LEGACY_TORCH_MAGIC_NUMBER as MAGIC_NUMBER
+from mlchain.scan.magic import is_legacy_torch
 
 LEGACY_PICKLES = 5
-MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
-"""The first pickle of every legacy torch file is this integer."""
-_MAGIC_LONG1 = b"\x8a\x0a" + MAGIC_NUMBER.to_bytes(10, "little")
-_MAGIC_TEXT = b"L" + str(MAGIC_NUMBER).encode() + b"L\n."
-
-
-def is_legacy_torch(head: bytes) -> bool:
-    """Whether ``head`` starts with the magic-number pickle of any protocol (0-5).
-
-    Protocols 0/1 write a text ``LONG``; 2/3 ``PROTO`` then ``LONG1``; 4/5 a ``FRAME`` first.
-    """
-    if head.startswith(_MAGIC_TEXT):
-        return True
-    if len(head) < 2 or head[0] != 0x80:
-        return False
-    if head[1] in (2, 3):
-        return head[2:14] == _MAGIC_LONG1
-    return head[1] in (4, 5) and head[2:3] == b"\x95" and head[11:23] == _MAGIC_LONG1
 
 
 def scan_legacy(buf: Buf, location: Location, ctx: ScanContext, depth: int) -> Iterator[Finding]:
@@ -42,8 +27,6 @@ def scan_legacy(buf: Buf, location: Location, ctx: ScanContext, depth: int) -> I
     times, then a fresh ``UnpicklerWrapper`` twice), so each is scanned on its own: the memo
     does not carry over from one pickle to the next.
     """
-    from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
-
     pos = 0
     done = 0
     for _ in range(LEGACY_PICKLES):
@@ -60,3 +43,6 @@ def scan_legacy(buf: Buf, location: Location, ctx: ScanContext, depth: int) -> I
             "(truncated or not a torch file)",
             location.at(pos),
         )
+
+
+__all__ = ["LEGACY_PICKLES", "MAGIC_NUMBER", "is_legacy_torch", "scan_legacy"]

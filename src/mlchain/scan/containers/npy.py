@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from mlchain.models import Finding, Location
 from mlchain.scan.base import ScanContext, finding
-from mlchain.scan.containers.dispatch import Buf
+from mlchain.scan.containers.buffer import Buf
+from mlchain.scan.containers.common import State
 
 MAGIC = b"\x93NUMPY"
 MAX_LITERAL = 1 << 20
@@ -124,13 +125,13 @@ def _has_object(descr: object, level: int) -> bool:
     raise NpyError("descr is neither a dtype string nor a structured dtype")
 
 
-def scan_npy(buf: Buf, location: Location, ctx: ScanContext, depth: int) -> Iterator[Finding]:
+def scan_npy(
+    buf: Buf, location: Location, ctx: ScanContext, state: State, depth: int
+) -> Iterator[Finding]:
     """Yield findings for a ``.npy`` file or npz member held in ``buf``."""
     if bytes(buf[:6]) != MAGIC:
         # numpy.load would unpickle a non-npy file (allow_pickle); in an npz it returns bytes.
-        from mlchain.scan.containers import dispatch
-
-        yield from dispatch.scan_nested(buf, location, ctx, dispatch.State(), depth + 1)
+        yield from state.nested(buf, location, ctx, depth + 1)
         return
     try:
         header = parse_header(buf, max_header=min(ctx.limits.max_header_bytes, MAX_LITERAL))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlchain.models import Finding, Location
     from mlchain.scan.base import ScanContext
-    from mlchain.scan.containers.dispatch import Buf
+    from mlchain.scan.containers.buffer import Buf
     from mlchain.scan.pickle.vm import PickleScan
 
 

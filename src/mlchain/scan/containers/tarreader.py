@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlchain.scan.containers.zipreader import Buffer
+from mlchain.models import ArtifactFormat as F
+from mlchain.scan.containers.buffer import Buf as Buffer
 
 BLOCK = 512
 
@@ -206,3 +207,27 @@ def read_members(buf: Buffer, *, max_members: int, max_meta: int = 1 << 20) -> T
     elif not out.members and size:
         out.error = "no tar header found"
     return out
+
+
+def looks_like_tar_header(block: bytes) -> bool:
+    """Whether ``block`` is a tar header :mod:`tarfile` accepts as the first one.
+
+    ``tarfile`` (and so ``torch.load``'s legacy tar path) checks the header checksum, not the
+    ``ustar`` magic: a pre-POSIX (v7) header without the magic opens just the same.
+    """
+    if len(block) < BLOCK or block[:BLOCK].count(0) == BLOCK:
+        return False
+    try:
+        return _checksum_ok(bytes(block[:BLOCK]))
+    except _BadHeader:
+        return False
+
+
+TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages"})
+"""Members of PyTorch's oldest (tar) serialization format."""
+
+
+def classify_tar_buffer(buf: Buffer) -> F:
+    """``PYTORCH_TAR`` for torch's legacy tar layout, else ``TAR``."""
+    listing = read_members(buf, max_members=64)
+    return F.PYTORCH_TAR if {m.name for m in listing.members} >= TORCH_TAR_MEMBERS else F.TAR

@@ -19,12 +19,12 @@ from contextlib import suppress
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location
 from mlchain.scan.base import ScanContext, finding
-from mlchain.scan.containers import dispatch
-from mlchain.scan.containers.dispatch import SNIFF_BYTES, Buf, State
+from mlchain.scan.containers.buffer import SNIFF_BYTES, Buf
+from mlchain.scan.containers.common import State, limit_notes, unscanned_note, worth_scanning
+from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
 from mlchain.scan.containers.tarreader import SYMLINK, read_members
 from mlchain.scan.containers.zipscan import suspicious_name
 
-_TORCH_TAR = frozenset({"sys_info", "pickle", "storages"})
 _ELEMENT_SIZES = {
     "DoubleStorage": 8,
     "FloatStorage": 4,
@@ -44,17 +44,11 @@ _ELEMENT_SIZES = {
 }
 
 
-def classify_tar_buffer(buf: Buf) -> F:
-    """``PYTORCH_TAR`` for torch's legacy tar layout, else ``TAR``."""
-    listing = read_members(buf, max_members=64)
-    return F.PYTORCH_TAR if {m.name for m in listing.members} >= _TORCH_TAR else F.TAR
-
-
 def scan_tar(
     buf: Buf, fmt: F, location: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
     """Yield findings for a tar archive held in ``buf``."""
-    yield from dispatch.limit_notes(_scan_tar(buf, fmt, location, ctx, state, depth), location)
+    yield from limit_notes(_scan_tar(buf, fmt, location, ctx, state, depth), location)
 
 
 def _scan_tar(
@@ -122,8 +116,6 @@ def _scan_member(
     state: State,
     depth: int,
 ) -> Iterator[Finding]:
-    from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
-
     if (torch and name in {"sys_info", "pickle"}) or name.lower().endswith((".pkl", ".pickle")):
         findings = scan_pickle_stream(view, loc, ctx, depth=depth).findings
         yield from without_torch_storages(findings) if torch else findings
@@ -131,10 +123,10 @@ def _scan_member(
         yield from _walk_records(view, name, loc, ctx, depth)
     else:
         head = bytes(view[:SNIFF_BYTES])
-        if dispatch.worth_scanning(head):
-            yield from dispatch.scan_nested(view, loc, ctx, state, depth + 1)
+        if worth_scanning(view):  # the whole member: detection may need its end
+            yield from state.nested(view, loc, ctx, depth + 1)
         else:
-            note = dispatch.unscanned_note(head, loc)
+            note = unscanned_note(head, loc)
             if note is not None:
                 yield note
 
@@ -166,8 +158,6 @@ def _walk_records(
     view: memoryview, name: str, loc: Location, ctx: ScanContext, depth: int
 ) -> Iterator[Finding]:
     """Scan the pickles of a torch tar ``storages``/``tensors`` member, skipping raw bytes."""
-    from mlchain.scan.containers.pickles import scan_pickle_stream
-
     size = len(view)
     first = scan_pickle_stream(view, loc, ctx, max_pickles=1, depth=depth)
     yield from first.findings

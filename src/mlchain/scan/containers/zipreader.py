@@ -22,7 +22,9 @@ import struct
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TypeAlias
+
+from mlchain.models import ArtifactFormat as F
+from mlchain.scan.containers.buffer import Buf
 
 EOCD_SIG = b"PK\x05\x06"
 ZIP64_EOCD_SIG = b"PK\x06\x06"
@@ -54,7 +56,7 @@ _S_IFREG = 0o100000
 _S_IFDIR = 0o040000
 
 
-Buffer: TypeAlias = "bytes | bytearray | memoryview | mmap.mmap"
+Buffer = Buf
 """What the readers accept: a file map, a memory view of one, or bytes."""
 
 
@@ -481,3 +483,22 @@ def member_chunks(buf: Buffer, entry: ZipEntry, *, chunk: int = 256 * 1024) -> I
 
 METHOD_CODECS: dict[int, str] = {STORED: "stored", DEFLATED: "deflate", BZIP2: "bz2"}
 """Zip compression method -> codec name understood by :class:`~.streams.Inflater`."""
+
+
+def classify_names(names: list[str]) -> F:
+    """Zip flavour from its member names (torch zip, TorchScript, npz, Keras or plain zip)."""
+    if any(n.endswith("data.pkl") or n.endswith(".data/version") for n in names):
+        if any("/code/" in f"/{n}" or n.endswith("constants.pkl") for n in names):
+            return F.TORCHSCRIPT
+        return F.PYTORCH_ZIP
+    if names and all(n.endswith(".npy") for n in names):
+        return F.NUMPY_ZIP
+    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
+        return F.KERAS
+    return F.ZIP
+
+
+def classify_zip_buffer(buf: Buffer, max_members: int = 100_000) -> F:
+    """Zip flavour of the archive in ``buf`` (plain ``ZIP`` when it cannot be read)."""
+    directory = read_directory(buf, max_members=max_members, names_only=True)
+    return classify_names(directory.names) if directory.ok else F.ZIP

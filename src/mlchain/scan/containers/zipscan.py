@@ -18,8 +18,17 @@ from contextlib import suppress
 from mlchain.models import ArtifactFormat as F
 from mlchain.models import Finding, Location
 from mlchain.scan.base import ScanContext, finding
-from mlchain.scan.containers import dispatch
-from mlchain.scan.containers.dispatch import SNIFF_BYTES, Buf, State
+from mlchain.scan.containers.buffer import SNIFF_BYTES, Buf
+from mlchain.scan.containers.common import (
+    State,
+    limit_notes,
+    nested_format,
+    unscanned_note,
+    worth_scanning,
+)
+from mlchain.scan.containers.legacy import scan_legacy
+from mlchain.scan.containers.npy import scan_npy
+from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
 from mlchain.scan.containers.streams import (
     RATIO_FLOOR,
     CorruptStream,
@@ -40,6 +49,7 @@ from mlchain.scan.containers.zipreader import (
     member_chunks,
     read_directory,
 )
+from mlchain.scan.magic import LZ4_MAGIC
 
 _PROBLEM_RULES = {
     "malformed": "archive-malformed",
@@ -48,25 +58,6 @@ _PROBLEM_RULES = {
     "limit": "scan-limit-exceeded",
     "fatal": "parse-error",
 }
-
-
-def classify_names(names: list[str]) -> F:
-    """Zip flavour from its member names (torch zip, TorchScript, npz, Keras or plain zip)."""
-    if any(n.endswith("data.pkl") or n.endswith(".data/version") for n in names):
-        if any("/code/" in f"/{n}" or n.endswith("constants.pkl") for n in names):
-            return F.TORCHSCRIPT
-        return F.PYTORCH_ZIP
-    if names and all(n.endswith(".npy") for n in names):
-        return F.NUMPY_ZIP
-    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
-        return F.KERAS
-    return F.ZIP
-
-
-def classify_zip_buffer(buf: Buf, max_members: int = 100_000) -> F:
-    """Zip flavour of the archive in ``buf`` (plain ``ZIP`` when it cannot be read)."""
-    directory = read_directory(buf, max_members=max_members, names_only=True)
-    return classify_names(directory.names) if directory.ok else F.ZIP
 
 
 def suspicious_name(name: str) -> str | None:
@@ -131,7 +122,7 @@ def scan_zip(
     buf: Buf, fmt: F, location: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
     """Yield findings for a zip-family archive held in ``buf``."""
-    yield from dispatch.limit_notes(_scan_zip(buf, fmt, location, ctx, state, depth), location)
+    yield from limit_notes(_scan_zip(buf, fmt, location, ctx, state, depth), location)
 
 
 def _scan_zip(
@@ -213,19 +204,15 @@ def _scan_prepended(
     # loaders read on past the prepended part, so a pickle there is scanned over the whole file.
     head = memoryview(buf)[: directory.prepended]
     try:
-        kind = dispatch.sniff(head)
+        kind = nested_format(head)
         if kind is F.PYTORCH_LEGACY:
-            from mlchain.scan.containers.legacy import scan_legacy
-
             yield from scan_legacy(buf, location, ctx, depth)
         elif kind is F.PICKLE:
-            from mlchain.scan.containers.pickles import scan_pickle_stream
-
             yield from scan_pickle_stream(buf, location, ctx, depth=depth).findings
         elif kind is not None:
-            yield from dispatch.scan_buffer(head, kind, location.at(0), ctx, state, depth + 1)
-        elif bytes(head[:4]) == dispatch.LZ4_MAGIC:
-            yield from dispatch.scan_nested(head, location.at(0), ctx, state, depth + 1)
+            yield from state.route(head, kind, location.at(0), ctx, state, depth + 1)
+        elif bytes(head[:4]) == LZ4_MAGIC:
+            yield from state.nested(head, location.at(0), ctx, depth + 1)
     finally:
         with suppress(BufferError):
             head.release()
@@ -286,11 +273,15 @@ def _scan_member(
         except CorruptStream as exc:
             yield finding("parse-error", "member data is corrupt", loc, evidence=str(exc))
             return
-        if not dispatch.worth_scanning(head):
-            note = dispatch.unscanned_note(head, loc)
-            if note is not None:
-                yield note
-            return
+        cut = len(head) >= SNIFF_BYTES
+        if not worth_scanning(head, cut=cut):
+            if not cut:
+                note = unscanned_note(head, loc)
+                if note is not None:
+                    yield note
+                return
+            # Longer than the head: only the whole member shows a zip directory at its end.
+            kind = "sniff-whole"
     is_pickle = kind in _PICKLE_KINDS
     limit = ctx.limits.max_pickle_bytes if is_pickle else ctx.limits.max_decompressed_bytes
     if entry.method == STORED:
@@ -379,8 +370,6 @@ def _dispatch_member(
     view: Buf, kind: str, loc: Location, ctx: ScanContext, state: State, depth: int
 ) -> Iterator[Finding]:
     if kind in _PICKLE_KINDS:
-        from mlchain.scan.containers.pickles import scan_pickle_stream, without_torch_storages
-
         findings = scan_pickle_stream(view, loc, ctx, depth=depth).findings
         if kind != "pickle":
             findings = without_torch_storages(findings)
@@ -388,8 +377,10 @@ def _dispatch_member(
             findings = [f for f in findings if not _jit_native(f)]
         yield from findings
     elif kind == "npy":
-        from mlchain.scan.containers.npy import scan_npy
-
-        yield from scan_npy(view, loc, ctx, depth)
+        yield from scan_npy(view, loc, ctx, state, depth)
+    elif kind == "sniff-whole" and not worth_scanning(view):
+        note = unscanned_note(bytes(view[:SNIFF_BYTES]), loc)
+        if note is not None:
+            yield note
     else:
-        yield from dispatch.scan_nested(view, loc, ctx, state, depth + 1)
+        yield from state.nested(view, loc, ctx, depth + 1)

@@ -24,10 +24,19 @@ def test_pickle_with_an_appended_zip_is_a_zip(tmp_path: Path) -> None:
     assert detect_bytes(tmp_path, text) is F.ZIP
 
 
-def test_pickle_carrying_zip_bytes_as_a_constant_stays_a_pickle(tmp_path: Path) -> None:
+def test_pickle_carrying_zip_bytes_near_its_end_is_scanned_as_both(tmp_path: Path) -> None:
+    """mlchain issue #13, class 6: zip readers find an end record even with bytes after it.
+
+    zipfile opens a pickle that carries a zip as a constant near its end, so the file is scanned
+    as a zip too (the zip scanner also scans the pickle in front); a pickle name is no mismatch.
+    """
+    import zipfile
+
     blob = build_zip([Member("a.txt", b"x")])
-    assert detect_bytes(tmp_path, pickle.dumps(blob, protocol=2)) is F.PICKLE
-    assert detect_bytes(tmp_path, pickle.dumps({"zip": blob}, protocol=4)) is F.PICKLE
+    data = pickle.dumps({"zip": blob}, protocol=4)
+    assert detect_bytes(tmp_path, data, "m.pkl") is F.ZIP
+    assert zipfile.ZipFile(tmp_path / "m.pkl").read("a.txt") == b"x"
+    assert detect(tmp_path / "m.pkl", data, len(data)).mismatch is None
 
 
 def test_junk_before_a_zip_is_a_zip(tmp_path: Path) -> None:
