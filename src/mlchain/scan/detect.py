@@ -195,7 +195,9 @@ def _is_safetensors(head: bytes, size: int, name: str) -> bool:
     # A safetensors header is JSON starting with '{' right after the 8-byte length. A file
     # named .safetensors whose length runs past its end is still safetensors (a broken or
     # hostile one): the scanner reports it instead of the file going unscanned.
-    if header_len < 2 or head[8:9] != b"{":
+    # The Rust loader skips JSON whitespace before the '{' (a window of only whitespace counts).
+    first = head[8:].lstrip(b" \t\n\r")[:1]
+    if header_len < 2 or first not in (b"{", b""):
         return False
     return header_len <= size - 8 or name.lower().endswith(".safetensors")
 

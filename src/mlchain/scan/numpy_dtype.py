@@ -1,0 +1,290 @@
+"""NumPy dtype spellings, resolved the way ``numpy.dtype`` resolves them, without importing numpy.
+
+Two questions decide how a loader frames NumPy data: does the dtype hold Python objects (then the
+bytes are a pickle that ``numpy.load``/``joblib.load`` unpickle), and how many bytes is one item
+(``joblib`` skips ``count * itemsize`` raw bytes). An attacker who finds a spelling that numpy
+resolves to ``object`` but we do not hides a pickle from us, so this module follows numpy's own
+string parser (``_convert_from_str`` in ``descriptor.c``) and ``numpy.lib.format.descr_to_dtype``,
+and raises :class:`DtypeError` for everything it does not model exactly (callers fail closed).
+
+Rules followed (read from numpy 1.26 and 2.x):
+
+* An optional byte-order character (``<``, ``>``, ``=``, ``|``) is dropped; it never changes the
+  size or whether the type holds objects.
+* A string with a comma outside brackets, or a leading repeat count (``2O``, ``(2,)O``, ``()O``)
+  is a "comma string" (a structured or subarray dtype): not modelled, so an error.
+* One character is a type code (``O`` is object; ``l``/``L``/``p``/``P``/``g``/``G`` have a
+  platform-dependent size, reported as ``itemsize=None``).
+* A kind followed by a C ``strtol`` number (which skips leading whitespace and takes a sign, so
+  ``'O +8'`` and ``'O008'`` are object) is a sized type; NumPy 1.x truncates the number to a C
+  ``int``, so ``'O4294967304'`` is ``O8`` there. Every ``O`` spelling with digits counts as
+  object (``O4``/``O8`` on every platform; the others either mean object or fail to load).
+* Anything else is looked up by name (``object``, ``object_``, ``float64``...), exactly, and
+  only without a byte-order prefix (numpy looks up the whole string).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_DEPTH = 32
+"""Nesting of structured/subarray descrs followed before giving up (fail closed)."""
+
+
+class DtypeError(Exception):
+    """numpy would refuse this dtype, or mlchain does not model it exactly."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What a loader needs to know about one dtype."""
+
+    itemsize: int | None
+    """Bytes per item; ``None`` when it depends on the platform that loads the file."""
+    hasobject: bool
+    """The items are Python objects (the data is a pickle)."""
+    flexible: bool = False
+    """``S``/``U``/``V`` (and ``a``): a pickled dtype's state sets the size."""
+
+
+_OBJECT = Layout(8, True)
+_FIXED = {
+    "?": 1,
+    "b": 1,
+    "B": 1,
+    "h": 2,
+    "H": 2,
+    "i": 4,
+    "I": 4,
+    "q": 8,
+    "Q": 8,
+    "e": 2,
+    "f": 4,
+    "d": 8,
+    "F": 8,
+    "D": 16,
+    "M": 8,
+    "m": 8,
+}
+_PLATFORM = frozenset("lLpPgGnN")
+_FLEXIBLE_CODES = {"S": 0, "U": 0, "V": 0, "a": 0, "c": 1}
+_SIZED_KINDS = frozenset("biufc")
+
+_NAMES: dict[str, Layout] = {
+    **dict.fromkeys(("object", "object_", "object0", "Object0", "O"), _OBJECT),
+    **{
+        n: Layout(0, False, flexible=True)
+        for n in (
+            "a",
+            "bytes",
+            "bytes_",
+            "bytes0",
+            "Bytes0",
+            "string_",
+            "str",
+            "str_",
+            "str0",
+            "Str0",
+            "unicode",
+            "unicode_",
+            "void",
+            "void0",
+            "Void0",
+        )
+    },
+    **{
+        n: Layout(size, False)
+        for size, names in (
+            (1, ("bool", "bool_", "bool8", "byte", "ubyte", "int8", "uint8", "Int8", "UInt8")),
+            (2, ("short", "ushort", "half", "int16", "uint16", "float16", "Int16", "UInt16")),
+            (4, ("int32", "uint32", "float32", "single", "intc", "uintc", "Int32", "UInt32")),
+            (4, ("Float32",)),
+            (
+                8,
+                (
+                    "int64",
+                    "uint64",
+                    "float64",
+                    "double",
+                    "float",
+                    "float_",
+                    "longlong",
+                    "ulonglong",
+                    "complex64",
+                    "csingle",
+                    "singlecomplex",
+                    "datetime64",
+                    "timedelta64",
+                    "Int64",
+                    "UInt64",
+                    "Float64",
+                    "Complex32",
+                ),
+            ),
+            (16, ("complex128", "cdouble", "complex", "cfloat", "complex_", "Complex64")),
+            (16, ("float128", "Float128")),
+            (32, ("complex256", "Complex128")),
+            (12, ("float96", "Float96")),
+            (24, ("complex192", "Complex96")),
+        )
+        for n in names
+    },
+    **{
+        n: Layout(None, False)
+        for n in (
+            "int",
+            "int_",
+            "uint",
+            "intp",
+            "uintp",
+            "int0",
+            "uint0",
+            "long",
+            "ulong",
+            "longdouble",
+            "longfloat",
+            "clongdouble",
+            "clongfloat",
+            "longcomplex",
+        )
+    },
+}
+"""Names numpy 1.x/2.x look up in ``sctypeDict`` (platform-sized ones have ``itemsize=None``)."""
+
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+_DATETIME = re.compile(r"(?:[Mm]8|datetime64|timedelta64)(?:\[.*\])?", re.DOTALL)
+_LONG_MAX = (1 << 63) - 1
+
+
+def _c_int(value: int) -> int:
+    """NumPy 1.x's ``(int)strtol(...)``: clamp to ``LONG_MAX``, then keep the low 32 bits."""
+    value = min(value, _LONG_MAX) & 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _digit(text: str, at: int) -> bool:
+    return text[at] in "0123456789"  # C's '0'..'9', not str.isdigit
+
+
+def is_comma_string(text: str) -> bool:
+    """Whether numpy parses this spelling as several fields (``_check_for_commastring``)."""
+    if _digit(text, 0) or (len(text) > 1 and text[0] in "<>|=" and _digit(text, 1)):
+        return True
+    if text.startswith("()") or (len(text) > 3 and text[0] in "<>|=" and text[1:3] == "()"):
+        return True
+    depth = 0
+    for ch in text:
+        if ch == "," and depth == 0:
+            return True
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+    return False
+
+
+def from_string(text: str) -> Layout:
+    """Resolve a dtype string as ``numpy.dtype(text)`` does.
+
+    Raises:
+        DtypeError: numpy refuses it on every platform, or this spelling is not modelled.
+    """
+    if not text:
+        raise DtypeError("empty dtype string")
+    if is_comma_string(text):
+        if "O" in text or "object" in text:
+            return Layout(None, True)
+        raise DtypeError(f"comma-separated dtype string {text[:40]!r} is not supported")
+    body = text[1:] if text[0] in "<>|=" else text
+    if not body:
+        raise DtypeError("a byte-order character alone is not a dtype")
+    if _DATETIME.fullmatch(body):
+        return Layout(8, False)
+    if len(body) == 1:
+        code = body
+        if code == "O":
+            return _OBJECT
+        if code in _FIXED:
+            return Layout(_FIXED[code], False)
+        if code in _FLEXIBLE_CODES:
+            return Layout(_FLEXIBLE_CODES[code], False, flexible=True)
+        if code in _PLATFORM:
+            return Layout(None, False)
+        raise DtypeError(f"unknown type code {code!r}")
+    kind, rest = body[0], body[1:]
+    number = _STRTOL.fullmatch(rest)
+    if number is not None:
+        sign, digits = number.groups()
+        value = int(digits) * (-1 if sign == "-" else 1)
+        if kind == "O":
+            return _OBJECT  # O4/O8 (or a NumPy 1.x truncation of it); the rest do not load
+        if value < 0:
+            raise DtypeError(f"negative size in dtype {text[:40]!r}")
+        if value > 0x7FFFFFFF:
+            # NumPy 2 refuses it; NumPy 1.x truncates it to a C int.
+            value = _c_int(value)
+            if value < 0:
+                raise DtypeError(f"size overflows in dtype {text[:40]!r}")
+        if kind in "Sa":
+            return Layout(value, False, flexible=True)
+        if kind == "V":
+            return Layout(value, False, flexible=True)
+        if kind == "U":
+            if value > 0x1FFFFFFF:
+                raise DtypeError(f"size overflows in dtype {text[:40]!r}")
+            return Layout(value * 4, False, flexible=True)
+        if kind in _SIZED_KINDS and value > 0:
+            return Layout(value, False)
+        raise DtypeError(f"unknown sized type {text[:40]!r}")
+    if body is text and text in _NAMES:
+        return _NAMES[text]
+    raise DtypeError(f"unknown dtype {text[:40]!r}")
+
+
+def _is_shape(value: object) -> bool:
+    if isinstance(value, int):
+        return True
+    return isinstance(value, tuple) and all(isinstance(d, int) for d in value)
+
+
+def descr_has_object(descr: object, level: int = 0) -> bool:
+    """Whether ``numpy.lib.format.descr_to_dtype(descr)`` holds Python objects.
+
+    ``descr`` is the header's literal: a dtype string, a ``(descr, shape)`` subarray tuple, or
+    an iterable of fields ``(name, descr[, shape])`` (a list, but numpy iterates whatever it is
+    given: a dict's keys, a set, a 2-character string as ``(name, code)``).
+
+    Raises:
+        DtypeError: numpy would refuse it, or it is outside what is modelled.
+    """
+    if level > MAX_DEPTH:
+        raise DtypeError("descr nests too deeply")
+    if isinstance(descr, str):
+        return from_string(descr).hasobject
+    if isinstance(descr, tuple):
+        if len(descr) < 2:
+            raise DtypeError("subarray descr without a shape")
+        if not _is_shape(descr[1]):
+            raise DtypeError("subarray shape is not an integer or a tuple of integers")
+        return descr_has_object(descr[0], level + 1)
+    if isinstance(descr, dict):
+        fields: list[object] = list(descr)
+    elif isinstance(descr, (list, set, frozenset)):
+        fields = list(descr)
+    else:
+        raise DtypeError(f"descr is a {type(descr).__name__}, not a dtype")
+    found = False
+    for field in fields:
+        if isinstance(field, dict):
+            parts: list[object] = list(field)
+        elif isinstance(field, (tuple, list, str)):
+            parts = list(field)
+        else:
+            raise DtypeError("structured dtype field is not a (name, type[, shape]) tuple")
+        if len(parts) not in (2, 3):
+            raise DtypeError("structured dtype field is not a (name, type[, shape]) tuple")
+        if len(parts) == 3 and not _is_shape(parts[2]):
+            raise DtypeError("field shape is not an integer or a tuple of integers")
+        found = descr_has_object(parts[1], level + 1) or found
+    return found
