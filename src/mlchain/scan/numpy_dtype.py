@@ -25,6 +25,7 @@ Rules followed (read from numpy 1.26 and 2.x):
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
@@ -69,7 +70,14 @@ _FIXED = {
 }
 _PLATFORM = frozenset("lLpPgGnN")
 _FLEXIBLE_CODES = {"S": 0, "U": 0, "V": 0, "a": 0, "c": 1}
-_SIZED_KINDS = frozenset("biufc")
+_SIZED_KINDS = {
+    "b": (1,),
+    "i": (1, 2, 4, 8),
+    "u": (1, 2, 4, 8),
+    "f": (2, 4, 8, 12, 16),  # 12/16: long double on 32-bit/64-bit x86 (others refuse)
+    "c": (8, 16, 24, 32),
+}
+"""Sizes ``PyArray_TypestrConvert`` maps to a type on some platform; numpy refuses the rest."""
 
 _NAMES: dict[str, Layout] = {
     **dict.fromkeys(("object", "object_", "object0", "Object0", "O"), _OBJECT),
@@ -152,6 +160,7 @@ _NAMES: dict[str, Layout] = {
 }
 """Names numpy 1.x/2.x look up in ``sctypeDict`` (platform-sized ones have ``itemsize=None``)."""
 
+_VOID_NAMES = frozenset({"void", "void0", "Void0"})
 _STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 _DATETIME = re.compile(r"(?:[Mm]8|datetime64|timedelta64)(?:\[.*\])?", re.DOTALL)
 _LONG_MAX = (1 << 63) - 1
@@ -169,6 +178,8 @@ def _digit(text: str, at: int) -> bool:
 
 def is_comma_string(text: str) -> bool:
     """Whether numpy parses this spelling as several fields (``_check_for_commastring``)."""
+    if not text:
+        return False
     if _digit(text, 0) or (len(text) > 1 and text[0] in "<>|=" and _digit(text, 1)):
         return True
     if text.startswith("()") or (len(text) > 3 and text[0] in "<>|=" and text[1:3] == "()"):
@@ -184,7 +195,59 @@ def is_comma_string(text: str) -> bool:
     return False
 
 
-def from_string(text: str) -> Layout:
+_FORMAT = re.compile(
+    r"(?P<order1>[<>|=]?)(?P<repeats> *[(]?[ ,0-9]*[)]? *)(?P<order2>[<>|=]?)"
+    r"(?P<dtype>[A-Za-z0-9.?]*(?:\[[a-zA-Z0-9,.]+\])?)"
+)
+_SEP = re.compile(r"\s*,\s*")
+_TRAILING_SPACE = re.compile(r"\s+$")
+
+
+def comma_items(text: str) -> tuple[list[str | tuple[str, object]], bool]:
+    """Split a comma string as ``numpy._core._internal._commastring`` does.
+
+    Returns the items (``code`` or ``(code, repeats)``) and whether they form a list (a
+    separator was seen: a structured dtype); a lone item with repeats is a subarray. Byte
+    orders are dropped (they change neither the size nor whether the type holds objects), so a
+    conflict between two of them is not detected.
+
+    Raises:
+        DtypeError: numpy refuses the string.
+    """
+    items: list[str | tuple[str, object]] = []
+    is_list = False
+    at = 0
+    while at < len(text):
+        match = _FORMAT.match(text, at)
+        if match is None:  # pragma: no cover - the pattern matches the empty string
+            raise DtypeError(f"comma string {text[:40]!r} is not understood")
+        _order1, repeats, _order2, code = match.groups()
+        at = match.end()
+        if at < len(text):
+            if _TRAILING_SPACE.match(text, at):
+                at = len(text)
+            else:
+                sep = _SEP.match(text, at)
+                if sep is None:
+                    raise DtypeError(f"comma string {text[:40]!r} is not understood")
+                at = sep.end()
+                is_list = True
+        if repeats == "":
+            items.append(code)
+        else:
+            try:
+                count = ast.literal_eval(repeats)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                raise DtypeError(f"repeat count in {text[:40]!r} is not understood") from None
+            items.append((code, count))
+        if len(items) > 1024:
+            raise DtypeError("comma string has too many fields")
+    if not items:
+        raise DtypeError("empty comma string")
+    return items, is_list
+
+
+def from_string(text: str, level: int = 0) -> Layout:
     """Resolve a dtype string as ``numpy.dtype(text)`` does.
 
     Raises:
@@ -193,9 +256,13 @@ def from_string(text: str) -> Layout:
     if not text:
         raise DtypeError("empty dtype string")
     if is_comma_string(text):
-        if "O" in text or "object" in text:
-            return Layout(None, True)
-        raise DtypeError(f"comma-separated dtype string {text[:40]!r} is not supported")
+        if level > MAX_DEPTH:
+            raise DtypeError("comma string nests too deeply")
+        found = False
+        for item in comma_items(text)[0]:
+            code = item if isinstance(item, str) else item[0]
+            found = from_string(code, level + 1).hasobject or found
+        return Layout(None, found)
     body = text[1:] if text[0] in "<>|=" else text
     if not body:
         raise DtypeError("a byte-order character alone is not a dtype")
@@ -234,7 +301,7 @@ def from_string(text: str) -> Layout:
             if value > 0x1FFFFFFF:
                 raise DtypeError(f"size overflows in dtype {text[:40]!r}")
             return Layout(value * 4, False, flexible=True)
-        if kind in _SIZED_KINDS and value > 0:
+        if value in _SIZED_KINDS.get(kind, ()):
             return Layout(value, False)
         raise DtypeError(f"unknown sized type {text[:40]!r}")
     if body is text and text in _NAMES:
@@ -246,6 +313,30 @@ def _is_shape(value: object) -> bool:
     if isinstance(value, int):
         return True
     return isinstance(value, tuple) and all(isinstance(d, int) for d in value)
+
+
+def _unnamed_void(descr: object, shape: object, level: int = 0) -> bool:
+    """Whether ``numpy.dtype((descr, shape))`` is a void type without field names.
+
+    ``descr_to_dtype`` drops such a field when its name is ``''`` (padding), even when it is a
+    subarray of objects; a subarray dtype's type is ``numpy.void``.
+    """
+    if shape != () or level > MAX_DEPTH:
+        return shape != ()
+    if isinstance(descr, str):
+        if is_comma_string(descr):
+            items, is_list = comma_items(descr)
+            if is_list:
+                return False  # a structured dtype: it has field names
+            item = items[0]
+            if isinstance(item, str):
+                return _unnamed_void(item, (), level + 1)
+            return _unnamed_void(item[0], item[1], level + 1)
+        body = descr[1:] if descr[:1] in ("<", ">", "|", "=") else descr
+        return body[:1] == "V" or descr in _VOID_NAMES
+    if isinstance(descr, tuple) and len(descr) >= 2:
+        return _unnamed_void(descr[0], descr[1], level + 1)
+    return False
 
 
 def descr_has_object(descr: object, level: int = 0) -> bool:
@@ -267,6 +358,8 @@ def descr_has_object(descr: object, level: int = 0) -> bool:
             raise DtypeError("subarray descr without a shape")
         if not _is_shape(descr[1]):
             raise DtypeError("subarray shape is not an integer or a tuple of integers")
+        if isinstance(descr[0], str) and from_string(descr[0]).itemsize == 0:
+            raise DtypeError("subarray of an unsized flexible dtype")
         return descr_has_object(descr[0], level + 1)
     if isinstance(descr, dict):
         fields: list[object] = list(descr)
@@ -275,6 +368,7 @@ def descr_has_object(descr: object, level: int = 0) -> bool:
     else:
         raise DtypeError(f"descr is a {type(descr).__name__}, not a dtype")
     found = False
+    refused: DtypeError | None = None
     for field in fields:
         if isinstance(field, dict):
             parts: list[object] = list(field)
@@ -286,5 +380,12 @@ def descr_has_object(descr: object, level: int = 0) -> bool:
             raise DtypeError("structured dtype field is not a (name, type[, shape]) tuple")
         if len(parts) == 3 and not _is_shape(parts[2]):
             raise DtypeError("field shape is not an integer or a tuple of integers")
-        found = descr_has_object(parts[1], level + 1) or found
-    return found
+        if parts[0] == "" and _unnamed_void(parts[1], parts[2] if len(parts) == 3 else ()):
+            continue  # descr_to_dtype drops it as padding: numpy never reads it
+        try:
+            found = descr_has_object(parts[1], level + 1) or found
+        except DtypeError as exc:
+            refused = refused or exc
+    if refused is not None and not found:
+        raise refused
+    return found  # an object field makes it a pickle even if another field is refused

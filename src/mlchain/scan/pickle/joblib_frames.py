@@ -91,9 +91,8 @@ def array_frame(instance: object, state: object, data: object, pos: int, end: in
     _constant(align, "numpy_array_alignment_bytes")
     start = pos
     if align is not None:
-        if pos >= end:
-            raise FrameError("the alignment padding byte is missing")
-        start = pos + 1 + int(_byte(data, pos))
+        # read(1) then read(n): short reads at the end of the file are not errors here.
+        start = min(end, pos + 1 + int(_byte(data, pos))) if pos < end else end
     if itemsize == 0 and not allow_mmap:
         raise FrameError("zero-size dtype (joblib's read_array divides by zero)")
     nbytes = count * itemsize
