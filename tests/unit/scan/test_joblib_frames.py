@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,8 +45,14 @@ class _Refused(Exception):
     pass
 
 
-def real_offsets(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], int | None]:
-    """Run joblib's reader (restricted find_class); return the offsets each array read left."""
+def real_offsets(
+    data: bytes, monkeypatch: pytest.MonkeyPatch, mmap_path: Path | None = None
+) -> tuple[list[int], int | None]:
+    """Run joblib's reader (restricted find_class); return the offsets each array read left.
+
+    With ``mmap_path`` the data is written there and read with ``mmap_mode='r'`` (joblib's
+    ``read_mmap`` for wrappers that allow it).
+    """
     seen: list[int] = []
     original = numpy_pickle.NumpyArrayWrapper.read
 
@@ -61,18 +68,27 @@ def real_offsets(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int
             return super().find_class(module, name)
 
     monkeypatch.setattr(numpy_pickle.NumpyArrayWrapper, "read", read)
-    handle = io.BytesIO(data)
+    if mmap_path is None:
+        handle: Any = io.BytesIO(data)
+        name, mode = "", None
+    else:
+        mmap_path.write_bytes(data)
+        handle = mmap_path.open("rb")
+        name, mode = str(mmap_path), "r"
     try:
-        unpickler = Restricted("", handle, ensure_native_byte_order=False)
-    except TypeError:  # joblib < 1.3
-        unpickler = Restricted("", handle)
-    try:
-        unpickler.load()
-    except Exception:  # the real reader refused the stream
+        try:
+            unpickler = Restricted(name, handle, ensure_native_byte_order=False, mmap_mode=mode)
+        except TypeError:  # joblib < 1.3
+            unpickler = Restricted(name, handle, mmap_mode=mode)
+        try:
+            unpickler.load()
+        except Exception:  # the real reader refused the stream
+            return seen, None
+        return seen, handle.tell()
+    finally:
         monkeypatch.undo()
-        return seen, None
-    monkeypatch.undo()
-    return seen, handle.tell()
+        if mmap_path is not None:
+            handle.close()
 
 
 def model_offsets(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], Any]:
@@ -235,3 +251,39 @@ def test_padding_byte_counts(padding: int, monkeypatch: pytest.MonkeyPatch) -> N
     assert result.end == len(data)
     attack = data[: real[0]] + PAYLOAD
     assert any(f.severity >= Severity.CRITICAL for f in run(attack, max_pickles=1).findings)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(items=st.lists(arrays(), min_size=1, max_size=3), prefix=st.text(max_size=20))
+def test_offsets_match_joblib_memmap_reader(
+    items: list[Any], prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any
+) -> None:
+    """joblib.load(mmap_mode='r') takes read_mmap for allow_mmap wrappers: same offsets."""
+    path = tmp_path_factory.mktemp("mmap") / "model.joblib"
+    data = dumped([prefix, *items], 4)
+    real, end = real_offsets(data, monkeypatch, mmap_path=path)
+    ours, result = model_offsets(data, monkeypatch)
+    assert end == len(data)
+    assert ours == real
+    assert result.end == len(data)
+
+
+def test_zero_itemsize_resumes_like_read_mmap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Itemsize 0 with allow_mmap: read_mmap resumes right after the padding; so do we."""
+    attrs = {
+        "subclass": np.ndarray,
+        "shape": (3,),
+        "order": "C",
+        "dtype": np.dtype("V0"),
+        "allow_mmap": True,
+        "numpy_array_alignment_bytes": 16,
+    }
+    data = _wrapper_stream(attrs, b"\x02\xff\xff.")
+    real, end = real_offsets(data, monkeypatch, mmap_path=tmp_path / "z.joblib")
+    ours, _result = model_offsets(data, monkeypatch)
+    assert end == len(data)
+    assert ours == real == [len(data) - 1]

@@ -87,6 +87,9 @@ def array_frame(instance: object, state: object, data: object, pos: int, end: in
     itemsize = layout.itemsize
     if itemsize is None:
         raise FrameError("the dtype's item size depends on the platform")
+    if _nonzero_product(attrs["shape"]) * max(itemsize, 1) > _INT64_MAX:
+        # numpy sizes an array from its non-zero dimensions even when it is empty.
+        raise FrameError("the array's byte size overflows (numpy raises)")
     align = attrs.get("numpy_array_alignment_bytes")
     _constant(align, "numpy_array_alignment_bytes")
     start = pos
@@ -173,6 +176,15 @@ def _count(shape: object, *, strict: bool) -> int:
     if strict and count > _INT64_MAX:
         raise FrameError("the shape's product overflows int64 (joblib raises)")
     return count
+
+
+def _nonzero_product(shape: object) -> int:
+    dims = shape.items if isinstance(shape, SList) else shape
+    product = 1
+    for dim in dims if isinstance(dims, (list, tuple)) else ():
+        if isinstance(dim, int) and dim > 0:
+            product *= dim
+    return product
 
 
 def pickled_layout(value: object, level: int = 0) -> Layout:
