@@ -9,12 +9,16 @@ or treat as a pickle (both are findings on non-pickle data).
 
 from __future__ import annotations
 
+import io
+import struct
 import warnings
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlchain.scan.containers.npy import NpyError, parse_header
 from mlchain.scan.numpy_dtype import DtypeError, descr_has_object, from_string
 
 np = pytest.importorskip("numpy")
@@ -182,3 +186,120 @@ def test_itemsizes_match_numpy(text: str) -> None:
     assert layout.hasobject == real.hasobject
     if layout.itemsize is not None and not layout.hasobject:
         assert layout.itemsize == real.itemsize
+
+
+# ---------------------------------------------------------------- header differential
+
+_DESCR_TEXT = st.sampled_from(
+    [
+        "'<f8'",
+        "'|O'",
+        "'O'",
+        "'object'",
+        '"O8"',
+        "'O +8'",
+        "'2O'",
+        "('O', (2,))",
+        "[('a', '<f4'), ('b', 'O')]",
+        "[('名', 'O')]",
+        "[('a', '<i2', (2,))]",
+        "'<U3'",
+        "'f8,O'",
+        "'|V8'",
+        "[('', '|V4'), ('x', 'O')]",
+        "{'aO': 1}",
+        "b'O'",
+        "'Ox'",
+    ]
+)
+_SHAPE_TEXT = st.sampled_from(["(3,)", "()", "(2, 2)", "[3]", "3", "(True,)", "(-1,)", "(3L,)"])
+_ORDER_TEXT = st.sampled_from(["False", "True", "0", "None"])
+_SPACE = st.sampled_from(["", " ", "  ", "\n", "\t", " \n"])
+
+
+@st.composite
+def headers(draw: st.DrawFn) -> bytes:
+    parts = [
+        ("'descr'", draw(_DESCR_TEXT)),
+        ("'fortran_order'", draw(_ORDER_TEXT)),
+        ("'shape'", draw(_SHAPE_TEXT)),
+    ]
+    if draw(st.booleans()):
+        parts = draw(st.permutations(parts))
+    if draw(st.integers(0, 9)) == 0:
+        parts.append(("'extra'", "1"))
+    if draw(st.integers(0, 9)) == 0:
+        parts.append(("'descr'", draw(_DESCR_TEXT)))  # a repeated key: the last one wins
+    quote = draw(st.sampled_from(["'", '"']))
+    body = ", ".join(f"{k.replace(chr(39), quote)}:{draw(_SPACE)}{v}" for k, v in parts)
+    lead = draw(st.sampled_from(["", " ", "\t", "  \t"]))
+    trail = draw(st.sampled_from(["", ",", ", "])) + "}" + draw(_SPACE) + "\n"
+    version = draw(st.sampled_from([1, 2, 3]))
+    text = lead + "{" + body + trail
+    try:
+        raw = text.encode("utf-8" if version == 3 else "latin-1")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8")  # a v1/v2 reader decodes it as latin-1 mojibake
+    size = struct.pack("<H" if version == 1 else "<I", len(raw))
+    return b"\x93NUMPY" + bytes([version, 0]) + size + raw
+
+
+def _v3_reader() -> Any:
+    """numpy's private header reader (v3 has no public one); its module moved in numpy 2."""
+    impl = getattr(np.lib, "_format_impl", np_format)
+    return impl._read_array_header
+
+
+def numpy_header(data: bytes) -> tuple[bool, int] | None:
+    """(hasobject, data offset) as numpy.lib.format reads the header, or None if it refuses."""
+    handle = io.BytesIO(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            version = np_format.read_magic(handle)
+            if version == (1, 0):
+                _shape, _order, dtype = np_format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                _shape, _order, dtype = np_format.read_array_header_2_0(handle)
+            else:
+                _shape, _order, dtype = _v3_reader()(handle, version)
+    except Exception:
+        return None
+    return bool(dtype.hasobject), handle.tell()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=headers())
+def test_header_reading_matches_numpy(data: bytes) -> None:
+    """mlchain issue #13, class 5: a header numpy reads, we read the same way or refuse."""
+    truth = numpy_header(data)
+    try:
+        mine = parse_header(data)
+    except NpyError:
+        return  # a finding: numpy accepting what we refuse is failing closed
+    if truth is None:
+        return  # numpy refuses: np.load raises before reading any data
+    hasobject, offset = truth
+    assert mine.data_offset == offset
+    assert mine.has_object == hasobject
+
+
+@pytest.mark.parametrize(
+    ("text", "version", "hasobject"),
+    [
+        ("{'descr': '|O', 'fortran_order': False, 'shape': (3,), }", 1, True),
+        ('{"shape": (2, 2), "descr": "object", "fortran_order": True}', 2, True),
+        ("\t {'descr': [('名', 'O')], 'fortran_order': False, 'shape': ()}  \n", 3, True),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), 'descr': 'O'}", 1, True),
+        ("{'descr': 'O', 'fortran_order': False, 'shape': (3,), 'descr': '<f8'}", 1, False),
+        ("{'descr': ('O', (2,)), 'fortran_order': False, 'shape': (1,)}", 2, True),
+    ],
+)
+def test_header_spellings_numpy_accepts(text: str, version: int, hasobject: bool) -> None:
+    """Whitespace, quotes, key order, repeated keys, v1/v2/v3 and UTF-8: read like numpy."""
+    raw = text.encode("utf-8" if version == 3 else "latin-1")
+    size = struct.pack("<H" if version == 1 else "<I", len(raw))
+    data = b"\x93NUMPY" + bytes([version, 0]) + size + raw
+    assert numpy_header(data) == (hasobject, len(data))
+    header = parse_header(data)
+    assert (header.has_object, header.data_offset) == (hasobject, len(data))
