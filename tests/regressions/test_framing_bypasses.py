@@ -187,6 +187,14 @@ def test_joblib_wrapper_built_by_init_call() -> None:
     assert _critical(run(data).findings)
 
 
+def test_joblib_wrapper_made_by_inst() -> None:
+    """INST without arguments builds the wrapper with __new__: BUILD alone sets it up."""
+    attrs = _attrs(np.dtype("<u2"), (2,))
+    head = b"\x80\x02(ijoblib.numpy_pickle\nNumpyArrayWrapper\n"
+    data = head + pickle.dumps(attrs, 2)[2:-1] + b"b" + b"\x01\xff" + bytes(4) + PAYLOAD
+    assert _critical(run(data).findings)
+
+
 def test_joblib_object_array_marked_allow_mmap() -> None:
     """joblib.load(mmap_mode=...) maps an allow_mmap object array as raw bytes: refused."""
     data = _wrapper(_attrs(np.dtype("O"), (1,), allow_mmap=True)) + b"\x00" + bytes(8) + PAYLOAD

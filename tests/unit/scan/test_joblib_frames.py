@@ -34,6 +34,10 @@ _SAFE = {
     ("numpy", "dtype"),
     ("numpy", "ndarray"),
     ("_codecs", "encode"),
+    ("copy_reg", "_reconstructor"),
+    ("copyreg", "_reconstructor"),
+    ("__builtin__", "object"),
+    ("builtins", "object"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
 }
@@ -149,7 +153,7 @@ def arrays(draw: st.DrawFn) -> Any:
 @given(
     items=st.lists(arrays(), min_size=1, max_size=3),
     prefix=st.text(max_size=40),
-    protocol=st.integers(2, 5),
+    protocol=st.integers(0, 5),
 )
 def test_offsets_match_joblib_reader_on_generated_dumps(
     items: list[Any], prefix: str, protocol: int, monkeypatch: pytest.MonkeyPatch
@@ -287,3 +291,23 @@ def test_zero_itemsize_resumes_like_read_mmap(
     ours, _result = model_offsets(data, monkeypatch)
     assert end == len(data)
     assert ours == real == [len(data) - 1]
+
+
+@pytest.mark.parametrize("opener", [b"(i", b"(c"], ids=["INST", "OBJ"])
+def test_wrapper_made_by_inst_or_obj(opener: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """INST/OBJ without arguments use __new__ (no __init__): attributes come from BUILD only."""
+    attrs = {
+        "subclass": np.ndarray,
+        "shape": (2,),
+        "order": "C",
+        "dtype": np.dtype("<u2"),
+        "numpy_array_alignment_bytes": 16,
+    }
+    cls = b"joblib.numpy_pickle\nNumpyArrayWrapper\n"
+    head = b"\x80\x02" + opener + cls + (b"" if opener == b"(i" else b"o")
+    data = head + pickle.dumps(attrs, 2)[2:-1] + b"b" + b"\x01\xff" + bytes(4) + b"."
+    real, end = real_offsets(data, monkeypatch)
+    ours, result = model_offsets(data, monkeypatch)
+    assert end == len(data)
+    assert ours == real == [len(data) - 1]
+    assert not [f for f in result.findings if f.rule_id == "parse-error"]

@@ -114,7 +114,8 @@ def _attributes(instance: object, state: object) -> dict[str, object]:
     if not isinstance(instance, Call):
         raise FrameError("the wrapper object is not modelled")
     attrs: dict[str, object] = {}
-    if instance.kind == "call":
+    if instance.kind == "call" and instance.args:
+        # With no arguments this may be INST/OBJ, which use __new__ (a REDUCE would raise).
         args = instance.args
         if not 4 <= len(args) <= len(_INIT_ARGS):
             raise FrameError(f"NumpyArrayWrapper called with {len(args)} arguments (joblib raises)")
