@@ -14,8 +14,12 @@ case (https://github.com/Lab700xOrg/aisbom/pull/91), joblib's object-array inner
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import pickle
 import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +223,26 @@ def test_joblib_alignment_computed_at_load_time() -> None:
     extra = b"X\x1b\x00\x00\x00numpy_array_alignment_bytescbuiltins\nlen\n)R"
     data = _hand_wrapper(pickle.dumps(np.dtype("u1"), 2)[2:-1], (1,), extra) + b"\x00\x00"
     assert _refused(run(data + PAYLOAD).findings)
+
+
+@pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz", "lzma"])
+def test_joblib_compressed_payload_after_array(compress: str, tmp_path: Path) -> None:
+    """joblib's compressed files hold the same stream: the payload after an array is found."""
+    joblib = pytest.importorskip("joblib")
+    benign = tmp_path / "benign.joblib"
+    joblib.dump([np.arange(6.0)], benign, compress=(compress, 3))
+    assert not [f for f in scan_file(benign).findings if f.severity >= Severity.MEDIUM]
+    raw = _wrapper(_attrs(np.dtype("<f8"), (6,))) + b"\x00" + bytes(48) + PAYLOAD
+    packed = {
+        "zlib": lambda b: zlib.compress(b),
+        "gzip": lambda b: gzip.compress(b),
+        "bz2": lambda b: bz2.compress(b),
+        "xz": lambda b: lzma.compress(b),
+        "lzma": lambda b: lzma.compress(b, format=lzma.FORMAT_ALONE),
+    }[compress](raw)
+    path = tmp_path / "model.joblib"
+    path.write_bytes(packed)
+    assert _critical(scan_file(path).findings)
 
 
 # ---------------------------------------------------------------- class 5: descr spellings

@@ -148,7 +148,7 @@ def arrays(draw: st.DrawFn) -> Any:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     items=st.lists(arrays(), min_size=1, max_size=3),
@@ -166,6 +166,10 @@ def test_offsets_match_joblib_reader_on_generated_dumps(
     assert ours == real
     assert result.end == len(data)
     assert not [f for f in result.findings if f.severity >= Severity.MEDIUM]
+    for offset in real:
+        # A payload where joblib resumes after any array is always reported.
+        attack = data[:offset] + PAYLOAD
+        assert any(f.severity >= Severity.CRITICAL for f in run(attack, max_pickles=1).findings)
 
 
 def test_object_arrays_resume_where_joblib_does(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,6 +182,23 @@ def test_object_arrays_resume_where_joblib_does(monkeypatch: pytest.MonkeyPatch)
     assert ours == [real[1]]  # the raw array between the two object arrays
     assert result.end == len(data)
     assert not [f for f in result.findings if f.severity >= Severity.MEDIUM]
+    # The nested stream of the first object array starts right after its BUILD: a payload
+    # pickle there is what joblib's inner unpickler runs.
+    starts: list[int] = []
+    original = joblib_frames.array_frame
+
+    def spy(*args: Any) -> joblib_frames.ArrayFrame:
+        frame = original(*args)
+        if frame.nested_pickle:
+            starts.append(frame.start)
+        return frame
+
+    monkeypatch.setattr(joblib_frames, "array_frame", spy)
+    run(data, max_pickles=1)
+    monkeypatch.undo()
+    assert len(starts) == 2
+    attack = data[: starts[0]] + b"\x80\x02" + PAYLOAD[1:]
+    assert any(f.severity >= Severity.CRITICAL for f in run(attack, max_pickles=1).findings)
 
 
 def _wrapper_stream(attrs: dict[str, Any], after: bytes, protocol: int = 2) -> bytes:
@@ -211,7 +232,7 @@ def wrappers(draw: st.DrawFn) -> tuple[dict[str, Any], bytes]:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(case=wrappers())
 def test_mutated_wrappers_match_joblib_reader(

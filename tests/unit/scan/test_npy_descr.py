@@ -156,7 +156,7 @@ def _descrs() -> st.SearchStrategy[object]:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(descr=_descrs())
 def test_descr_resolution_matches_numpy(descr: object) -> None:
     """mlchain issue #13, class 5: never "not object" where numpy says object."""
@@ -169,7 +169,7 @@ def test_descr_resolution_matches_numpy(descr: object) -> None:
     # numpy refuses it: numpy.load raises before reading any data, so nothing is asserted.
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(text=_strings())
 def test_itemsizes_match_numpy(text: str) -> None:
     """Where we claim an item size (joblib skips count * itemsize), numpy agrees."""
@@ -268,7 +268,7 @@ def numpy_header(data: bytes) -> tuple[bool, int] | None:
     return bool(dtype.hasobject), handle.tell()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=headers())
 def test_header_reading_matches_numpy(data: bytes) -> None:
     """mlchain issue #13, class 5: a header numpy reads, we read the same way or refuse."""
