@@ -12,7 +12,9 @@ Rules followed (read from numpy 1.26 and 2.x):
 * An optional byte-order character (``<``, ``>``, ``=``, ``|``) is dropped; it never changes the
   size or whether the type holds objects.
 * A string with a comma outside brackets, or a leading repeat count (``2O``, ``(2,)O``, ``()O``)
-  is a "comma string" (a structured or subarray dtype): not modelled, so an error.
+  is a "comma string" (a structured or subarray dtype), split as numpy's ``_commastring`` does;
+  it holds objects when any item does (its item size is not modelled).
+* ``M8``/``m8``/``datetime64``/``timedelta64`` with an optional ``[unit]`` are 8-byte dates.
 * One character is a type code (``O`` is object; ``l``/``L``/``p``/``P``/``g``/``G`` have a
   platform-dependent size, reported as ``itemsize=None``).
 * A kind followed by a C ``strtol`` number (which skips leading whitespace and takes a sign, so
@@ -162,7 +164,10 @@ _NAMES: dict[str, Layout] = {
 
 _VOID_NAMES = frozenset({"void", "void0", "Void0"})
 _STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
-_DATETIME = re.compile(r"(?:[Mm]8|datetime64|timedelta64)(?:\[.*\])?", re.DOTALL)
+_DATETIME = re.compile(
+    r"(?:[Mm]8|datetime64|timedelta64)"
+    r"(?:\[ *[0-9]*(?:Y|M|W|D|h|m|s|ms|us|\u03bcs|ns|ps|fs|as|generic)\])?"
+)
 _LONG_MAX = (1 << 63) - 1
 
 

@@ -5,20 +5,23 @@ whose object is a ``joblib.numpy_pickle.NumpyArrayWrapper``, it reads the array 
 *directly* and then goes on unpickling from wherever the file position is. If we skip a different
 number of bytes than joblib reads, the opcodes joblib runs next are not the ones we scan. This
 module is that arithmetic, as a pure function of the wrapper's attributes and the stream, read
-from ``NumpyArrayWrapper.read_array``/``read_mmap`` (joblib 1.0-1.5) and numpy's
-``dtype.__setstate__``:
+from ``NumpyArrayWrapper.read``/``read_array``/``read_mmap`` (joblib 1.6; 1.2-1.5 differ only in
+reading an object array's stream with ``pickle.load`` on the same file, GHSA-m62q-453p-gv66;
+before 1.2 no padding attribute was written) and numpy's ``dtype.__setstate__``:
 
 * The attributes are the BUILD state (``inst.__dict__.update(state)``, then ``setattr`` for the
   slot state of a ``(state, slotstate)`` pair) on an instance made by ``__new__`` (NEWOBJ,
-  ``copyreg``), or ``__init__(subclass, shape, order, dtype, allow_mmap=False,
-  numpy_array_alignment_bytes=16)`` followed by the state when the class itself is called.
+  ``copyreg``, INST/OBJ without arguments), or by ``__init__(subclass, shape, order, dtype,
+  allow_mmap=False, numpy_array_alignment_bytes=16)`` when the class is called with arguments.
 * ``dtype.hasobject`` true: a fresh unpickler reads a pickle right after BUILD (no padding).
-  ``hasobject`` of a pickled dtype is bit 0 of the flags in its BUILD state, whatever its type.
+  For a pickled ``numpy.dtype(code, align, copy=True)`` that is bit 0 of the flags in its BUILD
+  state, whatever the type code says.
 * Otherwise: when ``numpy_array_alignment_bytes`` is set and not ``None`` (its value is never
   used), one byte gives the number of padding bytes that follow; then ``count * itemsize`` bytes,
-  ``count`` being the product of the shape as int64 (1 for ``()``). ``read_mmap`` (``mmap_mode``
-  with ``allow_mmap``) ends at the same offset; it also maps object dtypes as raw bytes and
-  accepts an itemsize of 0, where ``read_array`` divides by zero.
+  ``count`` being the product of the shape as int64 (1 for ``()``); the reshape that follows
+  raises unless every dimension is a non-negative ``int`` and the byte size fits in int64.
+  ``read_mmap`` (``mmap_mode`` with ``allow_mmap``) ends at the same offset; it also maps object
+  dtypes as raw bytes and accepts an itemsize of 0, where ``read_array`` divides by zero.
 
 Anything the model cannot decide exactly (a value only known at load time, a dtype spelling or
 state not modelled, an attribute set through a truncated dict) raises :class:`FrameError`; so
@@ -27,11 +30,14 @@ does a wrapper on which joblib raises (which ends the load). Callers report it (
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 from mlchain.scan import numpy_dtype
 from mlchain.scan.numpy_dtype import DtypeError, Layout
 from mlchain.scan.pickle.values import MAX_ITEMS, Call, Global, SDict, SList
+
+Buffer = bytes | bytearray | memoryview | mmap.mmap
 
 _INIT_ARGS = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
 _INT64_MAX = (1 << 63) - 1
@@ -55,7 +61,7 @@ class ArrayFrame:
     """Offset where joblib reads its next opcode (raw data only; equals ``start`` otherwise)."""
 
 
-def array_frame(instance: object, state: object, data: object, pos: int, end: int) -> ArrayFrame:
+def array_frame(instance: object, state: object, data: Buffer, pos: int, end: int) -> ArrayFrame:
     """Model ``NumpyArrayWrapper.read`` for the wrapper ``instance`` built with ``state``.
 
     Args:
@@ -95,18 +101,13 @@ def array_frame(instance: object, state: object, data: object, pos: int, end: in
     start = pos
     if align is not None:
         # read(1) then read(n): short reads at the end of the file are not errors here.
-        start = min(end, pos + 1 + int(_byte(data, pos))) if pos < end else end
+        start = min(end, pos + 1 + data[pos]) if pos < end else end
     if itemsize == 0 and not allow_mmap:
         raise FrameError("zero-size dtype (joblib's read_array divides by zero)")
     nbytes = count * itemsize
     if start + nbytes > end:
         raise FrameError(f"array data ({nbytes} bytes at offset {start}) runs past the end")
     return ArrayFrame(False, start, start + nbytes)
-
-
-def _byte(data: object, pos: int) -> int:
-    value = data[pos]  # type: ignore[index]
-    return int(value)
 
 
 def _attributes(instance: object, state: object) -> dict[str, object]:
