@@ -173,6 +173,17 @@ def test_joblib_slot_state_sets_attributes() -> None:
     assert _critical(run(data).findings)
 
 
+def test_joblib_slot_state_replaces_class() -> None:
+    """``setattr(wrapper, '__class__', ...)`` from a slot state: joblib would read no array."""
+    wrapper = object.__new__(numpy_pickle.NumpyArrayWrapper)
+    head = pickle.dumps(wrapper, protocol=2)
+    newobj = head[: head.index(b"\x81") + 1]
+    slots = b"}X\t\x00\x00\x00__class__cbuiltins\nobject\ns"
+    state = pickle.dumps(_attrs(np.dtype("u1"), (1,)), protocol=2)[2:-1]
+    data = newobj + state + slots + b"\x86b" + b"\x00\x00" + PAYLOAD
+    assert _refused(run(data).findings)
+
+
 def test_joblib_wrapper_built_by_init_call() -> None:
     """``NumpyArrayWrapper(subclass, shape, order, dtype)`` by REDUCE: __init__'s default
     alignment (16) means a padding byte is read."""

@@ -130,6 +130,9 @@ def _attributes(instance: object, state: object) -> dict[str, object]:
             if len(part.pairs) >= MAX_ITEMS:
                 raise FrameError(f"the wrapper's {what} has too many entries to follow")
             for key, value in part.pairs:
+                if isinstance(key, str) and what == "slot state" and key.startswith("__"):
+                    # setattr(inst, "__class__", ...) can make it no wrapper at all.
+                    raise FrameError(f"the wrapper's slot state sets {key[:40]}")
                 if isinstance(key, str):
                     attrs[key] = value
                 elif not isinstance(key, _CONSTANTS):
