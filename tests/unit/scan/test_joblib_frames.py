@@ -232,29 +232,31 @@ def wrappers(draw: st.DrawFn) -> tuple[dict[str, Any], bytes]:
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(case=wrappers())
 def test_mutated_wrappers_match_joblib_reader(
-    case: tuple[dict[str, Any], bytes], monkeypatch: pytest.MonkeyPatch
+    case: tuple[dict[str, Any], bytes], monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any
 ) -> None:
-    """mlchain issue #13, class 4: hostile wrapper states (shapes, padding bytes, itemsize 0)."""
+    """mlchain issue #13, class 4: hostile wrapper states (shapes, padding bytes, itemsize 0),
+    against joblib.load and joblib.load(mmap_mode='r')."""
     attrs, after = case
     data = _wrapper_stream(attrs, after + b".")
-    real, _end = real_offsets(data, monkeypatch)
     ours, result = model_offsets(data, monkeypatch)
     refused = any(f.severity >= Severity.HIGH for f in result.findings)
-    if ours:
-        # Our model resumed: joblib resumed at the same place (or raised later on its own).
-        assert not real or ours == real
-    if real and not ours:
-        # joblib resumed where our model did not: only allowed when we failed closed.
-        assert refused
-    if real:
-        # A payload where joblib resumes is always reported.
-        attack = data[: real[0]] + PAYLOAD
-        found = run(attack, max_pickles=1).findings
-        assert any(f.severity >= Severity.CRITICAL for f in found) or refused
+    for mmap_path in (None, tmp_path_factory.getbasetemp() / "mutated.joblib"):
+        real, _end = real_offsets(data, monkeypatch, mmap_path=mmap_path)
+        if ours:
+            # Our model resumed: joblib resumed at the same place (or raised on its own).
+            assert not real or ours == real
+        if real and not ours:
+            # joblib resumed where our model did not: only allowed when we failed closed.
+            assert refused
+        if real:
+            # A payload where joblib resumes is always reported.
+            attack = data[: real[0]] + PAYLOAD
+            found = run(attack, max_pickles=1).findings
+            assert any(f.severity >= Severity.CRITICAL for f in found) or refused
 
 
 @pytest.mark.parametrize("padding", [0, 1, 15, 16, 200, 255])
