@@ -106,10 +106,9 @@ _NAMES: dict[str, Layout] = {
     **{
         n: Layout(size, False)
         for size, names in (
-            (1, ("bool", "bool_", "bool8", "byte", "ubyte", "int8", "uint8", "Int8", "UInt8")),
-            (2, ("short", "ushort", "half", "int16", "uint16", "float16", "Int16", "UInt16")),
-            (4, ("int32", "uint32", "float32", "single", "intc", "uintc", "Int32", "UInt32")),
-            (4, ("Float32",)),
+            (1, ("bool", "bool_", "bool8", "byte", "ubyte", "int8", "uint8")),
+            (2, ("short", "ushort", "half", "int16", "uint16", "float16")),
+            (4, ("int32", "uint32", "float32", "single", "intc", "uintc")),
             (
                 8,
                 (
@@ -126,17 +125,13 @@ _NAMES: dict[str, Layout] = {
                     "singlecomplex",
                     "datetime64",
                     "timedelta64",
-                    "Int64",
-                    "UInt64",
-                    "Float64",
-                    "Complex32",
                 ),
             ),
-            (16, ("complex128", "cdouble", "complex", "cfloat", "complex_", "Complex64")),
-            (16, ("float128", "Float128")),
-            (32, ("complex256", "Complex128")),
-            (12, ("float96", "Float96")),
-            (24, ("complex192", "Complex96")),
+            (16, ("complex128", "cdouble", "complex", "cfloat", "complex_")),
+            (16, ("float128",)),
+            (32, ("complex256",)),
+            (12, ("float96",)),
+            (24, ("complex192",)),
         )
         for n in names
     },
@@ -157,6 +152,26 @@ _NAMES: dict[str, Layout] = {
             "clongdouble",
             "clongfloat",
             "longcomplex",
+            # NumPy < 1.20 capitalised aliases: sizes not re-verified, so no size is claimed.
+            "Int8",
+            "UInt8",
+            "Int16",
+            "UInt16",
+            "Int32",
+            "UInt32",
+            "Int64",
+            "UInt64",
+            "Float16",
+            "Float32",
+            "Float64",
+            "Float96",
+            "Float128",
+            "Complex32",
+            "Complex64",
+            "Complex96",
+            "Complex128",
+            "Complex192",
+            "Complex256",
         )
     },
 }

@@ -303,3 +303,17 @@ def test_header_spellings_numpy_accepts(text: str, version: int, hasobject: bool
     assert numpy_header(data) == (hasobject, len(data))
     header = parse_header(data)
     assert (header.has_object, header.data_offset) == (hasobject, len(data))
+
+
+def test_every_installed_numpy_type_name_resolves_like_numpy() -> None:
+    """Every name in the installed numpy's ``sctypeDict`` and every one-letter type code."""
+    names = [k for k in np.sctypeDict if isinstance(k, str)]
+    names += list(np.typecodes["All"])
+    for name in names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            real = np.dtype(name)
+        layout = from_string(name)
+        assert layout.hasobject == real.hasobject, name
+        if layout.itemsize is not None:
+            assert layout.itemsize == real.itemsize, name
