@@ -210,6 +210,17 @@ def test_joblib_wrapper_made_by_inst() -> None:
     assert _critical(run(data).findings)
 
 
+def test_joblib_object_array_stream_stops_inside_frame() -> None:
+    """An object array's nested pickle ends (STOP) before its FRAME does: joblib's fresh
+    unpickler read the frame whole, so joblib goes on after the frame, not after STOP."""
+    frame = b"N." + b"B" + struct.pack("<I", len(PAYLOAD))  # BINBYTES would swallow PAYLOAD
+    inner = b"\x80\x04\x95" + struct.pack("<Q", len(frame)) + frame
+    data = _wrapper(_attrs(np.dtype("O"), (1,))) + inner + PAYLOAD + b"."
+    found = run(data, max_pickles=1).findings
+    assert _critical(found)
+    assert any(f.rule_id == "pickle-frame-violation" for f in found)
+
+
 def test_joblib_object_array_marked_allow_mmap() -> None:
     """joblib.load(mmap_mode=...) maps an allow_mmap object array as raw bytes: refused."""
     data = _wrapper(_attrs(np.dtype("O"), (1,), allow_mmap=True)) + b"\x00" + bytes(8) + PAYLOAD

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,28 @@ def test_wrapper_made_by_inst_or_obj(opener: bytes, monkeypatch: pytest.MonkeyPa
     assert end == len(data)
     assert ours == real == [len(data) - 1]
     assert not [f for f in result.findings if f.rule_id == "parse-error"]
+
+
+def test_object_array_stream_stopping_inside_a_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """joblib's inner unpickler reads a FRAME whole: the outer pickle resumes after the frame.
+
+    The real reader returns the 7 pushed after the frame (not the bytes after STOP), and the
+    same layout with a payload after the frame is reported.
+    """
+    attrs = {
+        "subclass": np.ndarray,
+        "shape": (1,),
+        "order": "C",
+        "dtype": np.dtype("O"),
+        "allow_mmap": False,
+        "numpy_array_alignment_bytes": 16,
+    }
+    tail = b"0K\x07."
+    frame = b"N." + b"B" + struct.pack("<I", len(tail))
+    inner = b"\x80\x04\x95" + struct.pack("<Q", len(frame)) + frame
+    head = _wrapper_stream(attrs, b"")
+    real, end = real_offsets(head + inner + tail + b".", monkeypatch)
+    assert real == [len(head) + len(inner)]  # after the frame, not after the STOP
+    assert end == len(head) + len(inner) + len(tail)
+    attack = head + inner + PAYLOAD + b"."
+    assert any(f.severity >= Severity.CRITICAL for f in run(attack, max_pickles=1).findings)
