@@ -170,7 +170,9 @@ def _safetensors(p: Probe) -> F | None:
     # A safetensors header is JSON starting with '{' right after the 8-byte length. A file
     # named .safetensors whose length runs past its end is still safetensors (a broken or
     # hostile one): the scanner reports it instead of the file going unscanned.
-    if header_len < 2 or p.head[8:9] != b"{":
+    # The Rust loader skips JSON whitespace before the '{' (a window of only whitespace counts).
+    first = p.head[8:].lstrip(b" \t\n\r")[:1]
+    if header_len < 2 or first not in (b"{", b""):
         return None
     if header_len <= p.size - 8 or p.name.lower().endswith(".safetensors"):
         return F.SAFETENSORS

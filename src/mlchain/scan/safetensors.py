@@ -130,12 +130,19 @@ def check_safetensors(
         yield from _check_layout(handle, state.spans, header_len, data_len, loc)
 
 
+_JSON_WS = b" \t\n\r"
+"""What serde_json (and the JSON grammar) treats as whitespace; nothing else."""
+
+
 def _check_header(
     header: bytes, loc: Location, ctx: ScanContext, state: _Header
 ) -> Iterator[Finding]:
     """Validate the JSON header; record the well-formed tensors' spans in ``state``."""
     hloc = loc.at(8)
-    if not header.startswith(b"{"):
+    # The reference (Rust) loader parses the header with serde_json::from_str, which skips JSON
+    # whitespace (space, tab, LF, CR) before and after the object; its "must start with '{'"
+    # check is still commented out. Any other leading byte is refused.
+    if not header.lstrip(_JSON_WS).startswith(b"{"):
         yield _invalid("header does not start with '{'", hloc, evidence=header[:40])
         state.usable = False
         return
@@ -153,9 +160,11 @@ def _check_header(
         yield _invalid(f"header is not strict JSON: {exc}", hloc)
         state.usable = False
         return
-    if header.rstrip(b" ")[-1:] != b"}":
+    if header.rstrip(_JSON_WS)[-1:] != b"}":
         yield _invalid(
-            "header padding after the JSON object is not spaces", hloc, evidence=header[-40:]
+            "header padding after the JSON object is not JSON whitespace",
+            hloc,
+            evidence=header[-40:],
         )
     for key in dict.fromkeys(parsed.duplicates):
         yield _invalid(

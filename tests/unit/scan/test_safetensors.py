@@ -130,8 +130,8 @@ def test_appended_pickle_is_named() -> None:
         ('{"w":{"dtype":"F32","shape":[1]}}', bytes(4)),
         ('{"w":[1,2]}', b""),
         ('{"__metadata__":["x"]}', b""),
-        (" {}", b""),
-        ('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\n\t', bytes(4)),
+        ("\x0c{}", b""),
+        ('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\x0c', bytes(4)),
     ],
 )
 def test_header_rules(header: str, data: bytes) -> None:

@@ -12,7 +12,6 @@ size bound.
 from __future__ import annotations
 
 import ast
-import re
 import struct
 import warnings
 from collections.abc import Iterator
@@ -26,9 +25,6 @@ from mlchain.scan.containers.common import State
 MAGIC = b"\x93NUMPY"
 MAX_LITERAL = 1 << 20
 """Largest header given to ``ast.literal_eval`` (numpy's own default cap is 10000 bytes)."""
-
-_SIMPLE_DESCR = re.compile(r"^[<>|=]?[A-Za-z?]\w*(\[\w+\])?$")
-_OBJECT_DESCR = re.compile(r"^[<>|=]?O\d*$")
 
 
 class NpyError(Exception):
@@ -102,27 +98,21 @@ def parse_header(buf: Buf, *, max_header: int = MAX_LITERAL) -> NpyHeader:
 
 
 def _has_object(descr: object, level: int) -> bool:
-    """Whether a descr (string or structured list) holds Python objects.
+    """Whether a descr holds Python objects, as ``numpy.lib.format.descr_to_dtype`` resolves it.
+
+    Every spelling numpy resolves to an object dtype counts (``'O'``, ``'|O'``, ``'O8'``,
+    ``'O4'``, ``'O +8'``, ``'object'``, ``'object_'``, subarrays, nested and title fields...):
+    see :mod:`mlchain.scan.numpy_dtype`.
 
     Raises:
-        NpyError: for a descr that is neither a dtype string nor a structured-dtype list.
+        NpyError: for a descr numpy refuses or that is not modelled exactly (fail closed).
     """
-    if level > 32:
-        raise NpyError("descr nests too deeply")
-    if isinstance(descr, str):
-        if _OBJECT_DESCR.match(descr):
-            return True
-        if not _SIMPLE_DESCR.match(descr):
-            raise NpyError(f"unrecognised dtype {descr!r}")
-        return False
-    if isinstance(descr, list):
-        found = False
-        for field in descr:
-            if not isinstance(field, tuple) or len(field) not in (2, 3):
-                raise NpyError("structured dtype field is not a (name, type[, shape]) tuple")
-            found = _has_object(field[1], level + 1) or found
-        return found
-    raise NpyError("descr is neither a dtype string nor a structured dtype")
+    from mlchain.scan.numpy_dtype import DtypeError, descr_has_object
+
+    try:
+        return descr_has_object(descr, level)
+    except DtypeError as exc:
+        raise NpyError(f"dtype {str(descr)[:60]!r} is not understood: {exc}") from None
 
 
 def scan_npy(
