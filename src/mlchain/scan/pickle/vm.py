@@ -687,6 +687,8 @@ class Machine:
         if isinstance(func, Global):
             mapped = (func.module, func.name)
             usage = self._use(func)
+            if not allowlist.use_is_inert(func.module, func.name, kind, args):
+                usage.bad_use = usage.bad_use or call
             if kind == "call" and mapped == ("copyreg", "_reconstructor"):
                 call.kind = "reconstruct"
                 for arg in args[:2]:
@@ -703,8 +705,6 @@ class Machine:
                 usage.calls += 1
                 if usage.call is None:
                     usage.call = call
-                if mapped == ("_codecs", "encode") and not _is_latin1_encode(args):
-                    usage.bad_use = usage.bad_use or call
                 indirect = _INDIRECT.get(mapped)
                 if indirect is not None:
                     target = indirect(args)
@@ -920,9 +920,12 @@ class Machine:
                 continue
             if allowlist.is_allowlisted(mod, nm):
                 if use.bad_use is not None:
+                    misuse = dangerous.misuse_of(mod, nm)
                     self._event(
-                        "pickle-unknown-call",
-                        f"calls {qual} in a shape its libraries never write",
+                        "pickle-dangerous-call" if misuse else "pickle-unknown-call",
+                        f"calls {qual}: {misuse}"
+                        if misuse
+                        else f"uses {qual} in a shape the allowlist did not review as inert",
                         use.bad_use.offset,
                         render(use.bad_use),
                     )
@@ -943,17 +946,11 @@ class Machine:
                         use.offset,
                         raw,
                     )
-            elif allowlist.is_reconstructable(mod, nm) and (
-                not use.calls or allowlist.looks_like_class(nm)
-            ):
-                how = (
-                    "rebuilds an instance of"
-                    if use.reconstructed or use.calls
-                    else "references (never calls)"
-                )
+            elif use.reconstructed and not use.calls and allowlist.known_library(mod):
                 self._event(
                     "pickle-class-reconstruction",
-                    f"{how} {qual} from a well-known ML library",
+                    f"rebuilds an instance of {qual}, a {allowlist.known_library(mod)} class "
+                    "that is not on the reviewed allowlist",
                     offset,
                     evidence,
                 )
@@ -1000,10 +997,6 @@ _INDIRECT: dict[
 
 def _is_constant(value: object) -> bool:
     return value is None or isinstance(value, (str, bytes, bytearray, int, float, tuple))
-
-
-def _is_latin1_encode(args: tuple[object, ...]) -> bool:
-    return len(args) == 2 and isinstance(args[0], (str, Blob)) and args[1] in ("latin1", "latin-1")
 
 
 def _dtype_info(value: object) -> tuple[int, bool] | None:
