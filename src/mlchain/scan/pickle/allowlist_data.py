@@ -8,7 +8,7 @@ string as code, calls no callable taken from the pickle (or the VM checks that c
 time and memory in proportion to the bytes of the pickle, except where a reason says otherwise.
 
 Sources read: CPython 3.11 (``Lib/``, ``Modules/_pickle.c``), torch 2.13.0+cpu, numpy 2.4.6,
-pandas 3.1.1, scikit-learn 1.9.1, joblib 1.5, transformers 5.25.0 and 4.57.6, accelerate
+pandas 3.1.1, scikit-learn 1.9.1, joblib 1.6.0, transformers 5.25.0 and 4.57.6, accelerate
 1.16.0, optuna 5.1.0. ``docs/allowlist.md`` is generated from this module.
 """
 
@@ -691,9 +691,9 @@ _NUMPY_ENTRIES: list[Entry] = [
     ),
     _e(
         "joblib.numpy_pickle.NumpyArrayWrapper",
-        "joblib 1.5: rebuilt by NEWOBJ + BUILD (a __dict__ update); read_array then reads the "
+        "rebuilt by NEWOBJ + BUILD (a __dict__ update); read_array then reads the "
         "raw array bytes, which the VM skips with the same arithmetic",
-        "joblib 1.5",
+        "joblib 1.6.0",
         new=NOTHING,
     ),
 ]
@@ -741,8 +741,9 @@ _PANDAS_ENTRIES: list[Entry] = [
     ),
     _e(
         "pandas.core.internals.managers.BlockManager",
-        "BlockManager(blocks, axes) checks shapes; its Cython __setstate__ reads the legacy "
-        "0.14.1 state layout into blocks",
+        "BlockManager(blocks, axes) checks shapes; its Cython __new__ only allocates the "
+        "extension object, and its Cython __setstate__ reads the legacy 0.14.1 state layout "
+        "into blocks",
         _PANDAS,
         call=ANY,
         new=NOTHING,
