@@ -97,6 +97,20 @@ def _ref(qualified: str, reason: str, source: str) -> Entry:
     return _e(qualified, reason, source)
 
 
+_ENUM = (
+    "Enum member lookup: EnumType.__call__ with one value runs Enum.__new__, which looks the "
+    "value up in _value2member_map_ (then _missing_, {missing})"
+)
+_DATACLASS = (
+    "dataclass rebuilt by NEWOBJ + BUILD: __init__/__post_init__ do not run; no __setstate__, "
+    "__getattr__ or __del__, so BUILD is a __dict__ update"
+)
+
+
+def _enum(qualified: str, source: str, missing: str = "not overridden") -> Entry:
+    return _e(qualified, _ENUM.format(missing=missing), source, call=ONE_CONSTANT)
+
+
 # ------------------------------------------------------------------------- Python -------------
 
 _VALUE = "builtin value type: constructs an immutable value or plain container from its arguments"
@@ -287,7 +301,7 @@ _STDLIB: list[Entry] = [
         call=PLAIN,
         new=NOTHING,
     ),
-    _e("uuid.SafeUUID", "Enum: value lookup", _PY, call=ONE_CONSTANT),
+    _enum("uuid.SafeUUID", _PY),
     _e(
         "enum.Enum",
         "Enum(value) on the base class is a member lookup (functional API needs 2+ arguments)",
@@ -312,7 +326,9 @@ _STDLIB: list[Entry] = [
     ),
     _e(
         "types.SimpleNamespace",
-        "SimpleNamespace() then BUILD: no __setstate__, a __dict__ update",
+        "C type (its __new__, __init__ and __getattribute__ are the builtin ones, no "
+        "__getattr__): SimpleNamespace() then BUILD, which has no __setstate__ to call and "
+        "updates __dict__",
         _PY,
         call=NOTHING,
         new=NOTHING,
@@ -880,20 +896,6 @@ _SKLEARN_ENTRIES: list[Entry] = [
 ]
 
 # ------------------------------------------------------------------------- training state -----
-
-_ENUM = (
-    "Enum member lookup: EnumType.__call__ with one value runs Enum.__new__, which looks the "
-    "value up in _value2member_map_ (then _missing_, {missing})"
-)
-_DATACLASS = (
-    "dataclass rebuilt by NEWOBJ + BUILD: __init__/__post_init__ do not run; no __setstate__, "
-    "__getattr__ or __del__, so BUILD is a __dict__ update"
-)
-
-
-def _enum(qualified: str, source: str, missing: str = "not overridden") -> Entry:
-    return _e(qualified, _ENUM.format(missing=missing), source, call=ONE_CONSTANT)
-
 
 _EXPLICIT = "ExplicitEnum._missing_ raises ValueError"
 _TRAINING_ENTRIES: list[Entry] = [
