@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 from fixtures.gen_pickle import EMPTY_TUPLE, NEWOBJ, NONE, POP, REDUCE, STOP, glob, proto
-from pickle_vm_helpers import run
 
 from mlchain.models import Severity
 from mlchain.scan.pickle import allowlist
 from mlchain.scan.pickle.allowlist import ALLOWLIST, ONE_CONSTANT, Entry
 from mlchain.scan.pickle.allowlist_data import ENTRIES
+from pickle_vm_helpers import run
 
 REPO = Path(__file__).resolve().parents[4]
 DATA = REPO / "tests" / "data"
