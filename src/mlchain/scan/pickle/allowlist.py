@@ -378,6 +378,16 @@ def _rebuildable(cls: Global, args: tuple[object, ...]) -> bool:
     return entry.new is not None and entry.new.check(args)
 
 
+def is_reconstructable(module: str, name: str) -> bool:
+    """Always ``False``: the "well-known library prefix" rule is gone (mlchain issue #13).
+
+    Kept so that code written against the old rule fails closed (its branch never admits
+    anything); use :func:`use_is_inert` and :func:`known_library` instead.
+    """
+    del module, name
+    return False
+
+
 def known_library(module: str) -> str | None:
     """The well-known ML library ``module`` belongs to, for wording findings."""
     top = module.split(".", 1)[0]

@@ -520,18 +520,18 @@ _NN_DEFAULT = (
     "plus empty hook dicts); hooks are stored, never called at load"
 )
 _NN_HOOKED = {
-    "MultiheadAttention": "its __setstate__ adds a default _qkv_same_embed_dim flag",
-    "Softmax": "its __setstate__ sets dim = None when missing",
-    "Softmin": "its __setstate__ sets dim = None when missing",
-    "LogSoftmax": "its __setstate__ sets dim = None when missing",
-    "AvgPool3d": "its __setstate__ sets default padding/ceil_mode/count_include_pad",
+    "MultiheadAttention": "MultiheadAttention.__setstate__ adds a default _qkv_same_embed_dim flag",
+    "Softmax": "Softmax.__setstate__ sets dim = None when missing",
+    "Softmin": "Softmin.__setstate__ sets dim = None when missing",
+    "LogSoftmax": "LogSoftmax.__setstate__ sets dim = None when missing",
+    "AvgPool3d": "AvgPool3d.__setstate__ sets default padding/ceil_mode/count_include_pad",
     "RNNBase": "RNNBase.__setstate__ rebuilds the flat weight name lists from its own attributes",
     "RNN": "RNNBase.__setstate__ rebuilds the flat weight name lists from its own attributes",
     "LSTM": "RNNBase.__setstate__ rebuilds the flat weight name lists from its own attributes",
     "GRU": "RNNBase.__setstate__ rebuilds the flat weight name lists from its own attributes",
-    "TransformerEncoderLayer": "its __setstate__ defaults activation to F.relu",
-    "TransformerDecoderLayer": "its __setstate__ defaults activation to F.relu",
-    "Upsample": "its __setstate__ defaults recompute_scale_factor",
+    "TransformerEncoderLayer": "TransformerEncoderLayer.__setstate__ defaults activation to F.relu",
+    "TransformerDecoderLayer": "TransformerDecoderLayer.__setstate__ defaults activation to F.relu",
+    "Upsample": "Upsample.__setstate__ defaults recompute_scale_factor",
     "UpsamplingNearest2d": "Upsample.__setstate__ defaults recompute_scale_factor",
     "UpsamplingBilinear2d": "Upsample.__setstate__ defaults recompute_scale_factor",
 }
@@ -802,13 +802,13 @@ _PANDAS_ENTRIES: list[Entry] = [
     ),
     _e(
         "pandas.CategoricalDtype",
-        "its __setstate__ sets _categories and _ordered",
+        "CategoricalDtype.__setstate__ sets _categories and _ordered",
         _PANDAS,
         new=NOTHING,
     ),
     _e(
         "pandas.DatetimeTZDtype",
-        "its __setstate__ sets _tz and _unit (the tz object is built by the pickle)",
+        "DatetimeTZDtype.__setstate__ sets _tz and _unit (the tz object is built by the pickle)",
         _PANDAS,
         new=NOTHING,
     ),
@@ -951,7 +951,7 @@ _TRAINING_ENTRIES: list[Entry] = [
     ),
     _e(
         "optuna.samplers._tpe.parzen_estimator._ParzenEstimatorParameters",
-        "NamedTuple: tuple.__new__(cls, *fields)",
+        "_ParzenEstimatorParameters is a NamedTuple: its __new__ is tuple.__new__(cls, *fields)",
         _OPTUNA,
         new=ANY,
     ),
@@ -972,13 +972,13 @@ _TRAINING_ENTRIES: list[Entry] = [
     ),
     _e(
         "optuna.storages._in_memory.InMemoryStorage",
-        "its __setstate__ updates __dict__ and creates a threading.RLock",
+        "InMemoryStorage.__setstate__ updates __dict__ and creates a threading.RLock",
         _OPTUNA,
         new=NOTHING,
     ),
     _e(
         "optuna.study.study.Study",
-        "its __setstate__ updates __dict__ and creates a thread-local attribute holder",
+        "Study.__setstate__ updates __dict__ and creates a thread-local attribute holder",
         _OPTUNA,
         new=NOTHING,
     ),

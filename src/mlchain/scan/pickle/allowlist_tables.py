@@ -1,11 +1,14 @@
 """Class and function tables behind the library-wide allowlist entries (data only).
 
-Generated from the installed libraries by ``fixtures/audit_allowlist.py`` and then reviewed:
-each table lists only classes whose reconstruction path was checked by that script for
-``__new__``, ``__setstate__``, ``__del__``, ``__getattr__``/``__getattribute__`` and
-``__setattr__`` overrides; the few classes that override one of them were read by hand and are
-either covered by the reason in :mod:`mlchain.scan.pickle.allowlist_data` or left out (they are
-then reported). Versions read: torch 2.13.0+cpu, scikit-learn 1.9.1.
+Candidates come from ``fixtures/audit_allowlist.py --tables`` (run with the libraries): it
+lists the ``torch.nn`` modules and scikit-learn estimators whose load hooks (``__new__``,
+``__setstate__``, ``__del__``, ``__getattr__``/``__getattribute__``) are only those of their
+base (``nn.Module`` / ``BaseEstimator``) and comments out the rest. The commented classes were
+read by hand: those whose own ``__setstate__`` only sets defaults are listed here (their reasons
+in :mod:`mlchain.scan.pickle.allowlist_data` say so); ``Container`` and ``NLLLoss2d``
+(deprecation ``__new__``), ``FrozenEstimator`` (``__getattr__`` forwarding), ``IsotonicRegression``
+and the ``PassiveAggressive*`` estimators are left out and reported. The audit JSON re-checks
+every listed class on each run. Versions read: torch 2.13.0+cpu, scikit-learn 1.9.1.
 """
 
 from __future__ import annotations
