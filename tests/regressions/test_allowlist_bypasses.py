@@ -152,6 +152,38 @@ def test_bytes_of_an_int_allocates_unbounded_memory() -> None:
         assert _graded(call(glob("builtins", name), _const(b"ok"))) == []
 
 
+def test_bytes_of_a_rebuilt_object_runs_its_methods() -> None:
+    """bytes(obj) runs obj.__bytes__ or iterates obj: only plain arguments are reviewed.
+
+    mlchain issue #13, class 1.
+    """
+    obj = _rebuild("argparse", "Namespace")
+    worst = _worst_naming(call(glob("builtins", "bytes"), obj), "builtins.bytes")
+    assert worst is not None and worst >= HIGH
+
+
+def test_copyreg_reconstructor_base_init_iterates_its_state() -> None:
+    """_reconstructor(cls, dict, state) runs dict.__init__(obj, state), iterating state.
+
+    mlchain issue #13, class 1: with a base other than object, the state must be plain.
+    """
+    state = _rebuild("argparse", "Namespace")
+    body = call(
+        glob("copyreg", "_reconstructor"),
+        glob("collections", "OrderedDict"),
+        glob("builtins", "dict"),
+        state,
+    )
+    assert _worst_naming(body, "copyreg._reconstructor") == HIGH
+    plain = call(
+        glob("copyreg", "_reconstructor"),
+        glob("collections", "OrderedDict"),
+        glob("builtins", "dict"),
+        _const({"a": 1}),
+    )
+    assert _graded(plain) == []
+
+
 def test_huge_range_is_iterated_by_the_container_built_from_it() -> None:
     """list(range(10**12)) iterates a trillion items; the range itself is the amplifier.
 

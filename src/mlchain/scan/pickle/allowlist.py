@@ -133,6 +133,9 @@ def _latin1(args: tuple[object, ...]) -> bool:
 
 def _no_size(args: tuple[object, ...]) -> bool:
     # bytes(n) / bytearray(n) allocate n zero bytes: a few bytes of pickle, any amount of memory.
+    # Any other argument must be plain: bytes(obj) would run obj.__bytes__ or iterate it.
+    if not _plain(args):
+        return False
     return not args or not isinstance(args[0], int) or isinstance(args[0], bool) or args[0] == 0
 
 
@@ -239,7 +242,7 @@ PLAIN = Shape(
 LATIN1 = Shape("latin-1 text", "`(text, 'latin1')`, the protocol 2 spelling of bytes", _latin1)
 NO_SIZE = Shape(
     "no size",
-    "not a positive int (an int argument allocates that many bytes)",
+    "plain values, and not a positive int (an int argument allocates that many bytes)",
     _no_size,
 )
 SMALL_RANGE = Shape(
@@ -357,8 +360,13 @@ def use_is_inert(module: str, name: str, kind: str, args: tuple[object, ...]) ->
 def _copyreg_inert(name: str, args: tuple[object, ...]) -> bool:
     cls = args[0] if args else None
     if name == "_reconstructor":
-        # _reconstructor(cls, base, state): base.__new__(cls, state), base.__init__(obj, state).
-        return all(_rebuildable(a, ()) for a in args[:2] if isinstance(a, Global))
+        # _reconstructor(cls, base, state): base.__new__(cls, state), and base.__init__(obj,
+        # state) when base is not object: that state must be plain, or base.__init__ (dict's,
+        # list's...) would iterate an object through its own methods.
+        base = args[1] if len(args) > 1 else None
+        plain_base = isinstance(base, Global) and (base.module, base.name) in _OBJECT
+        state_ok = plain_base or len(args) < 3 or _is_plain(args[2])
+        return state_ok and all(_rebuildable(a, ()) for a in args[:2] if isinstance(a, Global))
     if name == "__newobj__":
         return not isinstance(cls, Global) or _rebuildable(cls, args[1:])
     if name == "__newobj_ex__":
@@ -369,12 +377,13 @@ def _copyreg_inert(name: str, args: tuple[object, ...]) -> bool:
     return True
 
 
+_OBJECT = frozenset({("builtins", "object"), ("__builtin__", "object")})
+
+
 def _rebuildable(cls: Global, args: tuple[object, ...]) -> bool:
     entry = ALLOWLIST.get((cls.module, cls.name))
     if entry is None:
         return True  # graded as an unknown import on its own
-    if (cls.module, cls.name) == ("builtins", "object"):
-        return True
     return entry.new is not None and entry.new.check(args)
 
 

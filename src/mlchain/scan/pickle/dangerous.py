@@ -504,13 +504,18 @@ def danger_of(module: str, name: str) -> Danger | None:
     return matched
 
 
+_SIZED = (
+    "allocates memory from a size argument (bytes(n) allocates n bytes) or runs the methods of "
+    "an object rebuilt by the pickle"
+)
+
 MISUSES: dict[tuple[str, str], str] = {
     ("fractions", "Fraction"): _DOS + " (an exponent string expands to 10**exp)",
-    ("builtins", "bytes"): _DOS + " (bytes(n) allocates n bytes)",
-    ("builtins", "bytearray"): _DOS + " (bytearray(n) allocates n bytes)",
+    ("builtins", "bytes"): _SIZED,
+    ("builtins", "bytearray"): _SIZED,
     ("builtins", "range"): _DOS + " (a huge range is iterated by the containers built from it)",
-    ("__builtin__", "bytes"): _DOS + " (bytes(n) allocates n bytes)",
-    ("__builtin__", "bytearray"): _DOS + " (bytearray(n) allocates n bytes)",
+    ("__builtin__", "bytes"): _SIZED,
+    ("__builtin__", "bytearray"): _SIZED,
     ("re", "_compile"): _TAMPER + " (re.DEBUG prints to the loader's stdout)",
     ("numpy.random._pickle", "__bit_generator_ctor"): _REFLECT
     + " (it instantiates any class it is given)",
