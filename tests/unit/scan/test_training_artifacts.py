@@ -9,7 +9,9 @@ writes (so a test that silently scanned nothing cannot pass).
 
 from __future__ import annotations
 
+import io
 import json
+import pickle
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -146,3 +148,60 @@ def test_transformers_checkpoint_files_are_scanned_as_torch_zips() -> None:
             "rng_state.pth",
         }
         assert report.max_severity is None or report.max_severity < Severity.MEDIUM
+
+
+class _Stub:
+    """Inert stand-in for every global: accepts any construction, call or state."""
+
+    def __new__(cls, *args: object, **kwargs: object) -> _Stub:
+        return object.__new__(cls)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __call__(self, *args: object, **kwargs: object) -> _Stub:
+        return _Stub()
+
+    def __setstate__(self, state: object) -> None:
+        pass
+
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
+
+    def append(self, item: object) -> None:
+        pass
+
+    def extend(self, items: object) -> None:
+        pass
+
+
+def _cpython_asked(data: bytes) -> tuple[set[str], bool]:
+    """Globals CPython's unpickler asks find_class for (stubs only, nothing is imported)."""
+    asked: set[str] = set()
+
+    class Recorder(pickle.Unpickler):  # noqa: TID251 - stub-only recording loader
+        def find_class(self, module: str, name: str) -> type:
+            asked.add(f"{module}.{name}")
+            return _Stub
+
+        def persistent_load(self, pid: object) -> object:
+            return _Stub()
+
+    try:
+        Recorder(io.BytesIO(data)).load()  # stubs only: find_class imports nothing
+    except Exception:
+        return asked, False
+    return asked, True
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in FILES if p.suffix != ".joblib"],
+    ids=lambda p: str(p.relative_to(TRAINING)),
+)
+def test_training_pickle_globals_match_cpython(path: Path) -> None:
+    """Differential: the VM sees exactly the globals CPython's loader would resolve."""
+    data = _pickle_bytes(path)
+    theirs, ok = _cpython_asked(data)
+    assert ok
+    assert _globals(path) == theirs
