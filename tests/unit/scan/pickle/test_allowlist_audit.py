@@ -15,14 +15,17 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import pickle
 from pathlib import Path
 
 import pytest
 from fixtures.gen_pickle import EMPTY_TUPLE, NEWOBJ, NONE, POP, REDUCE, STOP, glob, proto
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlchain.models import Severity
 from mlchain.scan.pickle import allowlist
-from mlchain.scan.pickle.allowlist import ALLOWLIST, ONE_CONSTANT, Entry
+from mlchain.scan.pickle.allowlist import ALLOWLIST, NOTHING, ONE_CONSTANT, PLAIN, Entry
 from mlchain.scan.pickle.allowlist_data import ENTRIES
 from pickle_vm_helpers import run
 
@@ -215,3 +218,80 @@ def test_unreviewed_ml_class_rebuilt_is_high_class_reconstruction() -> None:
         ("pickle-class-reconstruction", Severity.HIGH)
     ]
     assert "not on the reviewed allowlist" in result.findings[0].message
+
+
+# ------------------------------------------------------------------------- properties ---------
+
+_PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_REBUILT = glob("argparse", "Namespace") + EMPTY_TUPLE + NEWOBJ
+"""An instance rebuilt by the pickle (a reviewed class): its methods are not plain values."""
+_BY_SHAPE = {
+    shape.name: [e for e in ENTRIES if e.call is shape and e.module != "__builtin__"]
+    for shape in (ONE_CONSTANT, PLAIN)
+}
+_NEW_NOTHING = [e for e in ENTRIES if e.new is NOTHING and e.module != "__builtin__"]
+
+
+def _const(value: object) -> bytes:
+    return pickle.dumps(value, protocol=2)[2:-1]
+
+
+def _call_with(entry: Entry, args: list[bytes]) -> bytes:
+    return glob(entry.module, entry.name) + b"(" + b"".join(args) + b"t" + REDUCE
+
+
+def _grade(body: bytes, entry: Entry) -> Severity | None:
+    result = run(proto(2) + body + STOP)
+    hits = [f.severity for f in result.findings if (f.evidence or "").startswith(entry.qualname)]
+    return max(hits, default=None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(_BY_SHAPE["plain values"]),
+    st.lists(_PLAIN, max_size=3),
+    st.integers(0, 3),
+)
+def test_plain_shaped_entries_are_silent_on_plain_values_only(
+    entry: Entry, values: list[object], where: int
+) -> None:
+    args = [_const(v) for v in values]
+    assert _grade(_call_with(entry, args), entry) is None
+    args.insert(min(where, len(args)), _REBUILT)
+    worst = _grade(_call_with(entry, args), entry)
+    assert worst is not None and worst >= Severity.HIGH
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(_BY_SHAPE["one constant"]),
+    st.one_of(st.text(max_size=12), st.integers(-(10**6), 10**6)),
+    st.lists(st.one_of(st.text(max_size=4), st.integers()), min_size=1, max_size=3),
+)
+def test_enum_shaped_entries_admit_exactly_one_constant(
+    entry: Entry, value: object, extra: list[object]
+) -> None:
+    assert _grade(_call_with(entry, [_const(value)]), entry) is None
+    more = _call_with(entry, [_const(value), *(_const(v) for v in extra)])
+    worst = _grade(more, entry)
+    assert worst is not None and worst >= Severity.HIGH
+    rebuilt = _grade(_call_with(entry, [_REBUILT]), entry)
+    assert rebuilt is not None and rebuilt >= Severity.HIGH
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_NEW_NOTHING), st.lists(_PLAIN, min_size=1, max_size=3))
+def test_rebuild_only_entries_admit_no_newobj_arguments(entry: Entry, values: list[object]) -> None:
+    plain = glob(entry.module, entry.name) + EMPTY_TUPLE + NEWOBJ
+    assert _grade(plain, entry) is None
+    body = glob(entry.module, entry.name) + _const(tuple(values)) + NEWOBJ
+    worst = _grade(body, entry)
+    assert worst is not None and worst >= Severity.HIGH
