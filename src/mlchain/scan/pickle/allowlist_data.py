@@ -716,18 +716,54 @@ _NUMPY_ENTRIES: list[Entry] = [
 
 # ------------------------------------------------------------------------- pandas -------------
 
-_INDEX_CLASSES = frozenset(
-    ("pandas", n)
-    for n in (
-        "Index",
-        "RangeIndex",
-        "MultiIndex",
-        "DatetimeIndex",
-        "TimedeltaIndex",
-        "PeriodIndex",
-        "CategoricalIndex",
-    )
-)
+_PANDAS_HOMES: dict[str, tuple[str, ...]] = {
+    "pandas.core.frame": ("DataFrame",),
+    "pandas.core.series": ("Series",),
+    "pandas.core.indexes.base": ("Index",),
+    "pandas.core.indexes.range": ("RangeIndex",),
+    "pandas.core.indexes.multi": ("MultiIndex",),
+    "pandas.core.indexes.datetimes": ("DatetimeIndex",),
+    "pandas.core.indexes.timedeltas": ("TimedeltaIndex",),
+    "pandas.core.indexes.period": ("PeriodIndex",),
+    "pandas.core.indexes.category": ("CategoricalIndex",),
+    "pandas.core.arrays.categorical": ("Categorical",),
+    "pandas.core.arrays.datetimes": ("DatetimeArray",),
+    "pandas.core.arrays.timedeltas": ("TimedeltaArray",),
+    "pandas.core.arrays.period": ("PeriodArray",),
+    "pandas.core.arrays.string_": ("StringArray", "StringDtype"),
+    "pandas.core.arrays.integer": (
+        "IntegerArray",
+        "Int8Dtype",
+        "Int16Dtype",
+        "Int32Dtype",
+        "Int64Dtype",
+        "UInt8Dtype",
+        "UInt16Dtype",
+        "UInt32Dtype",
+        "UInt64Dtype",
+    ),
+    "pandas.core.arrays.floating": ("FloatingArray", "Float32Dtype", "Float64Dtype"),
+    "pandas.core.arrays.boolean": ("BooleanArray", "BooleanDtype"),
+    "pandas.core.dtypes.dtypes": ("CategoricalDtype", "DatetimeTZDtype", "PeriodDtype"),
+}
+"""Defining modules of the reviewed pandas classes: pandas < 3 pickles name these (pandas 3 sets
+``__module__`` to ``pandas``/``pandas.arrays``); both spellings resolve to the same class."""
+
+
+def _home_aliases(names: set[str]) -> set[tuple[str, str]]:
+    return {(m, n) for m, found in _PANDAS_HOMES.items() for n in found if n in names}
+
+
+_INDEX_NAMES = {
+    "Index",
+    "RangeIndex",
+    "MultiIndex",
+    "DatetimeIndex",
+    "TimedeltaIndex",
+    "PeriodIndex",
+    "CategoricalIndex",
+}
+_INDEX_CLASSES = frozenset({("pandas", n) for n in _INDEX_NAMES} | _home_aliases(_INDEX_NAMES))
 _BACKED_CLASSES = frozenset(
     {
         ("pandas", "Categorical"),
@@ -736,6 +772,9 @@ _BACKED_CLASSES = frozenset(
         ("pandas.arrays", "PeriodArray"),
         ("pandas.arrays", "StringArray"),
     }
+    | _home_aliases(
+        {"Categorical", "DatetimeArray", "TimedeltaArray", "PeriodArray", "StringArray"}
+    )
 )
 _PANDAS_ENTRIES: list[Entry] = [
     _e(
@@ -748,6 +787,7 @@ _PANDAS_ENTRIES: list[Entry] = [
     *(
         _ref(f"{m}.{n}", "Index class, passed to _new_Index", _PANDAS)
         for m, n in sorted(_INDEX_CLASSES)
+        if m == "pandas"
     ),
     _e(
         "pandas._libs.internals._unpickle_block",
@@ -790,6 +830,26 @@ _PANDAS_ENTRIES: list[Entry] = [
     *(
         _ref(f"{m}.{n}", "NDArrayBacked class, passed to __pyx_unpickle_NDArrayBacked", _PANDAS)
         for m, n in sorted(_BACKED_CLASSES)
+        if m in ("pandas", "pandas.arrays")
+    ),
+    _e(
+        "pandas._libs.tslibs.timestamps._unpickle_timestamp",
+        "Cython helper: Timestamp from an int value, unit and tz object (the tz is a global "
+        "of its own; its utcoffset may be consulted)",
+        _PANDAS,
+        call=ANY,
+    ),
+    _e(
+        "pandas._libs.tslibs.timedeltas._timedelta_unpickle",
+        "Cython helper: Timedelta from an int value and unit",
+        _PANDAS,
+        call=PLAIN,
+    ),
+    _e(
+        "pandas._libs.tslibs.nattype._nat_unpickle",
+        "returns the NaT singleton",
+        _PANDAS,
+        call=NOTHING,
     ),
     *(
         _e(
@@ -845,6 +905,26 @@ _PANDAS_ENTRIES: list[Entry] = [
         _PANDAS,
         call=PLAIN,
     ),
+]
+
+_PUBLIC_PANDAS = {
+    (e.module, e.name): e for e in _PANDAS_ENTRIES if e.module in ("pandas", "pandas.arrays")
+}
+_PANDAS_ENTRIES += [
+    Entry(
+        module,
+        name,
+        f"{public.reason} (pre-3.0 spelling of {public.qualname})",
+        call=public.call,
+        new=public.new,
+        source=_PANDAS,
+    )
+    for module, names in _PANDAS_HOMES.items()
+    for name in names
+    for public in [
+        _PUBLIC_PANDAS.get(("pandas", name)) or _PUBLIC_PANDAS.get(("pandas.arrays", name))
+    ]
+    if public is not None
 ]
 
 # ------------------------------------------------------------------------- scikit-learn -------

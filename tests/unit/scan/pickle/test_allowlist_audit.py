@@ -295,3 +295,24 @@ def test_rebuild_only_entries_admit_no_newobj_arguments(entry: Entry, values: li
     body = glob(entry.module, entry.name) + _const(tuple(values)) + NEWOBJ
     worst = _grade(body, entry)
     assert worst is not None and worst >= Severity.HIGH
+
+
+def test_pandas_pre_3_spellings_are_the_same_reviewed_entries() -> None:
+    """pandas < 3 pickles name defining modules (pandas.core.frame.DataFrame); same classes."""
+    from mlchain.scan.pickle.allowlist_data import _PANDAS_HOMES
+
+    for module, names in _PANDAS_HOMES.items():
+        for name in names:
+            alias = ALLOWLIST[(module, name)]
+            public = ALLOWLIST.get(("pandas", name)) or ALLOWLIST[("pandas.arrays", name)]
+            assert (alias.call, alias.new) == (public.call, public.new), alias.qualname
+            assert RECORDS[alias.qualname]["hooks"] == RECORDS[public.qualname]["hooks"]
+    index = (
+        glob("pandas.core.indexes.base", "_new_Index")
+        + b"("
+        + glob("pandas.core.indexes.range", "RangeIndex")
+        + _const({"start": 0, "stop": 3, "step": 1, "name": None})
+        + b"t"
+        + REDUCE
+    )
+    assert run(proto(2) + index + STOP).findings == []
