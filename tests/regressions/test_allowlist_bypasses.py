@@ -223,10 +223,12 @@ def test_numpy_bit_generator_helper_instantiates_any_class() -> None:
 def test_zoneinfo_reads_time_zone_files() -> None:
     """ZoneInfo(key) reads a file under the time zone path (or imports tzdata).
 
-    mlchain issue #13, class 1: it left the allowlist.
+    mlchain issue #13, class 1: it left the allowlist (reading the zone database is I/O, so it
+    is not "inert"; it is not known to be harmful either, hence high, not critical).
     """
-    body = call(glob("zoneinfo", "ZoneInfo._unpickle"), bu("UTC"), _const(1))
-    assert _worst_naming(body, "zoneinfo.ZoneInfo._unpickle") == CRITICAL
+    for name in ("ZoneInfo", "ZoneInfo._unpickle"):
+        body = call(glob("zoneinfo", name), bu("Europe/Paris"), _const(1))
+        assert _worst_naming(body, f"zoneinfo.{name}") == HIGH, name
 
 
 # ------------------------------------------------------------------------- reviewed shapes -----

@@ -320,8 +320,6 @@ DANGEROUS_GLOBALS: dict[tuple[str, str], str] = {
     ("pandas", "to_pickle"): _FILES,
     **{("pandas", f"read_{kind}"): _FILES for kind in _PANDAS_READERS},
     ("torch.storage", "UntypedStorage.from_file"): _FILES,
-    ("zoneinfo", "ZoneInfo"): _FILES,
-    ("zoneinfo", "ZoneInfo._unpickle"): _FILES,
     ("numpy", "save"): _FILES,
     ("numpy.core.numeric", "load"): _LOAD,
     ("numpy.core.numeric", "loads"): _LOAD,
