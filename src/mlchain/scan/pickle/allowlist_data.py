@@ -981,6 +981,20 @@ _EXPLICIT = "ExplicitEnum._missing_ raises ValueError"
 _TRAINING_ENTRIES: list[Entry] = [
     _e("transformers.training_args.TrainingArguments", _DATACLASS, _HF, new=NOTHING),
     _e("transformers.trainer_pt_utils.AcceleratorConfig", _DATACLASS, _HF, new=NOTHING),
+    _e(
+        "transformers.training_args_seq2seq.Seq2SeqTrainingArguments",
+        _DATACLASS,
+        _HF,
+        new=NOTHING,
+    ),
+    _e(
+        "transformers.generation.configuration_utils.GenerationConfig",
+        "plain class (held by Seq2SeqTrainingArguments): NEWOBJ + BUILD, no __new__/"
+        "__setstate__/__getattr__/__del__, a __dict__ update; __init__ does not run",
+        _HF,
+        new=NOTHING,
+    ),
+    _enum("transformers.training_args.ParallelMode", _HF),
     *(
         _enum(q, _HF, _EXPLICIT)
         for q in (
@@ -992,6 +1006,7 @@ _TRAINING_ENTRIES: list[Entry] = [
             "transformers.training_args.OptimizerNames",
             "transformers.debug_utils.DebugOption",
             "transformers.utils.generic.PaddingStrategy",
+            "transformers.trainer_utils.EvaluationStrategy",
         )
     ),
     _e(
@@ -1004,6 +1019,8 @@ _TRAINING_ENTRIES: list[Entry] = [
     ),
     _enum("accelerate.utils.dataclasses.DistributedType", _ACCEL),
     _enum("accelerate.utils.dataclasses.PrecisionType", _ACCEL),
+    _enum("accelerate.utils.dataclasses.DynamoBackend", _ACCEL),
+    _enum("accelerate.utils.dataclasses.ComputeEnvironment", _ACCEL),
     _enum("optuna.study._study_direction.StudyDirection", _OPTUNA),
     _enum("optuna.trial._state.TrialState", _OPTUNA),
     *(
