@@ -162,12 +162,15 @@ _RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "pickle-class-reconstruction",
-        "Pickle reconstructs a library class",
-        _L,
-        "The pickle rebuilds an instance of a well-known ML library class (for example a "
-        "torch.nn module in a whole-model save). Loading needs that library's code but calls no "
-        "function with attacker-chosen arguments.",
-        "Prefer saving a state_dict or safetensors so loading needs no class imports.",
+        "Pickle rebuilds a library class that is not on the reviewed allowlist",
+        _H,
+        "The pickle rebuilds an instance of a class from a well-known ML library (numpy, pandas, "
+        "torch, scikit-learn...) that is not on mlchain's reviewed allowlist. Rebuilding runs the "
+        "class's __new__, __setstate__ and finaliser, and some library classes do file I/O or "
+        "evaluate code there (numpy memmap, DataSource, pandas expressions): a known library is "
+        "not a safe one.",
+        "Prefer saving a state_dict or safetensors; if the class is inert, allow it explicitly "
+        "with --allow-global and report it so it can be reviewed for the allowlist.",
         ("security", "pickle"),
     ),
     Rule(

@@ -23,6 +23,10 @@ _REFLECT = "reaches arbitrary attributes or objects (a gadget for any other call
 _TAMPER = "tampers with the scanner or the running interpreter"
 _DEBUG = "runs code through a debugger, profiler or interactive console"
 _PRIVATE = "reaches private interpreter internals"
+_DOS = "exhausts CPU or memory from a few bytes of input"
+_MEMMAP = "maps a file into memory, creating or overwriting it (numpy memmap)"
+_DATASOURCE = "opens local paths or URLs, and its finaliser deletes a directory (numpy DataSource)"
+_PANDAS_EXPR = "parses and evaluates a string expression (pandas computation)"
 
 DANGEROUS_MODULES: dict[str, str] = {
     "os": _PROC,
@@ -209,12 +213,52 @@ DANGEROUS_MODULES: dict[str, str] = {
     "IPython": _EXEC,
     "sympy": _EXEC,
     "pandas.io": _FILES,
+    "pandas.core.computation": _PANDAS_EXPR,
+    "pandas.util._tester": _EXEC,
+    "pandas.util._print_versions": _PROC,
+    "numpy.lib._datasource": _DATASOURCE,
+    "numpy.core.memmap": _MEMMAP,
+    "numpy._core.memmap": _MEMMAP,
+    "numpy._pytesttester": _EXEC,
+    "numpy.lib._format_impl": _LOAD,
+    "numpy.lib._utils_impl": _EXEC,
+    "numpy._core._internal": _EXEC,
+    "sklearn.datasets": _NET,
+    "sklearn.utils._show_versions": _PROC,
+    "sklearn.utils.parallel": _PROC,
+    "sklearn._build_utils": _PROC,
+    "torch.library": _EXEC,
+    "torch._classes": _EXEC,
+    "torch.export": _LOAD,
+    "torch._export": _LOAD,
     "scipy.io": _FILES,
     "sklearn.utils._testing": _EXEC,
     "transformers.dynamic_module_utils": _EXEC,
     "huggingface_hub": _NET,
 }
 """Modules (and all their submodules) whose every global is treated as dangerous."""
+
+_PANDAS_READERS = (
+    "csv",
+    "table",
+    "fwf",
+    "json",
+    "html",
+    "xml",
+    "excel",
+    "parquet",
+    "orc",
+    "feather",
+    "hdf",
+    "sas",
+    "spss",
+    "stata",
+    "sql",
+    "sql_query",
+    "sql_table",
+    "gbq",
+    "iceberg",
+)
 
 DANGEROUS_GLOBALS: dict[tuple[str, str], str] = {
     ("builtins", "eval"): _EXEC,
@@ -252,7 +296,30 @@ DANGEROUS_GLOBALS: dict[tuple[str, str], str] = {
     ("numpy", "loads"): _LOAD,
     ("numpy", "loadtxt"): _FILES,
     ("numpy", "fromfile"): _FILES,
-    ("numpy", "memmap"): _FILES,
+    ("numpy", "memmap"): _MEMMAP,
+    ("numpy", "DataSource"): _DATASOURCE,
+    ("numpy.lib.npyio", "DataSource"): _DATASOURCE,
+    ("numpy", "fromregex"): _FILES,
+    ("numpy", "genfromtxt"): _FILES,
+    ("numpy", "savetxt"): _FILES,
+    ("numpy", "savez"): _FILES,
+    ("numpy", "savez_compressed"): _FILES,
+    ("numpy", "vectorize"): _REFLECT,
+    ("numpy", "frompyfunc"): _REFLECT,
+    ("numpy", "fromfunction"): _REFLECT,
+    ("numpy", "apply_along_axis"): _REFLECT,
+    ("numpy", "apply_over_axes"): _REFLECT,
+    ("numpy", "piecewise"): _REFLECT,
+    ("numpy", "seterrcall"): _TAMPER,
+    ("numpy", "info"): _REFLECT,
+    ("numpy", "show_config"): _PROC,
+    ("numpy", "show_runtime"): _PROC,
+    ("numpy.random", "seed"): _TAMPER,
+    ("pandas", "test"): _EXEC,
+    ("pandas", "read_clipboard"): _PROC,
+    ("pandas", "to_pickle"): _FILES,
+    **{("pandas", f"read_{kind}"): _FILES for kind in _PANDAS_READERS},
+    ("torch.storage", "UntypedStorage.from_file"): _FILES,
     ("numpy", "save"): _FILES,
     ("numpy.core.numeric", "load"): _LOAD,
     ("numpy.core.numeric", "loads"): _LOAD,
@@ -343,6 +410,8 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
         "runctx",
         "runcall",
         "create_connection",
+        "from_file",
+        "query",
     }
 )
 
@@ -377,6 +446,11 @@ NESTED_LOADERS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 """Callables that deserialize a pickle from their first argument (bytes or a BytesIO)."""
+
+
+_NOT_INTERNALS = frozenset({"__main__", "__future__"})
+"""Dunder modules that are not interpreter internals: the saving script's classes, and the
+``__future__`` feature records (inert values; the allowlist lists them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,12 +498,44 @@ def danger_of(module: str, name: str) -> Danger | None:
     elif name in DANGEROUS_ATTRIBUTES:
         return Danger(f"{module}.{name}", _REFLECT)
     matched = _module_match(module)
-    if matched is None and module.startswith("_") and module != "__main__":
+    if matched is None and module.startswith("_") and module not in _NOT_INTERNALS:
         # Private and dunder top-level modules are interpreter internals (_interpreters,
         # _posixsubprocess, ...); the inert ones pickles need are on the allowlist. Classes
         # of the saving script (__main__.Net) stay unknown imports (high), not critical.
         return Danger(module.split(".")[0], _PRIVATE)
     return matched
+
+
+_SIZED = (
+    "allocates memory from a size argument (bytes(n) allocates n bytes) or runs the methods of "
+    "an object rebuilt by the pickle"
+)
+
+MISUSES: dict[tuple[str, str], str] = {
+    ("fractions", "Fraction"): _DOS + " (an exponent string expands to 10**exp)",
+    ("builtins", "bytes"): _SIZED,
+    ("builtins", "bytearray"): _SIZED,
+    ("builtins", "range"): _DOS + " (a huge range is iterated by the containers built from it)",
+    ("__builtin__", "bytes"): _SIZED,
+    ("__builtin__", "bytearray"): _SIZED,
+    ("re", "_compile"): _TAMPER + " (re.DEBUG prints to the loader's stdout)",
+    ("numpy.random._pickle", "__bit_generator_ctor"): _REFLECT
+    + " (it instantiates any class it is given)",
+    ("numpy.random._pickle", "__randomstate_ctor"): _REFLECT
+    + " (it instantiates any class it is given)",
+    ("numpy.random._pickle", "__generator_ctor"): _REFLECT
+    + " (it instantiates any class it is given)",
+}
+"""Allowlisted globals whose *other* shapes of use are known to be harmful (graded critical).
+
+The allowlist admits these only in a reviewed shape (see their entries); a use outside that
+shape is a ``pickle-dangerous-call`` with this reason instead of a plain unknown call.
+"""
+
+
+def misuse_of(module: str, name: str) -> str | None:
+    """Why a use of allowlisted ``module.name`` outside its reviewed shape is harmful, if known."""
+    return MISUSES.get((module, name))
 
 
 def is_nested_loader(module: str, name: str) -> bool:

@@ -630,6 +630,8 @@ class Machine:
         if isinstance(func, Global):
             mapped = (func.module, func.name)
             usage = self._use(func)
+            if not allowlist.use_is_inert(func.module, func.name, kind, args):
+                usage.bad_use = usage.bad_use or call
             if kind == "call" and mapped == ("copyreg", "_reconstructor"):
                 call.kind = "reconstruct"
                 for arg in args[:2]:
@@ -646,8 +648,6 @@ class Machine:
                 usage.calls += 1
                 if usage.call is None:
                     usage.call = call
-                if mapped == ("_codecs", "encode") and not _is_latin1_encode(args):
-                    usage.bad_use = usage.bad_use or call
                 indirect = _INDIRECT.get(mapped)
                 if indirect is not None:
                     target = indirect(args)
@@ -909,8 +909,5 @@ _INDIRECT: dict[
 def _is_constant(value: object) -> bool:
     return value is None or isinstance(value, (str, bytes, bytearray, int, float, tuple))
 
-
-def _is_latin1_encode(args: tuple[object, ...]) -> bool:
-    return len(args) == 2 and isinstance(args[0], (str, Blob)) and args[1] in ("latin1", "latin-1")
 
 

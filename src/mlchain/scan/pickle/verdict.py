@@ -31,9 +31,12 @@ def judge_globals(usage: Mapping[tuple[str, str], Usage], allowed: frozenset[str
             continue
         if allowlist.is_allowlisted(mod, nm):
             if use.bad_use is not None:
+                misuse = dangerous.misuse_of(mod, nm)
                 event(
-                    "pickle-unknown-call",
-                    f"calls {qual} in a shape its libraries never write",
+                    "pickle-dangerous-call" if misuse else "pickle-unknown-call",
+                    f"calls {qual}: {misuse}"
+                    if misuse
+                    else f"uses {qual} in a shape the allowlist did not review as inert",
                     use.bad_use.offset,
                     render(use.bad_use),
                 )
@@ -54,17 +57,11 @@ def judge_globals(usage: Mapping[tuple[str, str], Usage], allowed: frozenset[str
                     use.offset,
                     raw,
                 )
-        elif allowlist.is_reconstructable(mod, nm) and (
-            not use.calls or allowlist.looks_like_class(nm)
-        ):
-            how = (
-                "rebuilds an instance of"
-                if use.reconstructed or use.calls
-                else "references (never calls)"
-            )
+        elif use.reconstructed and not use.calls and allowlist.known_library(mod):
             event(
                 "pickle-class-reconstruction",
-                f"{how} {qual} from a well-known ML library",
+                f"rebuilds an instance of {qual}, a {allowlist.known_library(mod)} class "
+                "that is not on the reviewed allowlist",
                 offset,
                 evidence,
             )

@@ -1,7 +1,7 @@
 """The committed fixtures through the whole pipeline (detection included).
 
 Benign files are real torch 2.13 / numpy / joblib outputs: nothing at or above medium (a whole
-``torch.nn`` model may carry a low ``pickle-class-reconstruction``). Every malicious file yields a
+``torch.nn`` model rebuilds only reviewed classes). Every malicious file yields a
 high or critical finding, and no payload ever runs (the canary file never appears).
 """
 
@@ -71,9 +71,8 @@ def test_torchscript_module_is_medium_for_its_code_only() -> None:
 
 
 def test_whole_model_is_at_most_low() -> None:
+    # Its torch.nn classes (Sequential, Linear, ReLU) are on the reviewed allowlist.
     result = scan_file(BENIGN / "torch_whole_model.pt")
-    assert result.findings, "a whole model imports torch.nn classes"
-    assert {f.rule_id for f in result.findings} == {"pickle-class-reconstruction"}
     assert all(f.severity <= Severity.LOW for f in result.findings)
 
 
