@@ -25,7 +25,10 @@ from mlchain.errors import UsageError
 from mlchain.output import OutputFormat
 
 if TYPE_CHECKING:
+    from mlchain.models import ScanReport
+    from mlchain.scan.base import ScanOptions
     from mlchain.sources.hub import HubRef
+    from mlchain.sources.oci import OciRef
 
 HELP = (
     "Scan model files and folders for unsafe content, without loading them.\n\n"
@@ -44,7 +47,7 @@ def scan(
         list[str],
         typer.Argument(
             help="Model files or folders, a Hugging Face cache folder, or one hf://org/name[@rev] "
-            "reference",
+            "or oci://REGISTRY/REPO[:TAG|@DIGEST] reference",
             show_default=False,
             metavar="PATH...",
         ),
@@ -88,7 +91,8 @@ def scan(
         typer.Option(
             "--require-pinned",
             envvar="MLCHAIN_REQUIRE_PINNED",
-            help="Refuse hf:// references that are not pinned to a full commit id",
+            help="Refuse hf:// references not pinned to a full commit id and oci:// references "
+            "not pinned to a digest",
         ),
     ] = False,
 ) -> None:
@@ -100,7 +104,12 @@ def scan(
         options = ScanOptions(allow_globals=allowed, jobs=jobs, cache_dir=cache)
         hub = _hub_reference(paths)
         local: list[Path] = []
-        if hub is not None:
+        oci = _oci_reference(paths)
+        if oci is not None:
+            if explain:
+                raise UsageError("--explain works on local files; pull the model first.")
+            report = _scan_oci(oci, options, require_pinned=require_pinned)
+        elif hub is not None:
             if explain:
                 raise UsageError("--explain works on local files; download the model first.")
             from mlchain.sources.hub import scan_hub
@@ -144,7 +153,31 @@ def _explain(paths: list[Path], options: object, *, to_stderr: bool) -> None:
     stream.flush()
 
 
+def _oci_reference(args: list[str]) -> OciRef | None:
+    if not any(a.startswith("oci://") for a in args):
+        return None
+    if len(args) > 1:
+        raise UsageError("Scan one oci:// reference at a time, without local paths beside it.")
+    from mlchain.sources.oci import parse_oci_uri
+
+    return parse_oci_uri(args[0])
+
+
+def _scan_oci(ref: OciRef, options: ScanOptions, *, require_pinned: bool) -> ScanReport:
+    from mlchain.sources.oci import client_for, docker_config_paths
+    from mlchain.sources.oci_model import check_pinned, scan_oci
+
+    check_pinned(ref, require_pinned)
+    client = client_for(ref, docker_config_paths(os.environ, Path.home()))
+    report, pulled = scan_oci(client, ref, options, require_pinned=require_pinned)
+    if ref.digest is None:
+        console.info(f"resolved {ref.uri} to {pulled.manifest.digest}")
+    return report
+
+
 def _hub_reference(args: list[str]) -> HubRef | None:
+    if any(a.startswith("oci://") for a in args):
+        return None
     if not any(a.startswith(("hf://", "http://", "https://")) for a in args):
         return None  # local paths only: skip importing the Hub source (~9 ms)
     from mlchain.sources.hub import parse_hub_uri
