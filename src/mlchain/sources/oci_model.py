@@ -236,12 +236,24 @@ class _Puller:
         if not 2 <= length <= min(MAX_SAFETENSORS_HEADER, layer.size - 8):
             return False  # not safetensors-shaped: download it and let detection decide
         body = self.client.read_range(self.repo, layer.digest, 8, 8 + length - 1)
-        if not body.startswith(b"{"):
-            return False
+        tail_start = _data_end(body)
+        if tail_start is None:
+            return False  # not JSON or odd offsets: download it and let the scanner report
+        tail_start += 8 + length
+        tail = b""
+        if tail_start < layer.size:
+            # Bytes after the last tensor (an appended pickle, say) are read like a local scan
+            # would read them; a large tail is not "header-only" any more: download instead.
+            if layer.size - tail_start > MAX_SAFETENSORS_HEADER:
+                return False
+            tail = self.client.read_range(self.repo, layer.digest, tail_start, layer.size - 1)
         with target.open("xb") as handle:
             target.chmod(0o600)
             handle.write(first + body)
             handle.truncate(layer.size)
+            if tail:
+                handle.seek(tail_start)
+                handle.write(tail)
         return True
 
     def tar(self, layer: Layer, index: int) -> None:
@@ -365,6 +377,27 @@ class _Puller:
                     end = min(start + member.size, size)
                     for pos in range(start, end, 1 << 20):
                         out.write(buf[pos : min(pos + (1 << 20), end)])
+
+
+def _data_end(header: bytes) -> int | None:
+    """The end of the tensor data region a safetensors header declares, or ``None``."""
+    try:
+        data = json.loads(header)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    end = 0
+    for name, entry in data.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2):
+            return None
+        if not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets):
+            return None
+        end = max(end, offsets[1])
+    return end
 
 
 def _descriptor(layer: Layer) -> dict[str, Any]:

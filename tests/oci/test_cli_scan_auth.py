@@ -1,0 +1,168 @@
+"""`mlchain scan oci://` from the CLI: digest on stderr, exit codes, Docker-config auth."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import run_cli
+from mlchain.sources.oci import (
+    AuthLookup,
+    Credentials,
+    RegistryClient,
+    RegistryError,
+    docker_config_paths,
+    is_loopback,
+    lookup_credentials,
+    parse_oci_uri,
+)
+from oci.conftest import AUTH_USERS
+from oci.helpers import fixture_files
+from oci.models import push_modelpack
+from oci.registry import Registry
+
+
+def _docker_config(folder: Path, host: str, user: str, password: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return folder
+
+
+def test_cli_scan_prints_the_resolved_digest_and_fails_on_findings(registry: Registry) -> None:
+    client = RegistryClient(registry.host)
+    pushed = push_modelpack(
+        client, "cli/pack", "v1", fixture_files(["pickle/malicious/cprofile_run.pkl"])
+    )
+    result = run_cli("scan", "--format", "json", f"oci://{registry.host}/cli/pack:v1")
+    assert result.exit_code == 1, result.stderr
+    assert f"resolved oci://{registry.host}/cli/pack:v1 to {pushed.digest}" in result.stderr
+    document = json.loads(result.stdout)
+    assert document["metadata"]["oci_manifest_digest"] == pushed.digest
+    pinned = run_cli(
+        "scan", "--require-pinned", "--fail-on", "never", f"oci://{registry.host}/cli/pack:v1"
+    )
+    assert pinned.exit_code == 2
+    assert "not pinned to a digest" in pinned.stderr
+    by_digest = run_cli(
+        "scan",
+        "--require-pinned",
+        "--fail-on",
+        "never",
+        f"oci://{registry.host}/cli/pack@{pushed.digest}",
+    )
+    assert by_digest.exit_code == 0, by_digest.stderr
+
+
+def test_cli_scan_with_htpasswd_login_from_docker_config(
+    auth_registry: Registry, tmp_path: Path
+) -> None:
+    ((user, password),) = AUTH_USERS.items()
+    pusher = RegistryClient(
+        auth_registry.host, auth=AuthLookup(Credentials(user, password, "test"))
+    )
+    push_modelpack(pusher, "private/pack", "v1", {"README.md": b"hello"})
+    uri = f"oci://{auth_registry.host}/private/pack:v1"
+    config = _docker_config(tmp_path / "docker", auth_registry.host, user, password)
+    ok = run_cli("scan", uri, env={"DOCKER_CONFIG": str(config), "REGISTRY_AUTH_FILE": ""})
+    assert ok.exit_code == 0, ok.stderr
+    denied = run_cli(
+        "scan", uri, env={"DOCKER_CONFIG": str(tmp_path / "none"), "REGISTRY_AUTH_FILE": ""}
+    )
+    assert denied.exit_code == 3
+    assert "denied" in denied.stderr
+    assert "docker login" in denied.stderr
+    wrong = _docker_config(tmp_path / "wrong", auth_registry.host, user, "not-the-password")
+    refused = run_cli("scan", uri, env={"DOCKER_CONFIG": str(wrong), "REGISTRY_AUTH_FILE": ""})
+    assert refused.exit_code == 3
+    for text in (ok.stderr, denied.stderr, refused.stderr, refused.stdout):
+        assert password not in text
+        assert "not-the-password" not in text
+
+
+def test_registry_auth_file_wins_and_credential_helpers_are_named(tmp_path: Path) -> None:
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(
+        json.dumps({"auths": {"registry.test": {"auth": base64.b64encode(b"u:p").decode()}}})
+    )
+    paths = docker_config_paths(
+        {"REGISTRY_AUTH_FILE": str(auth_file), "DOCKER_CONFIG": str(tmp_path)}, tmp_path
+    )
+    assert paths == [auth_file, tmp_path / "config.json"]
+    found = lookup_credentials(paths, "registry.test")
+    assert found.credentials == Credentials("u", "p", str(auth_file))
+    assert "password" not in repr(found.credentials)
+    (tmp_path / "config.json").write_text(json.dumps({"credsStore": "desktop"}))
+    helper = lookup_credentials(paths, "other.test")
+    assert helper.credentials is None
+    assert helper.helper is not None
+    assert "credsStore" in helper.helper
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.8.9.1", True),
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("registry.test:5000", False),
+        ("10.0.0.1:5000", False),
+        ("localhost.evil.test", False),
+    ],
+)
+def test_loopback_uses_plain_http_everything_else_https(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+    assert RegistryClient(host).scheme == ("http" if loopback else "https")
+
+
+@pytest.mark.parametrize(
+    ("text", "registry", "repository", "tag", "digest"),
+    [
+        ("oci://127.0.0.1:5000/a/b:v1", "127.0.0.1:5000", "a/b", "v1", None),
+        ("oci://localhost/m", "localhost", "m", None, None),
+        ("oci://r.test/m@sha256:" + "a" * 64, "r.test", "m", None, "sha256:" + "a" * 64),
+        ("oci://r.test/m:t@sha256:" + "b" * 64, "r.test", "m", "t", "sha256:" + "b" * 64),
+    ],
+)
+def test_references_parse(
+    text: str, registry: str, repository: str, tag: str | None, digest: str | None
+) -> None:
+    ref = parse_oci_uri(text)
+    assert ref is not None
+    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (
+        registry,
+        repository,
+        tag,
+        digest,
+    )
+    assert ref.reference == (digest or tag or "latest")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "oci://",
+        "oci://host",
+        "oci://h/UPPER",
+        "oci://h/m@sha256:xyz",
+        "oci://h/m:bad tag",
+        "oci://h/../m",
+    ],
+)
+def test_bad_references_are_usage_errors(text: str) -> None:
+    from mlchain.errors import UsageError
+
+    with pytest.raises(UsageError):
+        parse_oci_uri(text)
+
+
+def test_unreachable_registry_is_a_network_error() -> None:
+    from oci.registry import free_port
+
+    client = RegistryClient(f"127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(RegistryError, match="Cannot reach"):
+        client.get_manifest("m", "v1")
