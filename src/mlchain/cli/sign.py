@@ -93,7 +93,9 @@ def sign(
     with error_boundary():
         from mlchain.signing.sign import sign_model
 
-        check_model_path(model_path, hint=None)
+        oci = _oci_uri(model_path)
+        if oci is None:
+            check_model_path(model_path, hint=None)
         method = signing_method(
             key=key,
             certificate=certificate,
@@ -102,6 +104,11 @@ def sign(
             trust_config=trust_config,
             staging=staging,
         )
+        if oci is not None:  # models in registries: docs/oci.md
+            from mlchain.cli.oci import sign_reference
+
+            sign_reference(oci, method, signature=signature, ignore=bool(ignore))
+            raise typer.Exit(ExitCode.OK)
         result = sign_model(
             model_path,
             method,
@@ -118,6 +125,12 @@ def sign(
         if extra:
             console.info("Not covered by the signature (--ignore): " + ", ".join(extra) + ".")
     raise typer.Exit(ExitCode.OK)
+
+
+def _oci_uri(model_path: Path) -> str | None:
+    """An ``oci://`` reference given as the model (Path turns ``oci://`` into ``oci:/``)."""
+    text = str(model_path)
+    return "oci://" + text[len("oci:/") :] if text.startswith("oci:/") else None
 
 
 def _default_ignores(signature: Path) -> set[str]:

@@ -86,14 +86,19 @@ def verify(
 ) -> None:
     """Verify a model file or folder against its signature (OpenSSF model signing)."""
     with error_boundary():
-        check_model_path(model_path, hint=None)
+        oci = str(model_path).startswith("oci:/")
+        if not oci:
+            check_model_path(model_path, hint=None)
         if policy is not None:
             if identity or identity_regexp or issuer or key or certificate_chain or staging:
                 raise UsageError(
                     "With --policy, the policy's authorities say who may sign; drop --identity, "
                     "--issuer, --key, --certificate-chain and --staging."
                 )
-            allowed = _run_gate(
+            gate = _run_gate
+            if oci:  # models in registries: docs/oci.md
+                from mlchain.cli.oci import run_oci_gate as gate
+            allowed = gate(
                 model_path,
                 policy,
                 signature=signature,
@@ -109,6 +114,30 @@ def verify(
     with error_boundary():
         from mlchain.signing.verify import verify_model
 
+        if oci:  # by manifest, without downloading the weights: docs/oci.md
+            from mlchain.cli.oci import verify_reference
+
+            method = verification_method(
+                Path(),
+                signature,
+                identity=identity,
+                identity_regexp=identity_regexp,
+                issuer=issuer,
+                key=key,
+                certificate_chain=certificate_chain,
+                trust_config=trust_config,
+                staging=staging,
+            )
+            verified = verify_reference(
+                "oci://" + str(model_path)[len("oci:/") :],
+                method,
+                signature=signature,
+                fmt=fmt,
+                output=output,
+                render=render_table,
+            )
+        if oci:
+            raise typer.Exit(ExitCode.OK if verified else ExitCode.FAIL)
         method = verification_method(
             model_path,
             signature,

@@ -177,8 +177,15 @@ class _Puller:
     """Lays layers out under ``root``; collects layout findings."""
 
     def __init__(
-        self, client: RegistryClient, pulled: Pulled, options: ScanOptions, max_blob: int
+        self,
+        client: RegistryClient,
+        pulled: Pulled,
+        options: ScanOptions,
+        max_blob: int,
+        *,
+        header_only: bool = True,
     ) -> None:
+        self.header_only = header_only
         self.client = client
         self.pulled = pulled
         self.options = options
@@ -222,7 +229,8 @@ class _Puller:
         if target is None:
             return
         self.pulled.raw.add(logical)
-        if logical.endswith(".safetensors") and self._safetensors_header(layer, target):
+        header_only = self.header_only and logical.endswith(".safetensors")
+        if header_only and self._safetensors_header(layer, target):
             self.pulled.header_only.append(logical)
             return
         self.client.download_blob(self.repo, _descriptor(layer), target, self.max_blob)
@@ -412,8 +420,13 @@ def pull_model(
     options: ScanOptions,
     *,
     max_blob: int = DEFAULT_MAX_BLOB,
+    header_only: bool = True,
 ) -> Pulled:
-    """Lay the model's files out under ``dest/model`` for scanning (see the module doc)."""
+    """Lay the model's files out under ``dest/model`` for scanning (see the module doc).
+
+    With ``header_only=False`` every layer is downloaded whole and digest-checked (the deploy
+    gate hashes the files it publishes).
+    """
     layout = describe_layout(manifest, ref.uri)
     if manifest.config and layout.kind != "modelcar":
         config = manifest.config
@@ -422,7 +435,7 @@ def pull_model(
     root = dest / "model"
     root.mkdir(mode=0o700)
     pulled = Pulled(ref, manifest, layout, root)
-    puller = _Puller(client, pulled, options, max_blob)
+    puller = _Puller(client, pulled, options, max_blob, header_only=header_only)
     for index, layer in enumerate(layout.layers):
         if layer.packing == "raw":
             puller.raw(layer)

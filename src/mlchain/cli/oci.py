@@ -1,0 +1,130 @@
+"""The ``oci://`` halves of ``mlchain sign`` and ``mlchain verify`` (docs/oci.md).
+
+Kept apart from the command modules so those only gain a one-line hook. This is CLI code: it
+reads the Docker config locations from the environment and prints on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlchain.cli import console
+from mlchain.errors import UsageError
+from mlchain.sources.oci import OciRef, RegistryClient, client_for, docker_config_paths
+
+
+def _client(uri: str) -> tuple[OciRef, RegistryClient]:
+    from mlchain.sources.oci import parse_oci_uri
+
+    ref = parse_oci_uri(uri)
+    assert ref is not None
+    return ref, client_for(ref, docker_config_paths(os.environ, Path.home()))
+
+
+def sign_reference(uri: str, method: Any, *, signature: Path | None, ignore: bool) -> None:
+    """Sign the model ``uri`` names by its manifest and push the bundle as a referrer."""
+    from mlchain.signing.sign import write_atomically
+    from mlchain.sources.oci_sign import sign_oci
+
+    if ignore:
+        raise UsageError(
+            "--ignore does not apply to oci:// models: every model layer is signed.",
+            hint="Push the model without the files you want left out.",
+        )
+    ref, client = _client(uri)
+    result = sign_oci(client, ref, method)
+    if ref.digest is None:
+        console.info(f"resolved {ref.uri} to {result.manifest_digest}")
+    if signature is not None:
+        write_atomically(signature, result.bundle)
+    where = f"; a copy is in {signature}" if signature is not None else ""
+    console.info(
+        f"Signed {len(result.files)} layer(s) of {ref.pinned(result.manifest_digest).uri} "
+        f"({method.kind}); the bundle is referrer {result.signature_digest} "
+        f"(found by {result.found_by}){where}."
+    )
+
+
+def verify_reference(
+    uri: str,
+    method: Any,
+    *,
+    signature: Path | None,
+    fmt: Any,
+    output: Path | None,
+    render: Callable[[Any], str],
+) -> bool:
+    """Verify ``uri`` by manifest (no weights downloaded); render like a folder verify."""
+    from mlchain.sanitize import clean
+    from mlchain.sources.oci_sign import verify_oci
+
+    ref, client = _client(uri)
+    result = verify_oci(client, ref, method, signature=signature)
+    if ref.digest is None:
+        console.info(f"resolved {ref.uri} to {result.model.rpartition('@')[2]}")
+    document = result.to_json()
+    document["oci"] = {"reference": result.model, "signature": result.signature}
+    text = render(result)
+    if getattr(fmt, "value", fmt) == "json":
+        text = json.dumps(document, indent=2) + "\n"
+    console.write_output(text, output)
+    if not result.verified:
+        console.error(
+            f"{clean(result.model, 400)} failed verification: {clean(result.errors[0], 400)} "
+            "Do not deploy this model; re-sign it or investigate who changed it."
+        )
+    return bool(result.verified)
+
+
+def run_oci_gate(
+    model_path: Path,
+    policy_path: Path,
+    *,
+    signature: Path | None,
+    attestations: list[Path],
+    trust_config: Path | None,
+    allow_symlinks: bool,
+    jobs: int,
+    fmt: Any,
+    output: Path | None,
+) -> bool:
+    """The deploy gate for ``oci://...@sha256:...``: pull verified bytes, then the folder gate.
+
+    The reference must be pinned by digest. Every layer is downloaded (digest-checked) into a
+    private temporary folder; the signature is the ``--signature`` file or the first Sigstore
+    bundle among the manifest's referrers; then the folder gate runs unchanged on the result.
+    """
+    from mlchain.cli.verify import _run_gate
+    from mlchain.scan.base import ScanOptions
+    from mlchain.sources.oci_model import check_pinned, pull_model
+    from mlchain.sources.oci_sign import find_bundles
+
+    del allow_symlinks  # a pulled model holds no links: they are findings, never written
+    ref, client = _client("oci://" + str(model_path)[len("oci:/") :])
+    check_pinned(ref, True)
+    manifest = client.resolve(ref)
+    with tempfile.TemporaryDirectory(prefix="mlchain-oci-gate-") as tmp:
+        work = Path(tmp)
+        pulled = pull_model(client, ref, manifest, work, ScanOptions(jobs=jobs), header_only=False)
+        if signature is None:
+            bundles, _ = find_bundles(client, ref, manifest.digest)
+            if bundles:
+                signature = work / "model.sig"
+                signature.write_text(bundles[-1], encoding="utf-8")
+        console.info(f"gate: {len(pulled.files)} file(s) of {ref.uri} pulled and digest-checked")
+        return _run_gate(
+            pulled.root,
+            policy_path,
+            signature=signature if signature is not None else work / "no-signature-found.sig",
+            attestations=attestations,
+            trust_config=trust_config,
+            allow_symlinks=False,
+            jobs=jobs,
+            fmt=fmt,
+            output=output,
+        )
