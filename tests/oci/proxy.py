@@ -22,8 +22,17 @@ _MANIFEST_PUT = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")
 class RegistryProxy:
     """``with RegistryProxy(upstream, referrers_api=True) as proxy:``; ``proxy.host``."""
 
-    def __init__(self, upstream: str, *, referrers_api: bool = False) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        referrers_api: bool = False,
+        bearer_login: tuple[str, str] | None = None,
+    ) -> None:
         self.upstream = upstream
+        self.bearer_login = bearer_login
+        self.token = "tok-" + __import__("secrets").token_hex(8)
+        self.token_requests: list[str] = []
         self.referrers_api = referrers_api
         self.bytes_served = 0
         self.requests: list[tuple[str, str, int]] = []
@@ -72,6 +81,8 @@ class RegistryProxy:
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
+        if self.bearer_login is not None and not self._bearer_ok(handler, method):
+            return
         match = _REFERRERS.match(handler.path.split("?")[0])
         if match and method == "GET" and self.referrers_api:
             entries = self.referrers.get(match["digest"], [])
@@ -115,6 +126,29 @@ class RegistryProxy:
         if "Location" in out:
             out["Location"] = out["Location"].replace(self.upstream, self.host)
         self._reply(handler, status, out, data, method)
+
+    def _bearer_ok(self, handler: BaseHTTPRequestHandler, method: str) -> bool:
+        """Token auth as registries do it: 401 + Bearer challenge, a token service on /token."""
+        import base64
+
+        if handler.path.startswith("/token"):
+            user, password = self.bearer_login or ("", "")
+            expected = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self.token_requests.append(handler.path)
+            if handler.headers.get("Authorization") != f"Basic {expected}":
+                self._reply(handler, 401, {}, b"{}", method)
+                return False
+            self._reply(handler, 200, {}, json.dumps({"token": self.token}).encode(), method)
+            return False
+        if handler.headers.get("Authorization") == f"Bearer {self.token}":
+            return True
+        name = handler.path.split("/")[2] if handler.path.count("/") > 2 else ""
+        challenge = (
+            f'Bearer realm="http://{self.host}/token",service="test-registry",'
+            f'scope="repository:{name}:pull,push"'
+        )
+        self._reply(handler, 401, {"WWW-Authenticate": challenge}, b"{}", method)
+        return False
 
     def _index_referrer(self, body: bytes, headers: Any) -> None:
         try:

@@ -166,3 +166,23 @@ def test_unreachable_registry_is_a_network_error() -> None:
     client = RegistryClient(f"127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(RegistryError, match="Cannot reach"):
         client.get_manifest("m", "v1")
+
+
+def test_bearer_token_flow_with_docker_config_login(registry: Registry, tmp_path: Path) -> None:
+    """401 + `WWW-Authenticate: Bearer`: fetch a token with the Basic login, then retry."""
+    from oci.proxy import RegistryProxy
+
+    with RegistryProxy(registry.host, bearer_login=("robot", "tok3n-pass")) as proxy:
+        pusher = RegistryClient(proxy.host, auth=AuthLookup(Credentials("robot", "tok3n-pass")))
+        push_modelpack(pusher, "bearer/pack", "v1", {"README.md": b"hello"})
+        assert proxy.token_requests, "the pusher must have gone through the token service"
+        uri = f"oci://{proxy.host}/bearer/pack:v1"
+        config = _docker_config(tmp_path / "docker", proxy.host, "robot", "tok3n-pass")
+        ok = run_cli("scan", uri, env={"DOCKER_CONFIG": str(config), "REGISTRY_AUTH_FILE": ""})
+        assert ok.exit_code == 0, ok.stderr
+        wrong = _docker_config(tmp_path / "wrong", proxy.host, "robot", "nope")
+        refused = run_cli("scan", uri, env={"DOCKER_CONFIG": str(wrong), "REGISTRY_AUTH_FILE": ""})
+        assert refused.exit_code == 3
+        assert "token service" in refused.stderr
+        assert "nope" not in refused.stderr
+        assert proxy.token not in refused.stderr + ok.stderr + ok.stdout
