@@ -15,6 +15,7 @@ from typing import Any
 
 from mlchain.cli import console
 from mlchain.errors import UsageError
+from mlchain.sanitize import clean
 from mlchain.sources.oci import OciRef, RegistryClient, client_for, docker_config_paths
 
 
@@ -99,32 +100,71 @@ def run_oci_gate(
     private temporary folder; the signature is the ``--signature`` file or the first Sigstore
     bundle among the manifest's referrers; then the folder gate runs unchanged on the result.
     """
-    from mlchain.cli.verify import _run_gate
+    from mlchain.gate import run_gate
+    from mlchain.policy import load_policy
     from mlchain.scan.base import ScanOptions
     from mlchain.sources.oci_model import check_pinned, pull_model
     from mlchain.sources.oci_sign import find_bundles
 
     del allow_symlinks  # a pulled model holds no links: they are findings, never written
+    loaded = load_policy(policy_path)  # a bad policy is a usage error (exit 2) before any work
     ref, client = _client("oci://" + str(model_path)[len("oci:/") :])
     check_pinned(ref, True)
     manifest = client.resolve(ref)
+    label = ref.uri
     with tempfile.TemporaryDirectory(prefix="mlchain-oci-gate-") as tmp:
         work = Path(tmp)
         pulled = pull_model(client, ref, manifest, work, ScanOptions(jobs=jobs), header_only=False)
         if signature is None:
-            bundles, _ = find_bundles(client, ref, manifest.digest)
+            bundles, found_by = find_bundles(client, ref, manifest.digest)
+            signature = work / f"no bundle among the referrers ({found_by})"
             if bundles:
-                signature = work / "model.sig"
+                signature = work / "referrer.sig"
                 signature.write_text(bundles[-1], encoding="utf-8")
-        console.info(f"gate: {len(pulled.files)} file(s) of {ref.uri} pulled and digest-checked")
-        return _run_gate(
+        console.info(f"gate: {len(pulled.files)} file(s) of {label} pulled and digest-checked")
+        result = run_gate(
             pulled.root,
-            policy_path,
-            signature=signature if signature is not None else work / "no-signature-found.sig",
+            loaded,
+            signature=signature,
             attestations=attestations,
             trust_config=trust_config,
             allow_symlinks=False,
             jobs=jobs,
-            fmt=fmt,
-            output=output,
+        )
+
+        def shown(text: str) -> str:
+            text = text.replace(str(pulled.root), label)
+            return clean(text.replace(str(work) + "/", ""), 400)
+
+        decision = result.decision
+        if getattr(fmt, "value", fmt) == "json":
+            document = result.to_json()
+            document["oci"] = {"reference": label, "files": pulled.files}
+            text = json.dumps(document, indent=2) + "\n"
+            text = text.replace(str(pulled.root), label).replace(str(work) + "/", "")
+        else:
+            verdict = "ALLOWED" if decision.allowed else "DENIED"
+            lines = [f"{verdict} by policy {clean(decision.policy)}: {label}"]
+            for rule in decision.results:
+                mark = "pass" if rule.passed else "FAIL"
+                lines.append(f"  [{mark}] {clean(rule.name)}: {shown(rule.message)}")
+            text = "\n".join(lines) + "\n"
+        if not decision.allowed:
+            first = decision.failures[0] if decision.failures else None
+            reason = f" First failure: {shown(first.message)}" if first else ""
+            console.error(f"policy {clean(decision.policy)} denies {label}.{reason}")
+    console.write_output(text, output)
+    return bool(decision.allowed)
+
+
+def require_method(given: object) -> None:
+    """Refuse ``verify oci://`` without an expected signer (there is no local bundle to read).
+
+    Raises:
+        UsageError: when no verification option was given.
+    """
+    if not given:
+        raise UsageError(
+            "Say who must have signed the model: --key PUBLIC.pem, --certificate-chain CA.pem, "
+            "or --identity/--identity-regexp with --issuer (or use --policy)."
         )

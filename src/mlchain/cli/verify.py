@@ -115,8 +115,9 @@ def verify(
         from mlchain.signing.verify import verify_model
 
         if oci:  # by manifest, without downloading the weights: docs/oci.md
-            from mlchain.cli.oci import verify_reference
+            from mlchain.cli.oci import require_method, verify_reference
 
+            require_method(identity or identity_regexp or issuer or key or certificate_chain)
             method = verification_method(
                 Path(),
                 signature,

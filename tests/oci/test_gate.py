@@ -1,0 +1,99 @@
+"""`mlchain verify oci://...@digest --policy P`: the folder gate on verified, pulled bytes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers import run_cli
+from mlchain.signing.sign import SigningMethod
+from mlchain.sources.oci import RegistryClient, parse_oci_uri
+from mlchain.sources.oci_sign import sign_oci
+from oci.helpers import fixture_files
+from oci.models import push_modelpack
+from oci.registry import Registry
+from signing_helpers import write_key
+
+
+def _policy(folder: Path, public: Path) -> Path:
+    policy = folder / "policy.yaml"
+    policy.write_text(
+        "apiVersion: mlchain.dev/v1alpha1\n"
+        "kind: ModelPolicy\n"
+        "metadata:\n  name: oci-key-signed\n"
+        "spec:\n"
+        "  authorities:\n"
+        f"    - name: release-key\n      key:\n        path: {public}\n"
+        "  scan:\n    failOn: medium\n"
+    )
+    return policy
+
+
+def test_gate_allows_a_signed_clean_model_and_denies_a_malicious_one(
+    registry: Registry, tmp_path: Path
+) -> None:
+    keys = write_key(tmp_path, "release")
+    policy = _policy(tmp_path, keys.public)
+    client = RegistryClient(registry.host)
+    method = SigningMethod.key(keys.private)
+    clean = push_modelpack(
+        client, "gate/clean", "v1", fixture_files(["safetensors/benign/f32.safetensors"])
+    )
+    sign_oci(client, parse_oci_uri(f"oci://{registry.host}/gate/clean:v1"), method)
+    evil = push_modelpack(
+        client, "gate/evil", "v1", fixture_files(["pickle/malicious/cprofile_run.pkl"])
+    )
+    sign_oci(client, parse_oci_uri(f"oci://{registry.host}/gate/evil:v1"), method)
+
+    allowed = run_cli(
+        "verify",
+        f"oci://{registry.host}/gate/clean@{clean.digest}",
+        "--policy",
+        str(policy),
+        "-f",
+        "json",
+    )
+    assert allowed.exit_code == 0, allowed.stdout + allowed.stderr
+    assert json.loads(allowed.stdout)["allowed"] is True
+
+    denied = run_cli(
+        "verify", f"oci://{registry.host}/gate/evil@{evil.digest}", "--policy", str(policy)
+    )
+    assert denied.exit_code == 1
+    assert "DENIED" in denied.stdout
+
+
+def test_gate_requires_a_digest_and_a_signature(registry: Registry, tmp_path: Path) -> None:
+    keys = write_key(tmp_path, "release")
+    policy = _policy(tmp_path, keys.public)
+    client = RegistryClient(registry.host)
+    unsigned = push_modelpack(client, "gate/unsigned", "v1", {"README.md": b"hello"})
+    by_tag = run_cli("verify", f"oci://{registry.host}/gate/unsigned:v1", "--policy", str(policy))
+    assert by_tag.exit_code == 2
+    assert "not pinned to a digest" in by_tag.stderr
+    no_sig = run_cli(
+        "verify", f"oci://{registry.host}/gate/unsigned@{unsigned.digest}", "--policy", str(policy)
+    )
+    assert no_sig.exit_code == 1
+    assert "DENIED" in no_sig.stdout
+
+
+def test_gate_output_names_the_reference_not_a_temporary_folder(
+    registry: Registry, tmp_path: Path
+) -> None:
+    keys = write_key(tmp_path, "release")
+    policy = _policy(tmp_path, keys.public)
+    client = RegistryClient(registry.host)
+    unsigned = push_modelpack(client, "gate/label", "v1", {"README.md": b"hello"})
+    uri = f"oci://{registry.host}/gate/label@{unsigned.digest}"
+    denied = run_cli("verify", uri, "--policy", str(policy))
+    assert denied.exit_code == 1
+    assert f"DENIED by policy oci-key-signed: {uri}" in denied.stdout
+    assert "no bundle among the referrers (tag-schema)" in denied.stdout
+    assert "mlchain-oci-gate" not in denied.stdout + denied.stderr
+
+
+def test_verify_without_an_expected_signer_is_a_usage_error(registry: Registry) -> None:
+    result = run_cli("verify", f"oci://{registry.host}/gate/label:v1")
+    assert result.exit_code == 2
+    assert "Say who must have signed" in result.stderr
