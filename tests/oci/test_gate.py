@@ -97,3 +97,63 @@ def test_verify_without_an_expected_signer_is_a_usage_error(registry: Registry) 
     result = run_cli("verify", f"oci://{registry.host}/gate/label:v1")
     assert result.exit_code == 2
     assert "Say who must have signed" in result.stderr
+
+
+def test_copy_to_publishes_only_an_allowed_model(registry: Registry, tmp_path: Path) -> None:
+    keys = write_key(tmp_path, "release")
+    policy = _policy(tmp_path, keys.public)
+    client = RegistryClient(registry.host)
+    method = SigningMethod.key(keys.private)
+    files = fixture_files(["safetensors/benign/f32.safetensors"])
+    clean = push_modelpack(client, "gate/publish", "v1", files)
+    sign_oci(client, parse_oci_uri(f"oci://{registry.host}/gate/publish:v1"), method)
+    evil = push_modelpack(
+        client, "gate/nopublish", "v1", fixture_files(["pickle/malicious/cprofile_run.pkl"])
+    )
+    sign_oci(client, parse_oci_uri(f"oci://{registry.host}/gate/nopublish:v1"), method)
+
+    served = tmp_path / "mnt-models"
+    served.mkdir()
+    allowed = run_cli(
+        "verify",
+        f"oci://{registry.host}/gate/publish@{clean.digest}",
+        "--policy",
+        str(policy),
+        "--copy-to",
+        str(served),
+    )
+    assert allowed.exit_code == 0, allowed.stdout + allowed.stderr
+    assert {p.name: p.read_bytes() for p in served.iterdir()} == files
+    assert all(p.stat().st_mode & 0o777 == 0o444 for p in served.iterdir())
+
+    again = run_cli(
+        "verify",
+        f"oci://{registry.host}/gate/publish@{clean.digest}",
+        "--policy",
+        str(policy),
+        "--copy-to",
+        str(served),
+    )
+    assert again.exit_code == 2
+    assert "not empty" in again.stderr
+
+    refused = tmp_path / "refused"
+    refused.mkdir()
+    denied = run_cli(
+        "verify",
+        f"oci://{registry.host}/gate/nopublish@{evil.digest}",
+        "--policy",
+        str(policy),
+        "--copy-to",
+        str(refused),
+    )
+    assert denied.exit_code == 1
+    assert list(refused.iterdir()) == []
+
+
+def test_copy_to_needs_an_oci_model_and_a_policy(tmp_path: Path) -> None:
+    result = run_cli(
+        "verify", str(tmp_path), "--copy-to", str(tmp_path), "--key", str(tmp_path / "k")
+    )
+    assert result.exit_code == 2
+    assert "--copy-to works with --policy and an oci:// model" in result.stderr

@@ -82,6 +82,15 @@ def verify_reference(
     return bool(result.verified)
 
 
+def oci_gate(copy_to: Path | None) -> Callable[..., bool]:
+    """The gate for ``oci://`` models, publishing into ``copy_to`` when given and allowed."""
+
+    def gate(model_path: Path, policy_path: Path, **options: Any) -> bool:
+        return run_oci_gate(model_path, policy_path, copy_to=copy_to, **options)
+
+    return gate
+
+
 def run_oci_gate(
     model_path: Path,
     policy_path: Path,
@@ -93,12 +102,17 @@ def run_oci_gate(
     jobs: int,
     fmt: Any,
     output: Path | None,
+    copy_to: Path | None = None,
 ) -> bool:
     """The deploy gate for ``oci://...@sha256:...``: pull verified bytes, then the folder gate.
 
     The reference must be pinned by digest. Every layer is downloaded (digest-checked) into a
-    private temporary folder; the signature is the ``--signature`` file or the first Sigstore
+    private staging folder; the signature is the ``--signature`` file or the first Sigstore
     bundle among the manifest's referrers; then the folder gate runs unchanged on the result.
+    With ``copy_to`` (an empty folder, e.g. the volume a model server mounts), the staging
+    folder is created inside it and, once the gate allows, its files are renamed into place:
+    the server reads exactly the bytes that were digest-checked, verified and scanned. A denied
+    model leaves ``copy_to`` empty.
     """
     from mlchain.gate import run_gate
     from mlchain.policy import load_policy
@@ -112,7 +126,8 @@ def run_oci_gate(
     check_pinned(ref, True)
     manifest = client.resolve(ref)
     label = ref.uri
-    with tempfile.TemporaryDirectory(prefix="mlchain-oci-gate-") as tmp:
+    staging_parent = _check_empty(copy_to) if copy_to is not None else None
+    with tempfile.TemporaryDirectory(prefix=".mlchain-oci-gate-", dir=staging_parent) as tmp:
         work = Path(tmp)
         pulled = pull_model(client, ref, manifest, work, ScanOptions(jobs=jobs), header_only=False)
         if signature is None:
@@ -153,8 +168,35 @@ def run_oci_gate(
             first = decision.failures[0] if decision.failures else None
             reason = f" First failure: {shown(first.message)}" if first else ""
             console.error(f"policy {clean(decision.policy)} denies {label}.{reason}")
+        elif copy_to is not None:
+            _publish(pulled.root, copy_to)
+            console.info(f"published {len(pulled.files)} verified file(s) into {copy_to}")
     console.write_output(text, output)
     return bool(decision.allowed)
+
+
+def _check_empty(folder: Path) -> Path:
+    """``--copy-to`` must be an existing empty folder (a fresh volume): nothing to overwrite."""
+    if not folder.is_dir():
+        raise UsageError(f"--copy-to {folder}: no such folder; create it (or mount a volume).")
+    if any(not p.name.startswith(".mlchain-oci-gate-") for p in folder.iterdir()):
+        raise UsageError(
+            f"--copy-to {folder} is not empty; mlchain publishes only into an empty folder so the "
+            "server never sees a mix of verified and other files."
+        )
+    return folder
+
+
+def _publish(root: Path, dest: Path) -> None:
+    """Rename the pulled files into ``dest`` (same file system: the staging folder is inside).
+
+    Files were created owner-only while pulling; published, they become read-only for all (the
+    model server may run as another user, and nothing should modify verified bytes).
+    """
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o444)
+    for entry in sorted(root.iterdir()):
+        entry.replace(dest / entry.name)
 
 
 def require_method(given: object) -> None:

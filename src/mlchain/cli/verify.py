@@ -77,6 +77,14 @@ def verify(
         ),
     ] = None,
     jobs: Annotated[int, jobs_option("Scan worker processes")] = 0,
+    copy_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--copy-to",
+            help="With --policy and an oci:// model: publish the pulled, verified bytes into "
+            "this empty folder once the gate allows them",
+        ),
+    ] = None,
     fmt: Annotated[
         ResultFormat, format_option("Output format", envvar="MLCHAIN_VERIFY_FORMAT")
     ] = ResultFormat.TABLE,
@@ -89,6 +97,8 @@ def verify(
         oci = str(model_path).startswith("oci:/")
         if not oci:
             check_model_path(model_path, hint=None)
+        if copy_to is not None and not (oci and policy is not None):
+            raise UsageError("--copy-to works with --policy and an oci:// model (docs/oci.md).")
         if policy is not None:
             if identity or identity_regexp or issuer or key or certificate_chain or staging:
                 raise UsageError(
@@ -97,7 +107,9 @@ def verify(
                 )
             gate = _run_gate
             if oci:  # models in registries: docs/oci.md
-                from mlchain.cli.oci import run_oci_gate as gate
+                from mlchain.cli.oci import oci_gate
+
+                gate = oci_gate(copy_to)
             allowed = gate(
                 model_path,
                 policy,
