@@ -36,7 +36,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from mlchain.signing.sign import SigningMethod  # noqa: E402
 from mlchain.signing.verify import VerificationMethod  # noqa: E402
-from mlchain.sources.oci import OCI_MANIFEST, RegistryClient, parse_oci_uri  # noqa: E402
+from mlchain.sources.oci import OCI_MANIFEST, parse_oci_uri  # noqa: E402
+from mlchain.sources.oci_client import RegistryClient  # noqa: E402
 from mlchain.sources.oci_model import (  # noqa: E402
     MODELPACK_ARTIFACT,
     MODELPACK_CONFIG,

@@ -8,7 +8,8 @@ import json
 import tarfile
 from dataclasses import dataclass
 
-from mlchain.sources.oci import OCI_EMPTY, OCI_MANIFEST, RegistryClient
+from mlchain.sources.oci import OCI_EMPTY, OCI_MANIFEST
+from mlchain.sources.oci_client import RegistryClient
 from mlchain.sources.oci_model import (
     KITOPS_CONFIG,
     MODELPACK_ARTIFACT,

@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 
 from helpers import run_cli
-from mlchain.sources.oci import (
+from mlchain.sources.oci import RegistryError, is_loopback, parse_oci_uri
+from mlchain.sources.oci_auth import (
     AuthLookup,
     Credentials,
-    RegistryClient,
-    RegistryError,
     docker_config_paths,
-    is_loopback,
     lookup_credentials,
-    parse_oci_uri,
 )
+from mlchain.sources.oci_client import RegistryClient
 from oci.conftest import AUTH_USERS
 from oci.helpers import fixture_files
 from oci.models import push_modelpack

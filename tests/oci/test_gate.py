@@ -7,7 +7,8 @@ from pathlib import Path
 
 from helpers import run_cli
 from mlchain.signing.sign import SigningMethod
-from mlchain.sources.oci import RegistryClient, parse_oci_uri
+from mlchain.sources.oci import parse_oci_uri
+from mlchain.sources.oci_client import RegistryClient
 from mlchain.sources.oci_sign import sign_oci
 from oci.helpers import fixture_files
 from oci.models import push_modelpack

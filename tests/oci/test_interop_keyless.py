@@ -10,7 +10,8 @@ import pytest
 from fakesigstore.fixture import FakeSigstoreSession, fake_sigstore  # noqa: F401
 from helpers import run_cli
 from mlchain.signing.sign import SigningMethod
-from mlchain.sources.oci import RegistryClient, fallback_tag, parse_oci_uri
+from mlchain.sources.oci import fallback_tag, parse_oci_uri
+from mlchain.sources.oci_client import RegistryClient
 from mlchain.sources.oci_sign import BUNDLE_ARTIFACT_TYPE, sign_oci
 from oci.models import push_modelpack
 from oci.registry import Registry

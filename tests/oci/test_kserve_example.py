@@ -11,7 +11,8 @@ import yaml
 
 from mlchain.policy import load_policy
 from mlchain.signing.sign import SigningMethod
-from mlchain.sources.oci import RegistryClient, parse_oci_uri
+from mlchain.sources.oci import parse_oci_uri
+from mlchain.sources.oci_client import RegistryClient
 from mlchain.sources.oci_sign import sign_oci
 from oci.helpers import fixture_files
 from oci.models import push_modelpack

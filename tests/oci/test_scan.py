@@ -9,7 +9,8 @@ import pytest
 
 from mlchain.scan import scan_paths
 from mlchain.scan.base import ScanOptions
-from mlchain.sources.oci import RegistryClient, RegistryError, parse_oci_uri
+from mlchain.sources.oci import RegistryError, parse_oci_uri
+from mlchain.sources.oci_client import RegistryClient
 from mlchain.sources.oci_model import scan_oci
 from oci.helpers import finding_keys, fixture_files, write_folder
 from oci.models import push_modelcar, push_modelkit, push_modelpack

@@ -11,7 +11,8 @@ import pytest
 from helpers import run_cli
 from mlchain.signing.sign import SigningMethod
 from mlchain.signing.verify import VerificationMethod
-from mlchain.sources.oci import RegistryClient, RegistryError, fallback_tag, parse_oci_uri
+from mlchain.sources.oci import RegistryError, fallback_tag, parse_oci_uri
+from mlchain.sources.oci_client import RegistryClient
 from mlchain.sources.oci_sign import BUNDLE_ARTIFACT_TYPE, sign_oci, verify_oci
 from oci.models import push_modelcar, push_modelpack
 from oci.proxy import RegistryProxy

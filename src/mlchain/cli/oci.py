@@ -16,7 +16,9 @@ from typing import Any
 from mlchain.cli import console
 from mlchain.errors import UsageError
 from mlchain.sanitize import clean
-from mlchain.sources.oci import OciRef, RegistryClient, client_for, docker_config_paths
+from mlchain.sources.oci import OciRef
+from mlchain.sources.oci_auth import docker_config_paths
+from mlchain.sources.oci_client import RegistryClient, client_for
 
 
 def _client(uri: str) -> tuple[OciRef, RegistryClient]:

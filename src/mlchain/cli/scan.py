@@ -164,7 +164,8 @@ def _oci_reference(args: list[str]) -> OciRef | None:
 
 
 def _scan_oci(ref: OciRef, options: ScanOptions, *, require_pinned: bool) -> ScanReport:
-    from mlchain.sources.oci import client_for, docker_config_paths
+    from mlchain.sources.oci_auth import docker_config_paths
+    from mlchain.sources.oci_client import client_for
     from mlchain.sources.oci_model import check_pinned, scan_oci
 
     check_pinned(ref, require_pinned)

@@ -36,11 +36,11 @@ from mlchain.sources.oci import (
     MAX_MANIFEST_BYTES,
     Manifest,
     OciRef,
-    RegistryClient,
     RegistryError,
     descriptor_digest,
     descriptor_size,
 )
+from mlchain.sources.oci_client import RegistryClient
 
 MODELPACK_CONFIG = "application/vnd.cncf.model.config.v1+json"
 MODELPACK_ARTIFACT = "application/vnd.cncf.model.manifest.v1+json"

@@ -31,10 +31,10 @@ from mlchain.sources.oci import (
     OCI_MANIFEST,
     Manifest,
     OciRef,
-    RegistryClient,
     descriptor_digest,
     descriptor_size,
 )
+from mlchain.sources.oci_client import RegistryClient
 from mlchain.sources.oci_model import MODELPACK_FILEPATH, TITLE, describe_layout
 
 BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
