@@ -28,8 +28,11 @@ class RegistryProxy:
         *,
         referrers_api: bool = False,
         bearer_login: tuple[str, str] | None = None,
+        redirect_blobs_to: str | None = None,
     ) -> None:
         self.upstream = upstream
+        self.redirect_blobs_to = redirect_blobs_to
+        self.authorizations: list[str | None] = []
         self.bearer_login = bearer_login
         self.token = "tok-" + __import__("secrets").token_hex(8)
         self.token_requests: list[str] = []
@@ -81,7 +84,12 @@ class RegistryProxy:
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
+        self.authorizations.append(handler.headers.get("Authorization"))
         if self.bearer_login is not None and not self._bearer_ok(handler, method):
+            return
+        if self.redirect_blobs_to and method == "GET" and "/blobs/sha256:" in handler.path:
+            target = f"http://{self.redirect_blobs_to}{handler.path}"
+            self._reply(handler, 307, {"Location": target}, b"", method)
             return
         match = _REFERRERS.match(handler.path.split("?")[0])
         if match and method == "GET" and self.referrers_api:

@@ -2,7 +2,9 @@
 
 The client is split in three: this module (``oci://`` references, manifests, descriptors),
 :mod:`mlchain.sources.oci_auth` (Docker-config logins) and :mod:`mlchain.sources.oci_client`
-(HTTP: auth challenges, redirects, bounded digest-checked reads, referrers, push). Models shipped as OCI artifacts (CNCF ModelPack, KitOps ModelKits, image-shaped "modelcars") are
+(HTTP: auth challenges, redirects, bounded digest-checked reads, referrers, push).
+
+Models shipped as OCI artifacts (CNCF ModelPack, KitOps ModelKits, image-shaped "modelcars") are
 read straight from the registry. Everything here is stdlib HTTP (:mod:`urllib`), so the core gains
 no dependency. The rules that matter for security:
 

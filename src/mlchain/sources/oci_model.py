@@ -207,7 +207,8 @@ class _Puller:
             )
             return None
         target = self.pulled.root.joinpath(*PurePosixPath(logical).parts)
-        if any(p.is_file() for p in list(target.parents)[: len(PurePosixPath(logical).parts) - 1]):
+        inside = list(target.parents)[: len(PurePosixPath(logical).parts) - 1]
+        if target.exists() or any(p.is_file() for p in inside):
             self.problem("archive-suspicious-member", "a file and a folder share a name", logical)
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
