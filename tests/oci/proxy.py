@@ -29,8 +29,10 @@ class RegistryProxy:
         referrers_api: bool = False,
         bearer_login: tuple[str, str] | None = None,
         redirect_blobs_to: str | None = None,
+        ignore_ranges: bool = False,
     ) -> None:
         self.upstream = upstream
+        self.ignore_ranges = ignore_ranges
         self.redirect_blobs_to = redirect_blobs_to
         self.authorizations: list[str | None] = []
         self.bearer_login = bearer_login
@@ -113,6 +115,7 @@ class RegistryProxy:
             k: v
             for k, v in handler.headers.items()
             if k.lower() not in {"host", "content-length", "connection"}
+            and not (self.ignore_ranges and k.lower() == "range")
         }
         request = urllib.request.Request(
             f"http://{self.upstream}{handler.path}", data=body, method=method, headers=headers

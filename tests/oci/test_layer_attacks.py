@@ -210,3 +210,30 @@ def test_layout_reader_refuses_odd_manifests_cleanly(data: dict) -> None:
             reader(manifest, "oci://r.test/m")
         except (UsageError, RegistryError):
             pass
+
+
+def test_registry_without_ranges_falls_back_to_a_checked_download(registry: Registry) -> None:
+    from oci.helpers import fixture_files
+
+    files = fixture_files(["safetensors/benign/f32.safetensors"])
+    with RegistryProxy(registry.host, ignore_ranges=True) as proxy:
+        client = RegistryClient(proxy.host)
+        push_modelpack(client, "attack/noranges", "v1", files)
+        report, pulled = scan_oci(
+            client, parse_oci_uri(f"oci://{proxy.host}/attack/noranges:v1"), ScanOptions(jobs=1)
+        )
+    assert pulled.header_only == []
+    assert set(pulled.files) == set(files)
+    assert not report.findings
+
+
+def test_truncated_tar_member_is_a_finding(registry: Registry) -> None:
+    client = RegistryClient(registry.host)
+    whole = tar_bytes({"weights.bin": b"w" * 4096})
+    blob = whole[: 512 + 1000]  # header + part of the data
+    manifest = _layer_manifest(
+        client, "attack/trunc", "application/vnd.cncf.model.weight.v1.tar", blob
+    )
+    push_manifest(client, "attack/trunc", "v1", manifest)
+    report, _ = _scan(registry.host, "attack/trunc:v1")
+    assert ("weights.bin", "archive-unsupported") in _rules(report)

@@ -37,6 +37,10 @@ from mlchain.sources.oci_auth import AuthLookup, lookup_credentials
 _CHUNK = 1024 * 1024
 
 
+class RangeNotServed(RegistryError):
+    """The registry answered a range request with the whole blob (callers download instead)."""
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Redirects are followed by :class:`RegistryClient` itself (to drop credentials)."""
 
@@ -158,8 +162,6 @@ class RegistryClient:
                         f"The registry {self.registry} redirected to plain HTTP; refusing."
                     )
                 url = target
-                if method == "HEAD":
-                    continue
                 continue
             return Response(status, stream.headers, stream, url)
         raise RegistryError(f"The registry {self.registry} redirected too many times.")
@@ -365,8 +367,14 @@ class RegistryClient:
     def read_range(self, repository: str, digest: str, start: int, end: int) -> bytes:
         """Bytes ``start..end`` (inclusive) of a blob with one range request.
 
+        The answer must be a 206 whose ``Content-Range`` starts at ``start`` and that holds
+        exactly the bytes asked for. (Ranges cannot be checked against the blob digest: a
+        header-only scan trusts the registry to serve the blob's own bytes; the deploy gate
+        downloads and digest-checks everything instead.)
+
         Raises:
-            RegistryError: the registry ignored the range (a full body is never read here).
+            RangeNotServed: the registry ignored the range (a full body is never read here).
+            RegistryError: a short or misplaced range.
         """
         response = self.request(
             "GET",
@@ -377,12 +385,21 @@ class RegistryClient:
         assert response is not None
         if response.status != 206:
             response.stream.close()
+            raise RangeNotServed(f"The registry {self.registry} ignored a range request.")
+        served = re.match(r"bytes (\d+)-(\d+)/", response.headers.get("Content-Range", ""))
+        if served is None or int(served.group(1)) != start:
+            response.stream.close()
             raise RegistryError(
-                f"The registry {self.registry} ignored a range request for {digest}.",
-                hint="This registry cannot serve header-only scans; report it to its operator.",
+                f"The registry {self.registry} answered a range request for {digest} with "
+                f"another range ({response.headers.get('Content-Range')!r}); refusing."
             )
         data = response.read_bounded(end - start + 1, f"a range of {digest}")
         self.bytes_received += len(data)
+        if len(data) != end - start + 1:
+            raise RegistryError(
+                f"The registry {self.registry} sent {len(data)} bytes for a {end - start + 1}-byte "
+                f"range of {digest}; the blob is shorter than its manifest says."
+            )
         return data
 
     def download_blob(

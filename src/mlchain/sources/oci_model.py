@@ -40,7 +40,7 @@ from mlchain.sources.oci import (
     descriptor_digest,
     descriptor_size,
 )
-from mlchain.sources.oci_client import RegistryClient
+from mlchain.sources.oci_client import RangeNotServed, RegistryClient
 
 MODELPACK_CONFIG = "application/vnd.cncf.model.config.v1+json"
 MODELPACK_ARTIFACT = "application/vnd.cncf.model.manifest.v1+json"
@@ -240,6 +240,12 @@ class _Puller:
         """Fetch only the header into a sparse file; ``False`` when it is not a plausible one."""
         if layer.size < 10:
             return False
+        try:
+            return self._read_safetensors_header(layer, target)
+        except RangeNotServed:
+            return False  # a registry without ranges: download the layer instead
+
+    def _read_safetensors_header(self, layer: Layer, target: Path) -> bool:
         first = self.client.read_range(self.repo, layer.digest, 0, 7)
         (length,) = struct.unpack("<Q", first)
         if not 2 <= length <= min(MAX_SAFETENSORS_HEADER, layer.size - 8):
@@ -380,6 +386,13 @@ class _Puller:
                 target = self.target(logical, layer)
                 if target is None:
                     continue
+                if member.data_offset + member.size > size:
+                    self.problem(
+                        "archive-unsupported",
+                        "the layer ends inside this member's data; tar readers fail here, only "
+                        "the bytes present were scanned",
+                        logical,
+                    )
                 with target.open("xb") as out:
                     target.chmod(0o600)
                     start = member.data_offset
