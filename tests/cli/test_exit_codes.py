@@ -68,7 +68,7 @@ def test_exit_2_on_malformed_allow_global(tmp_path: Path) -> None:
 
 def test_exit_3_when_output_cannot_be_written(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("x\n")
-    target = tmp_path / "missing-dir" / "report.json"
+    target = tmp_path / "README.md" / "report.json"  # a folder that cannot exist
     result = run_cli("scan", "-f", "json", "-o", str(target), str(tmp_path))
     assert result.exit_code == 3
     assert "Cannot write" in result.stderr

@@ -37,6 +37,10 @@ def test_sigint_exits_130_without_partial_output(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A suite started in the background of a non-interactive shell (nohup, some CI runners)
+        # has SIGINT ignored, and children inherit that: Python then installs no
+        # KeyboardInterrupt handler. The child gets SIGINT's default back, as a terminal has it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"

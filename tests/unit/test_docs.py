@@ -81,6 +81,7 @@ def test_every_command_has_a_docs_page() -> None:
         "sbom": "sbom",
         "attest": "attest",
         "verify-attestation": "attest",
+        "keygen": "signing",
     }
     names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     assert names == set(expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -33,8 +34,16 @@ def err_console() -> Console:
 
 
 def stdout_is_color_terminal() -> bool:
-    """Whether data written to stdout may carry colour."""
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    """Whether data written to stdout may carry colour.
+
+    ``NO_COLOR`` (any value) turns colour off; otherwise a non-empty ``FORCE_COLOR`` turns it on
+    even when stdout is not a terminal (CI logs that render ANSI), as rich and most tools do.
+    """
+    if "NO_COLOR" in os.environ:
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
 
 def info(message: str) -> None:
@@ -59,7 +68,7 @@ def _plain(message: str) -> None:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Write ``text`` to stdout, or atomically to ``output`` (temp file + rename).
+    """Write ``text`` to stdout, or to ``output`` (see :mod:`mlchain.atomic`), creating its folder.
 
     A failed or interrupted write leaves no partial file behind.
 
@@ -70,4 +79,8 @@ def write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    # A missing folder is created (the README's `-o model.mlchain/provenance.json` is mlchain's
+    # own convention); only after the run succeeded, so a failed run leaves nothing behind.
+    with contextlib.suppress(OSError):  # the write below reports what is wrong
+        output.expanduser().parent.mkdir(parents=True, exist_ok=True)
     write_atomically(output, text)

@@ -150,8 +150,8 @@ class ResultFormat(str, enum.Enum):
 
 
 def format_option(help_text: str, *, envvar: str | None = None) -> Any:
-    """``--format`` / ``-f``."""
-    return typer.Option("--format", "-f", envvar=envvar, help=help_text)
+    """``--format`` / ``-f`` (case-insensitive: ``-f SARIF`` works as trivy users type it)."""
+    return typer.Option("--format", "-f", envvar=envvar, help=help_text, case_sensitive=False)
 
 
 def output_option(help_text: str, *, envvar: str | None = None) -> Any:
@@ -375,15 +375,27 @@ def _typed(ctx: typer.Context, name: str) -> bool:
 
 
 def _password(key: Path) -> bytes | None:
-    """The key's password: MLCHAIN_KEY_PASSWORD, else a prompt when the key is encrypted."""
-    from_env = os.environ.get(PASSWORD_ENV)
-    if from_env is not None:
-        return from_env.encode("utf-8")
+    """The key's password: MLCHAIN_KEY_PASSWORD, else a prompt when the key is encrypted.
+
+    Raises:
+        UsageError: on a cosign key (mlchain cannot read its encryption), or an encrypted key
+            with no password source.
+    """
     try:
         with key.open("rb") as handle:
             head = handle.read(4096)
     except OSError:
-        return None  # sign_model reports the unreadable key with its own message
+        head = b""  # sign_model reports the unreadable key with its own message
+    if b"SIGSTORE PRIVATE KEY" in head or b"COSIGN PRIVATE KEY" in head:
+        raise UsageError(
+            f"{key} is a cosign key (scrypt and secretbox encryption), which mlchain does not "
+            "read.",
+            hint="Sign with an EC PEM key: `mlchain keygen` makes one. cosign can use the same PEM "
+            "key after `cosign import-key-pair --key mlchain.key`, so one key serves both tools.",
+        )
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env is not None:
+        return from_env.encode("utf-8")
     if b"ENCRYPTED" not in head:
         return None
     if not sys.stdin.isatty():

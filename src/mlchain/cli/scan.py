@@ -25,7 +25,7 @@ from mlchain.errors import UsageError
 from mlchain.output import OutputFormat
 
 if TYPE_CHECKING:
-    from mlchain.models import ScanReport
+    from mlchain.models import ScanReport, Severity
     from mlchain.scan.base import ScanOptions
     from mlchain.sources.hub import HubRef
     from mlchain.sources.oci import OciRef
@@ -95,6 +95,28 @@ def scan(
             "not pinned to a digest",
         ),
     ] = False,
+    sarif_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--sarif-output",
+            envvar="MLCHAIN_SARIF_OUTPUT",
+            help="Also write a SARIF report to this file",
+        ),
+    ] = None,
+    json_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-output", envvar="MLCHAIN_JSON_OUTPUT", help="Also write a JSON report here"
+        ),
+    ] = None,
+    junit_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit-output",
+            envvar="MLCHAIN_JUNIT_OUTPUT",
+            help="Also write a JUnit XML report to this file",
+        ),
+    ] = None,
 ) -> None:
     """Scan model files and folders for unsafe content, without loading them."""
     with error_boundary():
@@ -124,12 +146,20 @@ def scan(
         else:
             local = _check_paths(paths)
             report = scan_paths(local, options, progress=_progress_callback())
-        formatter = fmt.formatter()
-        if fmt is OutputFormat.TABLE:
-            from mlchain.output.table import TableFormatter
-
-            formatter = TableFormatter(color=output is None and console.stdout_is_color_terminal())
+        gate = fail_on.to_severity()
+        color = output is None and console.stdout_is_color_terminal()
+        formatter = fmt.formatter(color=color, fail_on=gate, strict=strict)
         console.write_output(formatter.render(report), output)
+        extra = {
+            OutputFormat.SARIF: sarif_output,
+            OutputFormat.JSON: json_output,
+            OutputFormat.JUNIT: junit_output,
+        }
+        for extra_fmt, target in extra.items():
+            if target is not None:
+                text = extra_fmt.formatter(fail_on=gate, strict=strict).render(report)
+                console.write_output(text, target)
+        _github_step_summary(report, gate)
         from mlchain.output.table import summary_line
 
         console.info(summary_line(report))
@@ -137,6 +167,20 @@ def scan(
             _explain(local, options, to_stderr=output is None and fmt is not OutputFormat.TABLE)
     failed = report.exceeds(fail_on.to_severity(), strict=strict)
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
+
+
+def _github_step_summary(report: ScanReport, gate: Severity | None) -> None:
+    """Append a Markdown summary to ``$GITHUB_STEP_SUMMARY`` when GitHub Actions sets it."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from mlchain.output.github import job_summary
+
+    try:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(job_summary(report, fail_on=gate))
+    except OSError as exc:  # the summary is a courtesy: never fail the scan over it
+        console.info(f"warning: cannot append the job summary to {target}: {exc.strerror}")
 
 
 def _explain(paths: list[Path], options: object, *, to_stderr: bool) -> None:

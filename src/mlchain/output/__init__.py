@@ -11,6 +11,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import assert_never
 
+from mlchain.models import Severity
+
 if TYPE_CHECKING:
     from mlchain.output.base import Formatter
 
@@ -22,14 +24,26 @@ class OutputFormat(str, enum.Enum):
     TABLE = "table"
     JSON = "json"
     SARIF = "sarif"
+    JUNIT = "junit"
+    GITHUB = "github"
 
-    def formatter(self) -> Formatter:
-        """Return the formatter for this format (imports only the one needed)."""
+    def formatter(
+        self,
+        *,
+        color: bool = False,
+        fail_on: Severity | None = Severity.MEDIUM,
+        strict: bool = False,
+    ) -> Formatter:
+        """Return the formatter for this format (imports only the one needed).
+
+        ``color`` applies to the table; the gate (``fail_on``, ``strict``) to JUnit, where
+        findings at or above it are failures, and to SARIF's ``invocations[].exitCode``.
+        """
         match self:
             case OutputFormat.TABLE:
                 from mlchain.output.table import TableFormatter
 
-                return TableFormatter()
+                return TableFormatter(color=color)
             case OutputFormat.JSON:
                 from mlchain.output.json import JsonFormatter
 
@@ -37,6 +51,14 @@ class OutputFormat(str, enum.Enum):
             case OutputFormat.SARIF:
                 from mlchain.output.sarif import SarifFormatter
 
-                return SarifFormatter()
+                return SarifFormatter(fail_on=fail_on, strict=strict)
+            case OutputFormat.JUNIT:
+                from mlchain.output.junit import JunitFormatter
+
+                return JunitFormatter(fail_on=fail_on)
+            case OutputFormat.GITHUB:
+                from mlchain.output.github import GithubFormatter
+
+                return GithubFormatter()
             case _ as unreachable:  # pragma: no cover - mypy proves exhaustiveness
                 assert_never(unreachable)

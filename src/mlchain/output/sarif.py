@@ -99,7 +99,15 @@ def _uri(path: str) -> str:
 
 
 class SarifFormatter(Formatter):
-    """Renders a SARIF 2.1.0 log with one run."""
+    """Renders a SARIF 2.1.0 log with one run.
+
+    ``invocations[0].exitCode`` is the exit code the scan ends with under ``fail_on`` and
+    ``strict`` (1 when the gate fails, else 0), so a SARIF consumer sees the gate's verdict.
+    """
+
+    def __init__(self, *, fail_on: Severity | None = Severity.MEDIUM, strict: bool = False) -> None:
+        self.fail_on = fail_on
+        self.strict = strict
 
     def render(self, report: ScanReport) -> str:
         """Return the SARIF document followed by a newline."""
@@ -122,6 +130,13 @@ class SarifFormatter(Formatter):
                             "rules": [_rule_descriptor(rule) for rule in rules],
                         }
                     },
+                    "automationDetails": {"id": "mlchain/scan/"},
+                    "invocations": [
+                        {
+                            "executionSuccessful": True,
+                            "exitCode": int(report.exceeds(self.fail_on, strict=self.strict)),
+                        }
+                    ],
                     "originalUriBaseIds": {"%SRCROOT%": {"uri": "./"}},
                     "results": [_result(f, rule_index) for f in report.findings],
                     "properties": {

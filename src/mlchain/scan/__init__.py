@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -151,10 +150,10 @@ def _ignore_sigint() -> None:
 
 
 def usable_cores() -> int:
-    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """CPUs this process may use: affinity and the cgroup CPU quota (a 1-CPU pod gets 1)."""
+    from mlchain.cpus import usable_cpus
+
+    return usable_cpus()
 
 
 def _start_methods() -> list[str]:

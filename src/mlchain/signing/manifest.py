@@ -16,6 +16,8 @@ from mlchain.errors import MlchainError, UsageError
 HashAlgorithm = Literal["sha256", "blake2", "blake3"]
 
 DEFAULT_SIGNATURE_NAME = "model.sig"
+SIGNATURE_SUFFIX = ".sig"
+"""A single-file model's signature is the file's name plus this suffix (``w.pt.sig``)."""
 
 
 def file_digests(
@@ -57,9 +59,15 @@ class SymlinkError(UsageError):
 
 
 def default_signature_path(model_path: Path) -> Path:
-    """Return where OMS puts the signature: ``model.sig`` in the folder or next to the file."""
-    folder = model_path if model_path.is_dir() else model_path.parent
-    return folder / DEFAULT_SIGNATURE_NAME
+    """Return the default signature path: ``model.sig`` in a folder, ``<file>.sig`` for a file.
+
+    A single-file model gets a signature of its own name, never the folder's shared
+    ``model.sig``: two single-file models in one folder would otherwise overwrite each other's
+    signature, and a verifier would check one file against the other's bundle.
+    """
+    if model_path.is_dir():
+        return model_path / DEFAULT_SIGNATURE_NAME
+    return model_path.with_name(model_path.name + SIGNATURE_SUFFIX)
 
 
 def relative_ignores(model_path: Path, paths: Iterable[Path]) -> list[Path]:

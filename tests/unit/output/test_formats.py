@@ -96,7 +96,7 @@ def test_fingerprint_depends_on_rule_path_and_evidence() -> None:
     assert fingerprint(base) != fingerprint(other_evidence)
 
 
-@pytest.mark.parametrize("fmt", ["json", "sarif", "table"])
+@pytest.mark.parametrize("fmt", ["json", "sarif", "table", "junit", "github"])
 def test_hostile_file_names_are_neutralised(tmp_path: Path, fmt: str) -> None:
     try:
         (tmp_path / f"{HOSTILE}.safetensors").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\0" * 16)

@@ -141,7 +141,7 @@ def test_single_file_model(tmp_path: Path, keys: KeyPair) -> None:
     weights = tmp_path / "only.safetensors"
     weights.write_bytes(b"weights")
     result = sign_model(weights, SigningMethod.key(keys.private))
-    assert result.signature == tmp_path / "model.sig"
+    assert result.signature == tmp_path / "only.safetensors.sig"
     assert result.files == {"only.safetensors": hashlib.sha256(b"weights").hexdigest()}
     verification = _verify(weights, keys)
     assert verification.verified, verification.errors
