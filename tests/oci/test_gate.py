@@ -152,9 +152,26 @@ def test_copy_to_publishes_only_an_allowed_model(registry: Registry, tmp_path: P
     assert list(refused.iterdir()) == []
 
 
-def test_copy_to_needs_an_oci_model_and_a_policy(tmp_path: Path) -> None:
+def test_copy_to_needs_a_policy(tmp_path: Path) -> None:
     result = run_cli(
         "verify", str(tmp_path), "--copy-to", str(tmp_path), "--key", str(tmp_path / "k")
     )
     assert result.exit_code == 2
-    assert "--copy-to works with --policy and an oci:// model" in result.stderr
+    assert "--copy-to works with --policy" in result.stderr
+
+
+def test_copy_to_a_new_path_appears_complete(registry: Registry, tmp_path: Path) -> None:
+    keys = write_key(tmp_path, "release")
+    policy = _policy(tmp_path, keys.public)
+    client = RegistryClient(registry.host)
+    files = fixture_files(["safetensors/benign/f32.safetensors"])
+    pushed = push_modelpack(client, "gate/newpath", "v1", files)
+    method = SigningMethod.key(keys.private)
+    sign_oci(client, parse_oci_uri(f"oci://{registry.host}/gate/newpath:v1"), method)
+    dest = tmp_path / "serving" / "llama-v1"
+    dest.parent.mkdir()
+    uri = f"oci://{registry.host}/gate/newpath@{pushed.digest}"
+    result = run_cli("verify", uri, "--policy", str(policy), "--copy-to", str(dest))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == files
+    assert [p.name for p in dest.parent.iterdir()] == ["llama-v1"]  # no staging left behind

@@ -88,6 +88,7 @@ def oci_gate(copy_to: Path | None) -> Callable[..., bool]:
     """The gate for ``oci://`` models, publishing into ``copy_to`` when given and allowed."""
 
     def gate(model_path: Path, policy_path: Path, **options: Any) -> bool:
+        options.pop("copy_to", None)  # the folder gate's own --copy-to argument, if passed
         return run_oci_gate(model_path, policy_path, copy_to=copy_to, **options)
 
     return gate
@@ -111,10 +112,10 @@ def run_oci_gate(
     The reference must be pinned by digest. Every layer is downloaded (digest-checked) into a
     private staging folder; the signature is the ``--signature`` file or the first Sigstore
     bundle among the manifest's referrers; then the folder gate runs unchanged on the result.
-    With ``copy_to`` (an empty folder, e.g. the volume a model server mounts), the staging
-    folder is created inside it and, once the gate allows, its files are renamed into place:
-    the server reads exactly the bytes that were digest-checked, verified and scanned. A denied
-    model leaves ``copy_to`` empty.
+    With ``copy_to`` (a new path, or an empty folder such as the volume a model server mounts),
+    the staging folder is created on its file system and, once the gate allows, renamed into
+    place: the server reads exactly the bytes that were digest-checked, verified and scanned. A
+    denied model publishes nothing.
     """
     from mlchain.gate import run_gate
     from mlchain.policy import load_policy
@@ -128,7 +129,7 @@ def run_oci_gate(
     check_pinned(ref, True)
     manifest = client.resolve(ref)
     label = ref.uri
-    staging_parent = _check_empty(copy_to) if copy_to is not None else None
+    staging_parent = _staging_parent(copy_to) if copy_to is not None else None
     with tempfile.TemporaryDirectory(prefix=".mlchain-oci-gate-", dir=staging_parent) as tmp:
         work = Path(tmp)
         pulled = pull_model(client, ref, manifest, work, ScanOptions(jobs=jobs), header_only=False)
@@ -177,26 +178,38 @@ def run_oci_gate(
     return bool(decision.allowed)
 
 
-def _check_empty(folder: Path) -> Path:
-    """``--copy-to`` must be an existing empty folder (a fresh volume): nothing to overwrite."""
-    if not folder.is_dir():
-        raise UsageError(f"--copy-to {folder}: no such folder; create it (or mount a volume).")
-    if any(not p.name.startswith(".mlchain-oci-gate-") for p in folder.iterdir()):
-        raise UsageError(
-            f"--copy-to {folder} is not empty; mlchain publishes only into an empty folder so the "
-            "server never sees a mix of verified and other files."
-        )
-    return folder
+def _staging_parent(dest: Path) -> Path:
+    """Where to stage a pull for ``--copy-to DEST`` (on DEST's file system, so renames work).
+
+    ``DEST`` is either a new path (published by renaming the staging folder, atomically) or an
+    existing empty folder such as a volume mount (published by renaming its entries into it).
+    """
+    if dest.is_dir():
+        if any(not p.name.startswith(".mlchain-oci-gate-") for p in dest.iterdir()):
+            raise UsageError(
+                f"--copy-to {dest} is not empty; mlchain publishes only into an empty folder or "
+                "a new path, so the server never sees a mix of verified and other files."
+            )
+        return dest
+    if dest.exists() or dest.is_symlink():
+        raise UsageError(f"--copy-to {dest} exists and is not a folder.")
+    if not dest.parent.is_dir():
+        raise UsageError(f"--copy-to {dest}: its parent folder does not exist.")
+    return dest.parent
 
 
 def _publish(root: Path, dest: Path) -> None:
-    """Rename the pulled files into ``dest`` (same file system: the staging folder is inside).
+    """Move the pulled files to ``dest`` (same file system: the staging folder is beside/inside).
 
     Files were created owner-only while pulling; published, they become read-only for all (the
     model server may run as another user, and nothing should modify verified bytes).
     """
     for path in root.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o444)
+    root.chmod(0o755)
+    if not dest.exists():
+        root.rename(dest)  # atomic: the path appears complete or not at all
+        return
     for entry in sorted(root.iterdir()):
         entry.replace(dest / entry.name)
 

@@ -76,15 +76,15 @@ def verify(
             "(<model>.mlchain/*.json and --attestation), re-scan, evaluate the policy",
         ),
     ] = None,
-    jobs: Annotated[int, jobs_option("Scan worker processes")] = 0,
     copy_to: Annotated[
         Path | None,
         typer.Option(
             "--copy-to",
-            help="With --policy and an oci:// model: publish the pulled, verified bytes into "
-            "this empty folder once the gate allows them",
+            help="With --policy: copy the model to a private folder, verify the copy, and "
+            "publish it at this new path only if the policy allows it (serve this path)",
         ),
     ] = None,
+    jobs: Annotated[int, jobs_option("Scan worker processes")] = 0,
     fmt: Annotated[
         ResultFormat, format_option("Output format", envvar="MLCHAIN_VERIFY_FORMAT")
     ] = ResultFormat.TABLE,
@@ -97,8 +97,8 @@ def verify(
         oci = str(model_path).startswith("oci:/")
         if not oci:
             check_model_path(model_path, hint=None)
-        if copy_to is not None and not (oci and policy is not None):
-            raise UsageError("--copy-to works with --policy and an oci:// model (docs/oci.md).")
+        if copy_to is not None and policy is None:
+            raise UsageError("--copy-to works with --policy (the deploy gate).")
         if policy is not None:
             if identity or identity_regexp or issuer or key or certificate_chain or staging:
                 raise UsageError(
@@ -110,6 +110,8 @@ def verify(
                 from mlchain.cli.oci import oci_gate
 
                 gate = oci_gate(copy_to)
+            elif copy_to is not None:  # NOTE(oci): folders get --copy-to with issue 15
+                raise UsageError("--copy-to works with oci:// models in this version.")
             allowed = gate(
                 model_path,
                 policy,
