@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import run_cli
 from mlchain.signing.sign import SigningMethod
 from mlchain.sources.oci import parse_oci_uri
@@ -30,6 +32,7 @@ def _policy(folder: Path, public: Path) -> Path:
     return policy
 
 
+@pytest.mark.slow
 def test_gate_allows_a_signed_clean_model_and_denies_a_malicious_one(
     registry: Registry, tmp_path: Path
 ) -> None:

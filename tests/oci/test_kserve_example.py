@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mlchain.policy import load_policy
@@ -51,6 +52,7 @@ def _shim(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_script_refuses_tags_and_foreign_registries_then_publishes(
     registry: Registry, tmp_path: Path
 ) -> None:

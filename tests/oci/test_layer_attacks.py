@@ -187,7 +187,7 @@ def test_reference_parser_never_fails_unexpectedly(text: str) -> None:
     assert parse_oci_uri(ref.uri) == ref
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     st.dictionaries(
         st.text(max_size=10),
