@@ -138,10 +138,10 @@ def sign_oci(
     # certificate, keyless) and maps its errors; reused here so all three methods work alike.
     from mlchain.signing.sign import _model_signer, _run_signer
 
+    signer = _model_signer(method)  # a bad key or token fails before any network traffic
     manifest = client.resolve(ref)
     files = model_files(manifest, ref.uri)
     name = bound_name(ref, manifest.digest) if bind_manifest else ref.repository
-    signer = _model_signer(method)
     payload = ms_signing.Payload(_oms_manifest(files, name))
     bundle = str(_run_signer(lambda: signer.sign(payload).bundle.to_json(), method))
     if not push:
