@@ -30,7 +30,9 @@ class RegistryProxy:
         bearer_login: tuple[str, str] | None = None,
         redirect_blobs_to: str | None = None,
         ignore_ranges: bool = False,
+        token_realm: str | None = None,
     ) -> None:
+        self.token_realm = token_realm
         self.upstream = upstream
         self.ignore_ranges = ignore_ranges
         self.redirect_blobs_to = redirect_blobs_to
@@ -92,7 +94,9 @@ class RegistryProxy:
         if self.bearer_login is not None and not self._bearer_ok(handler, method):
             return
         if self.redirect_blobs_to and method == "GET" and "/blobs/sha256:" in handler.path:
-            target = f"http://{self.redirect_blobs_to}{handler.path}"
+            target = f"{self.redirect_blobs_to}{handler.path}"
+            if "://" not in self.redirect_blobs_to:
+                target = f"http://{target}"
             self._reply(handler, 307, {"Location": target}, b"", method)
             return
         match = _REFERRERS.match(handler.path.split("?")[0])
@@ -156,9 +160,9 @@ class RegistryProxy:
         if handler.headers.get("Authorization") == f"Bearer {self.token}":
             return True
         name = handler.path.split("/")[2] if handler.path.count("/") > 2 else ""
+        realm = self.token_realm or f"http://{self.host}/token"
         challenge = (
-            f'Bearer realm="http://{self.host}/token",service="test-registry",'
-            f'scope="repository:{name}:pull,push"'
+            f'Bearer realm="{realm}",service="test-registry",scope="repository:{name}:pull,push"'
         )
         self._reply(handler, 401, {"WWW-Authenticate": challenge}, b"{}", method)
         return False

@@ -184,3 +184,29 @@ def test_bearer_token_flow_with_docker_config_login(registry: Registry, tmp_path
         assert "token service" in refused.stderr
         assert "nope" not in refused.stderr
         assert proxy.token not in refused.stderr + ok.stderr + ok.stdout
+
+
+def test_cli_sign_and_verify_on_a_registry_with_htpasswd(
+    auth_registry: Registry, tmp_path: Path
+) -> None:
+    from signing_helpers import write_key
+
+    ((user, password),) = AUTH_USERS.items()
+    keys = write_key(tmp_path, "k")
+    pusher = RegistryClient(
+        auth_registry.host, auth=AuthLookup(Credentials(user, password, "test"))
+    )
+    pushed = push_modelpack(pusher, "private/signed", "v1", {"README.md": b"hello"})
+    uri = f"oci://{auth_registry.host}/private/signed@{pushed.digest}"
+    env = {"DOCKER_CONFIG": "", "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json")}
+    anonymous = run_cli("sign", uri, "--key", str(keys.private), env=env)
+    assert anonymous.exit_code == 3
+    assert "docker login" in anonymous.stderr
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (tmp_path / "auth.json").write_text(json.dumps({"auths": {auth_registry.host: {"auth": auth}}}))
+    signed = run_cli("sign", uri, "--key", str(keys.private), env=env)
+    assert signed.exit_code == 0, signed.stderr
+    verified = run_cli("verify", uri, "--key", str(keys.public), env=env)
+    assert verified.exit_code == 0, verified.stderr
+    for result in (anonymous, signed, verified):
+        assert password not in result.stdout + result.stderr

@@ -237,3 +237,21 @@ def test_truncated_tar_member_is_a_finding(registry: Registry) -> None:
     push_manifest(client, "attack/trunc", "v1", manifest)
     report, _ = _scan(registry.host, "attack/trunc:v1")
     assert ("weights.bin", "archive-unsupported") in _rules(report)
+
+
+def test_token_realm_off_loopback_over_http_gets_no_credentials(registry: Registry) -> None:
+    """A registry naming a plain-HTTP token service elsewhere would expose the login."""
+    realm = "http://tokens.example.invalid/token"
+    with RegistryProxy(registry.host, bearer_login=("robot", "pw"), token_realm=realm) as proxy:
+        client = RegistryClient(proxy.host, auth=AuthLookup(Credentials("robot", "pw")))
+        with pytest.raises(RegistryError, match="not HTTPS"):
+            client.get_manifest("any/repo", "v1")
+        assert proxy.token_requests == []
+
+
+def test_blob_redirect_to_plain_http_off_loopback_is_refused(registry: Registry) -> None:
+    client = RegistryClient(registry.host)
+    push_modelpack(client, "attack/downgrade", "v1", {"model.pkl": b"\x80\x04K\x01."})
+    with RegistryProxy(registry.host, redirect_blobs_to="http://storage.example.invalid") as proxy:
+        with pytest.raises(RegistryError, match="plain HTTP"):
+            _scan(proxy.host, "attack/downgrade:v1")
