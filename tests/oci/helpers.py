@@ -23,9 +23,17 @@ def write_folder(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
-def finding_keys(report: ScanReport) -> list[tuple[str, str | None, str, int, str]]:
-    """Findings as comparable tuples (path, member, rule, severity, message)."""
+def finding_keys(report: ScanReport) -> list[tuple[object, ...]]:
+    """Findings as comparable tuples (path, member, offset, rule, severity, message, evidence)."""
     return sorted(
-        (str(f.location.path), f.location.member, f.rule_id, int(f.severity), f.message)
+        (
+            str(f.location.path),
+            f.location.member or "",
+            f.location.offset if f.location.offset is not None else -1,
+            f.rule_id,
+            int(f.severity),
+            f.message,
+            f.evidence or "",
+        )
         for f in report.findings
     )

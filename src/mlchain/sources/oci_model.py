@@ -60,6 +60,12 @@ MODELCAR_ROOT = "models"
 DEFAULT_MAX_BLOB = 16 * 1024**3
 """Largest layer downloaded for a scan (header-only layers are not bounded by it)."""
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+HEAD_WINDOW = 64 * 1024
+"""Bytes format detection reads from the start of a file (``mlchain.scan.detect.HEAD_BYTES``)."""
+GAP_PEEK = 64
+"""Bytes fetched at the start of each undeclared gap (the scanner quotes the first 16)."""
+MAX_REGIONS = 256
+"""More separate ranges than this and the layer is downloaded instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,29 +252,45 @@ class _Puller:
             return False  # a registry without ranges: download the layer instead
 
     def _read_safetensors_header(self, layer: Layer, target: Path) -> bool:
-        first = self.client.read_range(self.repo, layer.digest, 0, 7)
-        (length,) = struct.unpack("<Q", first)
-        if not 2 <= length <= min(MAX_SAFETENSORS_HEADER, layer.size - 8):
+        """Fetch what a local safetensors scan reads; the tensor bytes stay sparse zeros.
+
+        That is: the first 64 KiB (format detection) and the whole header, the first bytes of
+        every undeclared gap between tensors (shown as evidence), and everything after the last
+        tensor (an appended payload). Anything odd means a full download instead.
+        """
+        size = layer.size
+        head = self.client.read_range(self.repo, layer.digest, 0, min(size, HEAD_WINDOW) - 1)
+        (length,) = struct.unpack("<Q", head[:8])
+        if not 2 <= length <= min(MAX_SAFETENSORS_HEADER, size - 8):
             return False  # not safetensors-shaped: download it and let detection decide
-        body = self.client.read_range(self.repo, layer.digest, 8, 8 + length - 1)
-        tail_start = _data_end(body)
-        if tail_start is None:
+        if 8 + length > len(head):
+            head += self.client.read_range(self.repo, layer.digest, len(head), 8 + length - 1)
+        spans = _spans(head[8 : 8 + length])
+        if spans is None:
             return False  # not JSON or odd offsets: download it and let the scanner report
-        tail_start += 8 + length
-        tail = b""
-        if tail_start < layer.size:
-            # Bytes after the last tensor (an appended pickle, say) are read like a local scan
-            # would read them; a large tail is not "header-only" any more: download instead.
-            if layer.size - tail_start > MAX_SAFETENSORS_HEADER:
-                return False
-            tail = self.client.read_range(self.repo, layer.digest, tail_start, layer.size - 1)
+        data_start = 8 + length
+        regions: list[tuple[int, int]] = []  # (offset, length) beyond the head
+        expected = 0
+        for begin, end in sorted(spans):
+            if begin > expected:
+                regions.append((data_start + expected, GAP_PEEK))
+            expected = max(expected, end)
+        if data_start + expected < size:
+            tail = size - data_start - expected
+            if tail > MAX_SAFETENSORS_HEADER:
+                return False  # a large tail is not "header-only" any more: download instead
+            regions.append((data_start + expected, tail))
+        if len(regions) > MAX_REGIONS:
+            return False
         with target.open("xb") as handle:
             target.chmod(0o600)
-            handle.write(first + body)
-            handle.truncate(layer.size)
-            if tail:
-                handle.seek(tail_start)
-                handle.write(tail)
+            handle.truncate(size)
+            handle.write(head)
+            for offset, wanted in regions:
+                last = min(size, offset + wanted) - 1
+                if offset >= len(head) and offset <= last:
+                    handle.seek(offset)
+                    handle.write(self.client.read_range(self.repo, layer.digest, offset, last))
         return True
 
     def tar(self, layer: Layer, index: int) -> None:
@@ -401,15 +423,15 @@ class _Puller:
                         out.write(buf[pos : min(pos + (1 << 20), end)])
 
 
-def _data_end(header: bytes) -> int | None:
-    """The end of the tensor data region a safetensors header declares, or ``None``."""
+def _spans(header: bytes) -> list[tuple[int, int]] | None:
+    """The ``data_offsets`` pairs a safetensors header declares, or ``None`` when it is odd."""
     try:
         data = json.loads(header)
     except ValueError:
         return None
     if not isinstance(data, dict):
         return None
-    end = 0
+    spans = []
     for name, entry in data.items():
         if name == "__metadata__":
             continue
@@ -418,8 +440,8 @@ def _data_end(header: bytes) -> int | None:
             return None
         if not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets):
             return None
-        end = max(end, offsets[1])
-    return end
+        spans.append((offsets[0], offsets[1]))
+    return spans
 
 
 def _descriptor(layer: Layer) -> dict[str, Any]:
