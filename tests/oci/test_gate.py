@@ -178,3 +178,55 @@ def test_copy_to_a_new_path_appears_complete(registry: Registry, tmp_path: Path)
     assert result.exit_code == 0, result.stdout + result.stderr
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == files
     assert [p.name for p in dest.parent.iterdir()] == ["llama-v1"]  # no staging left behind
+
+
+def test_attestations_stored_as_referrers_feed_the_gate(registry: Registry, tmp_path: Path) -> None:
+    """Provenance made on the files, attached with `sign --attach`, found by the OCI gate."""
+    keys = write_key(tmp_path, "release")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: mlchain.dev/v1alpha1\n"
+        "kind: ModelPolicy\n"
+        "metadata:\n  name: needs-provenance\n"
+        "spec:\n"
+        "  authorities:\n"
+        f"    - name: release-key\n      key:\n        path: {keys.public}\n"
+        "  attestations:\n"
+        "    - name: slsa\n      type: provenance\n"
+        "      predicateType: https://slsa.dev/provenance/v1\n"
+        "      authorities: [release-key]\n"
+    )
+    files = fixture_files(["safetensors/benign/f32.safetensors"])
+    client = RegistryClient(registry.host)
+    pushed = push_modelpack(client, "gate/attested", "v1", files)
+    uri = f"oci://{registry.host}/gate/attested@{pushed.digest}"
+
+    unsigned = run_cli("sign", uri, "--key", str(keys.private))
+    assert unsigned.exit_code == 0, unsigned.stderr
+    denied = run_cli("verify", uri, "--policy", str(policy))
+    assert denied.exit_code == 1, denied.stdout + denied.stderr
+    assert "[pass] signature" in denied.stdout
+    assert "[FAIL] attestation:slsa" in denied.stdout  # no provenance yet
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    provenance = tmp_path / "provenance.json"
+    made = run_cli(
+        "provenance", str(folder), "--sign", "--key", str(keys.private), "-o", str(provenance)
+    )
+    assert made.exit_code == 0, made.stderr
+    attached = run_cli("sign", uri, "--key", str(keys.private), "--attach", str(provenance))
+    assert attached.exit_code == 0, attached.stderr
+    assert "https://slsa.dev/provenance/v1" in attached.stderr
+    allowed = run_cli("verify", uri, "--policy", str(policy), "-f", "json")
+    assert allowed.exit_code == 0, allowed.stdout + allowed.stderr
+    document = json.loads(allowed.stdout)
+    assert any(e["verified"] for e in document["verification"]["attestations"])
+
+
+def test_attach_refuses_a_model_signature_and_local_models(tmp_path: Path) -> None:
+    result = run_cli("sign", str(tmp_path), "--key", str(tmp_path / "k"), "--attach", "x.json")
+    assert result.exit_code == 2
+    assert "--attach works with oci:// models" in result.stderr

@@ -29,8 +29,14 @@ def _client(uri: str) -> tuple[OciRef, RegistryClient]:
     return ref, client_for(ref, docker_config_paths(os.environ, Path.home()))
 
 
-def sign_reference(uri: str, method: Any, *, signature: Path | None, ignore: bool) -> None:
-    """Sign the model ``uri`` names by its manifest and push the bundle as a referrer."""
+def sign_reference(
+    uri: str, method: Any, *, signature: Path | None, ignore: bool, attach: list[Path] | None = None
+) -> None:
+    """Sign the model ``uri`` names by its manifest and push the bundle as a referrer.
+
+    ``attach``: signed attestation bundles (``mlchain attest|provenance|sbom --sign``) to store
+    as referrers of the same manifest, where the deploy gate finds them.
+    """
     from mlchain.signing.sign import write_atomically
     from mlchain.sources.oci_sign import sign_oci
 
@@ -51,6 +57,14 @@ def sign_reference(uri: str, method: Any, *, signature: Path | None, ignore: boo
         f"({method.kind}); the bundle is referrer {result.signature_digest} "
         f"(found by {result.found_by}){where}."
     )
+    for path in attach or []:
+        from mlchain.signing.bundle import read_bundle_text
+        from mlchain.sources.oci_sign import push_attestation
+
+        predicate, digest, _ = push_attestation(
+            client, ref.pinned(result.manifest_digest), read_bundle_text(path)
+        )
+        console.info(f"Attached {path} ({clean(predicate)}) as referrer {digest}.")
 
 
 def verify_reference(
@@ -133,6 +147,11 @@ def run_oci_gate(
     with tempfile.TemporaryDirectory(prefix=".mlchain-oci-gate-", dir=staging_parent) as tmp:
         work = Path(tmp)
         pulled = pull_model(client, ref, manifest, work, ScanOptions(jobs=jobs), header_only=False)
+        found = find_bundles(client, ref, manifest.digest, attestations=True)[0]
+        for index, text in enumerate(found):
+            stored = work / f"attestation-{index}.json"
+            stored.write_text(text, encoding="utf-8")
+            attestations = [*attestations, stored]
         if signature is None:
             bundles, found_by = find_bundles(client, ref, manifest.digest)
             signature = work / f"no bundle among the referrers ({found_by})"

@@ -22,6 +22,7 @@ from mlchain.cli.options import (
     signing_method,
     staging_option,
 )
+from mlchain.errors import UsageError
 
 HELP = (
     "Sign a model file or folder (OpenSSF model signing, Sigstore bundle).\n\n"
@@ -88,6 +89,15 @@ def sign(
         ),
     ] = HashChoice.SHA256,
     allow_symlinks: AllowSymlinksOption = False,
+    attach: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--attach",
+            metavar="<path>",
+            help="With an oci:// model: also store this signed attestation (mlchain attest, "
+            "provenance or sbom --sign) as a referrer; repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Sign a model file or folder (OpenSSF model signing, Sigstore bundle)."""
     with error_boundary():
@@ -96,6 +106,8 @@ def sign(
         oci = _oci_uri(model_path)
         if oci is None:
             check_model_path(model_path, hint=None)
+            if attach:
+                raise UsageError("--attach works with oci:// models (docs/oci.md).")
         method = signing_method(
             key=key,
             certificate=certificate,
@@ -107,7 +119,7 @@ def sign(
         if oci is not None:  # models in registries: docs/oci.md
             from mlchain.cli.oci import sign_reference
 
-            sign_reference(oci, method, signature=signature, ignore=bool(ignore))
+            sign_reference(oci, method, signature=signature, ignore=bool(ignore), attach=attach)
             raise typer.Exit(ExitCode.OK)
         result = sign_model(
             model_path,

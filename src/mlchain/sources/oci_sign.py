@@ -40,7 +40,8 @@ from mlchain.sources.oci_model import MODELPACK_FILEPATH, TITLE, describe_layout
 BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 OMS_PREDICATE = "https://model_signing/signature/v1.0"
 MAX_BUNDLE_BYTES = 4 * 1024 * 1024
-MAX_CANDIDATES = 16
+PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
+MAX_CANDIDATES = 32
 """Most signature referrers tried before giving up (a registry could list thousands)."""
 
 
@@ -169,7 +170,7 @@ def push_referrer(
     }
     annotations = {
         "dev.sigstore.bundle.content": "dsse-envelope",
-        "dev.sigstore.bundle.predicateType": predicate_type,
+        PREDICATE_ANNOTATION: predicate_type,
     }
     document = {
         "schemaVersion": 2,
@@ -198,8 +199,15 @@ def push_referrer(
     return digest, found_by
 
 
-def find_bundles(client: RegistryClient, ref: OciRef, subject: str) -> tuple[list[str], str]:
-    """The Sigstore bundles stored as referrers of ``subject`` (newest listed last)."""
+def find_bundles(
+    client: RegistryClient, ref: OciRef, subject: str, *, attestations: bool = False
+) -> tuple[list[str], str]:
+    """Sigstore bundles stored as referrers of ``subject``, and how they were found.
+
+    Model signatures by default (predicate annotation absent or the OMS one); with
+    ``attestations``, the other in-toto bundles (provenance, SBOM, scan). Nothing here is
+    trusted yet: callers verify each bundle.
+    """
     entries, found_by = client.referrers(ref.repository, subject)
     bundles = []
     candidates = [e for e in entries if e.get("artifactType") == BUNDLE_ARTIFACT_TYPE]
@@ -208,6 +216,11 @@ def find_bundles(client: RegistryClient, ref: OciRef, subject: str) -> tuple[lis
         referred = manifest.data.get("subject")
         if not isinstance(referred, dict) or referred.get("digest") != subject:
             continue  # a tag index can be edited by anyone who may push: trust only `subject`
+        annotations = manifest.data.get("annotations")
+        predicate = annotations.get(PREDICATE_ANNOTATION) if isinstance(annotations, dict) else None
+        is_signature = predicate in (None, OMS_PREDICATE)
+        if is_signature == attestations:
+            continue
         for layer in manifest.layers:
             if layer.get("mediaType") == BUNDLE_ARTIFACT_TYPE:
                 if descriptor_size(layer) > MAX_BUNDLE_BYTES:
@@ -215,6 +228,43 @@ def find_bundles(client: RegistryClient, ref: OciRef, subject: str) -> tuple[lis
                 data = client.read_blob(ref.repository, layer, MAX_BUNDLE_BYTES)
                 bundles.append(data.decode("utf-8", errors="replace"))
     return bundles, found_by
+
+
+def push_attestation(client: RegistryClient, ref: OciRef, bundle: str) -> tuple[str, str, str]:
+    """Store a signed attestation bundle as a referrer; return (predicate type, digest, how).
+
+    The predicate type is read from the (unverified) DSSE payload only to label the referrer;
+    verifiers check the bundle itself.
+
+    Raises:
+        UsageError: the file is not a Sigstore bundle with an in-toto DSSE payload, or it is a
+            model signature (use ``mlchain sign``).
+    """
+    predicate = _predicate_type(bundle)
+    if predicate == OMS_PREDICATE:
+        raise UsageError("That bundle is a model signature; `mlchain sign oci://...` pushes those.")
+    manifest = client.resolve(ref)
+    digest, found_by = push_referrer(
+        client, ref, manifest, bundle.encode("utf-8"), predicate_type=predicate
+    )
+    return predicate, digest, found_by
+
+
+def _predicate_type(bundle: str) -> str:
+    import base64
+
+    try:
+        envelope = json.loads(bundle)["dsseEnvelope"]
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        predicate = statement["predicateType"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            "The attestation is not a Sigstore bundle holding an in-toto statement.",
+            hint="Make it with `mlchain attest|provenance|sbom MODEL --sign`.",
+        ) from exc
+    if not isinstance(predicate, str) or not predicate:
+        raise UsageError("The attestation's statement has no predicateType.")
+    return predicate
 
 
 def verify_oci(
@@ -345,6 +395,7 @@ __all__ = [
     "OciSignResult",
     "find_bundles",
     "model_files",
+    "push_attestation",
     "push_referrer",
     "sign_oci",
     "verify_oci",
