@@ -210,3 +210,43 @@ def test_cli_sign_and_verify_on_a_registry_with_htpasswd(
     assert verified.exit_code == 0, verified.stderr
     for result in (anonymous, signed, verified):
         assert password not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"auths": {"r.test": {"auth": "%%%"}}}', "not base64"),
+        (
+            '{"auths": {"r.test": {"auth": "' + base64.b64encode(b"nocolon").decode() + '"}}}',
+            "no ':'",
+        ),
+    ],
+)
+def test_malformed_auth_files_are_usage_errors_without_echoing_them(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    from mlchain.errors import UsageError
+
+    path = tmp_path / "auth.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message) as caught:
+        lookup_credentials([path], "r.test")
+    assert content not in caught.value.diagnostics()
+
+
+def test_auth_entry_forms_and_special_files(tmp_path: Path) -> None:
+    import os
+
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"auths": {"https://r.test": {"username": "u", "password": "p"}}}))
+    assert lookup_credentials([plain], "r.test").credentials == Credentials("u", "p", str(plain))
+    helper = tmp_path / "helper.json"
+    helper.write_text(json.dumps({"credHelpers": {"r.test": "secretservice"}}))
+    found = lookup_credentials([helper], "r.test")
+    assert found.credentials is None
+    assert found.helper is not None
+    assert "secretservice" in found.helper
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    assert lookup_credentials([fifo, plain], "r.test").credentials is not None  # never blocks

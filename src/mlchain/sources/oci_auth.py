@@ -15,6 +15,8 @@ from typing import Any
 
 from mlchain.errors import UsageError
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
@@ -59,9 +61,14 @@ def lookup_credentials(paths: Sequence[Path], registry: str) -> AuthLookup:
     helper = None
     for path in paths:
         try:
-            text = path.read_text(encoding="utf-8")
+            if not path.is_file():  # absent, or a FIFO/device that would block a read
+                continue
+            with path.open("rb") as handle:
+                text = handle.read(MAX_CONFIG_BYTES + 1).decode("utf-8", errors="replace")
         except OSError:
             continue
+        if len(text) > MAX_CONFIG_BYTES:
+            raise UsageError(f"The registry auth file {path} is larger than 1 MiB; refusing it.")
         try:
             data = json.loads(text)
         except ValueError as exc:
