@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, validate_report, validate_sarif
 from mlchain.sources.oci import RegistryError, is_loopback, parse_oci_uri
 from mlchain.sources.oci_auth import (
     AuthLookup,
@@ -40,6 +40,10 @@ def test_cli_scan_prints_the_resolved_digest_and_fails_on_findings(registry: Reg
     assert f"resolved oci://{registry.host}/cli/pack:v1 to {pushed.digest}" in result.stderr
     document = json.loads(result.stdout)
     assert document["metadata"]["oci_manifest_digest"] == pushed.digest
+    validate_report(document)
+    sarif = run_cli("scan", "-f", "sarif", f"oci://{registry.host}/cli/pack@{pushed.digest}")
+    assert sarif.exit_code == 1, sarif.stderr
+    validate_sarif(json.loads(sarif.stdout))
     pinned = run_cli(
         "scan", "--require-pinned", "--fail-on", "never", f"oci://{registry.host}/cli/pack:v1"
     )
