@@ -60,9 +60,9 @@ class VerificationError(MlchainError):
 
 
 class NetworkError(MlchainError):
-    """A remote service (Sigstore, Hugging Face) could not be reached."""
+    """A remote service (Sigstore, Hugging Face, a registry) could not be reached."""
 
-    hint = "Check network access, or pass a local --trust-config for offline use."
+    hint = "Check network access and the service's address."
 
 
 class OutputError(MlchainError):

@@ -8,7 +8,8 @@ and sorted deterministically.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import posixpath
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 SCHEMA_VERSION = "1.0"
@@ -103,10 +104,21 @@ class Location:
     """Archive member path (``archive/data.pkl``), nested members joined with ``!``."""
     offset: int | None = None
     """Byte offset within the file or member, when known."""
+    root: str | None = field(default=None, compare=False)
+    """The scan root as the user would find it: relative to the current folder, or absolute
+    when outside it (``models``, ``.``, ``/srv/m``); ``None`` for remote sources. Not part of
+    equality or order: ``path`` stays relative to the root, which is what signatures and
+    attestations name, and :meth:`file` adds the root for people and CI annotations."""
+
+    def file(self) -> str:
+        """The file as the user would find it: the root joined with ``path``, normalised."""
+        if self.root is None:
+            return str(self.path)
+        return posixpath.normpath(posixpath.join(self.root, str(self.path)))
 
     def display(self) -> str:
-        """Render ``path[!member][@offset]`` for humans."""
-        text = str(self.path)
+        """Render ``file[!member][@offset]`` for humans."""
+        text = self.file()
         if self.member:
             text += f"!{self.member}"
         if self.offset is not None:
@@ -116,11 +128,15 @@ class Location:
     def with_member(self, member: str, offset: int | None = None) -> Location:
         """Return a location for ``member`` inside this one (members nest with ``!``)."""
         joined = f"{self.member}!{member}" if self.member else member
-        return Location(self.path, joined, offset)
+        return Location(self.path, joined, offset, self.root)
 
     def at(self, offset: int | None) -> Location:
         """Return the same location at another byte offset."""
-        return Location(self.path, self.member, offset)
+        return Location(self.path, self.member, offset, self.root)
+
+    def under(self, root: str | None) -> Location:
+        """Return the same location under another display root."""
+        return Location(self.path, self.member, self.offset, root)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +183,24 @@ class ScanResult:
         """Highest severity among the findings, or ``None`` when there are none."""
         return max((f.severity for f in self.findings), default=None)
 
+    def under(self, root: str | None) -> ScanResult:
+        """Return this result with ``root`` as the display root of every location in it."""
+        findings = tuple(replace(f, location=f.location.under(root)) for f in self.findings)
+        return replace(self, location=self.location.under(root), findings=findings)
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """A finding a reviewed suppression or a baseline took out of the verdict.
+
+    Kept for the record: ``by`` is the suppression's source (``.mlchain.yaml#2``) or
+    ``baseline``.
+    """
+
+    finding: Finding
+    by: str
+    reason: str
+
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
@@ -179,6 +213,8 @@ class ScanReport:
     """Globals the user allowed explicitly (flag or policy), shown in every report."""
     schema_version: str = SCHEMA_VERSION
     metadata: dict[str, str] = field(default_factory=dict)
+    suppressed: tuple[Suppressed, ...] = ()
+    """Findings taken out by suppressions or a baseline; not in ``findings``, never silent."""
 
     @property
     def findings(self) -> tuple[Finding, ...]:

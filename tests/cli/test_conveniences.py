@@ -133,3 +133,11 @@ def test_cosign_key_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     assert "cosign key" in result.stderr
     assert "mlchain keygen" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_strict_says_why_it_fails(tmp_path: Path) -> None:
+    (tmp_path / "__init__.py").write_bytes(b"")
+    result = run_cli("scan", "--strict", str(tmp_path))
+    assert result.exit_code == 1
+    assert "--strict: 1 file(s) were not scanned" in result.stderr
+    assert "__init__.py: empty file" in result.stderr

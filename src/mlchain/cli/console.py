@@ -46,6 +46,16 @@ def stdout_is_color_terminal() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
 
+def stdout_width() -> int:
+    """Columns for tables on stdout: the terminal's, else ``COLUMNS``, else 120 (CI logs)."""
+    import shutil
+
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size(fallback=(120, 24)).columns
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 120
+
+
 def info(message: str) -> None:
     """Print an informational line to stderr unless ``--quiet``."""
     if not state.quiet:

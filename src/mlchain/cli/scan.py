@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -62,6 +62,17 @@ def scan(
         SeverityChoice, fail_on_option("Exit 1 on findings at or above this")
     ] = SeverityChoice.MEDIUM,
     strict: Annotated[bool, strict_option("Also exit 1 if a file was not scanned")] = False,
+    min_severity: Annotated[
+        SeverityChoice | None,
+        typer.Option(
+            "--min-severity",
+            envvar="MLCHAIN_MIN_SEVERITY",
+            case_sensitive=False,
+            help="Show only findings at or above this in the table (display only: the gate "
+            "and JSON/SARIF/JUnit still see every finding)",
+            show_default=False,
+        ),
+    ] = None,
     allow_global: Annotated[
         list[str] | None,
         allow_global_option(
@@ -109,6 +120,43 @@ def scan(
             "--json-output", envvar="MLCHAIN_JSON_OUTPUT", help="Also write a JSON report here"
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Leave out files matching this gitignore-style pattern (repeatable; relative to "
+            "the current folder); excluded files are listed in the report",
+            show_default=False,
+        ),
+    ] = None,
+    ignore_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignore-file",
+            envvar="MLCHAIN_IGNORE_FILE",
+            help="Read exclude patterns from this file (default: ./.mlchainignore when present)",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="MLCHAIN_CONFIG",
+            help="Suppression file (default: ./.mlchain.yaml, or [tool.mlchain] in "
+            "./pyproject.toml)",
+            show_default=False,
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            envvar="MLCHAIN_BASELINE",
+            help="Report only findings that are not in this saved `scan -f json` report",
+            show_default=False,
+        ),
+    ] = None,
     junit_output: Annotated[
         Path | None,
         typer.Option(
@@ -123,10 +171,22 @@ def scan(
         from mlchain.scan import ScanOptions, scan_paths
 
         allowed = allowed_globals(allow_global)
-        options = ScanOptions(allow_globals=allowed, jobs=jobs, cache_dir=cache)
+        from mlchain.cli.review import apply_review, exclude_patterns
+
+        options = ScanOptions(
+            allow_globals=allowed,
+            jobs=jobs,
+            cache_dir=cache,
+            exclude=exclude_patterns(exclude, ignore_file),
+        )
         hub = _hub_reference(paths)
         local: list[Path] = []
         oci = _oci_reference(paths)
+        cached = _offline_snapshot(hub) if hub is not None else None
+        if cached is not None:
+            assert hub is not None
+            console.info(f"HF_HUB_OFFLINE is set: scanning {hub.uri} from the cache at {cached}")
+            hub, paths = None, [str(cached)]
         if oci is not None:
             if explain:
                 raise UsageError("--explain works on local files; pull the model first.")
@@ -146,9 +206,18 @@ def scan(
         else:
             local = _check_paths(paths)
             report = scan_paths(local, options, progress=_progress_callback())
+        report, expired = apply_review(report, config, baseline)
         gate = fail_on.to_severity()
         color = output is None and console.stdout_is_color_terminal()
-        formatter = fmt.formatter(color=color, fail_on=gate, strict=strict)
+        repository = _repository()
+        formatter = fmt.formatter(
+            color=color,
+            fail_on=gate,
+            strict=strict,
+            repository=repository,
+            width=console.stdout_width() if output is None else 120,
+            min_severity=min_severity.to_severity() if min_severity is not None else None,
+        )
         console.write_output(formatter.render(report), output)
         extra = {
             OutputFormat.SARIF: sarif_output,
@@ -157,7 +226,9 @@ def scan(
         }
         for extra_fmt, target in extra.items():
             if target is not None:
-                text = extra_fmt.formatter(fail_on=gate, strict=strict).render(report)
+                text = extra_fmt.formatter(
+                    fail_on=gate, strict=strict, repository=repository
+                ).render(report)
                 console.write_output(text, target)
         _github_step_summary(report, gate)
         from mlchain.output.table import summary_line
@@ -165,8 +236,31 @@ def scan(
         console.info(summary_line(report))
         if explain:
             _explain(local, options, to_stderr=output is None and fmt is not OutputFormat.TABLE)
-    failed = report.exceeds(fail_on.to_severity(), strict=strict)
+    failed = report.exceeds(fail_on.to_severity(), strict=strict) or expired > 0
+    if strict and report.not_scanned and not report.exceeds(fail_on.to_severity()):
+        first = report.not_scanned[0]
+        console.error(
+            f"--strict: {len(report.not_scanned)} file(s) were not scanned (for example "
+            f"{first.location.display()}: {first.skipped}), so the scan fails. Leave them out with "
+            "--exclude or .mlchainignore if they are expected (empty __init__.py, .gitkeep), or "
+            "drop --strict."
+        )
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
+
+
+def _repository() -> tuple[PurePosixPath, PurePosixPath]:
+    """The repository root SARIF URIs are relative to, and the current folder (both absolute).
+
+    ``GITHUB_WORKSPACE`` when GitHub Actions sets it, else the nearest folder above the current
+    one that holds ``.git``, else the current folder.
+    """
+    cwd = Path.cwd()
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace:
+        root = Path(workspace).absolute()
+    else:
+        root = next((p for p in (cwd, *cwd.parents) if (p / ".git").exists()), cwd)
+    return PurePosixPath(root.as_posix()), PurePosixPath(cwd.as_posix())
 
 
 def _github_step_summary(report: ScanReport, gate: Severity | None) -> None:
@@ -218,6 +312,32 @@ def _scan_oci(ref: OciRef, options: ScanOptions, *, require_pinned: bool) -> Sca
     if ref.digest is None:
         console.info(f"resolved {ref.uri} to {pulled.manifest.digest}")
     return report
+
+
+def _offline_snapshot(hub: HubRef) -> Path | None:
+    """With ``HF_HUB_OFFLINE`` set, the cached snapshot of ``hub``, or an error saying where.
+
+    The cache is ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in {"1", "true", "yes", "on"}:
+        return None
+    from mlchain.errors import NetworkError
+    from mlchain.sources.hfcache import cached_snapshot
+
+    if os.environ.get("HF_HUB_CACHE"):
+        root = Path(os.environ["HF_HUB_CACHE"])
+    elif os.environ.get("HF_HOME"):
+        root = Path(os.environ["HF_HOME"]) / "hub"
+    else:
+        root = Path.home() / ".cache" / "huggingface" / "hub"
+    snapshot = cached_snapshot(root, hub.repo_id, hub.revision)
+    if snapshot is None:
+        raise NetworkError(
+            f"HF_HUB_OFFLINE is set and the cache at {root} holds no snapshot of {hub.uri}.",
+            hint="Download it first (huggingface-cli download), point HF_HUB_CACHE or HF_HOME at "
+            "the cache that holds it, or unset HF_HUB_OFFLINE.",
+        )
+    return snapshot / hub.subpath if hub.subpath else snapshot
 
 
 def _hub_reference(args: list[str]) -> HubRef | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 if sys.version_info >= (3, 11):
@@ -33,17 +34,22 @@ class OutputFormat(str, enum.Enum):
         color: bool = False,
         fail_on: Severity | None = Severity.MEDIUM,
         strict: bool = False,
+        width: int = 120,
+        min_severity: Severity | None = None,
+        repository: tuple[PurePosixPath, PurePosixPath] | None = None,
     ) -> Formatter:
         """Return the formatter for this format (imports only the one needed).
 
-        ``color`` applies to the table; the gate (``fail_on``, ``strict``) to JUnit, where
-        findings at or above it are failures, and to SARIF's ``invocations[].exitCode``.
+        ``color``, ``width`` and ``min_severity`` (a display filter) apply to the table; the gate
+        (``fail_on``, ``strict``) to JUnit, where findings at or above it are failures, and to
+        SARIF's ``invocations[].exitCode``; ``repository`` (repository root, current folder;
+        both absolute) makes SARIF URIs relative to the repository root.
         """
         match self:
             case OutputFormat.TABLE:
                 from mlchain.output.table import TableFormatter
 
-                return TableFormatter(color=color)
+                return TableFormatter(color=color, width=width, min_severity=min_severity)
             case OutputFormat.JSON:
                 from mlchain.output.json import JsonFormatter
 
@@ -51,7 +57,8 @@ class OutputFormat(str, enum.Enum):
             case OutputFormat.SARIF:
                 from mlchain.output.sarif import SarifFormatter
 
-                return SarifFormatter(fail_on=fail_on, strict=strict)
+                base, cwd = repository if repository is not None else (None, None)
+                return SarifFormatter(fail_on=fail_on, strict=strict, base=base, cwd=cwd)
             case OutputFormat.JUNIT:
                 from mlchain.output.junit import JunitFormatter
 

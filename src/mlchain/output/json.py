@@ -11,7 +11,10 @@ from mlchain.output.base import CLEAN_DISCLAIMER, Formatter
 
 def location_to_dict(loc: Location) -> dict[str, Any]:
     """Serialise a location."""
-    return {"path": str(loc.path), "member": loc.member, "offset": loc.offset}
+    data: dict[str, Any] = {"path": str(loc.path), "member": loc.member, "offset": loc.offset}
+    if loc.root is not None:
+        data["file"] = loc.file()
+    return data
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
@@ -67,6 +70,16 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
             "verdict": "findings" if report.findings else CLEAN_DISCLAIMER,
         },
         "results": [result_to_dict(r) for r in report.results],
+        **(
+            {
+                "suppressed": [
+                    {"finding": finding_to_dict(s.finding), "by": s.by, "reason": s.reason}
+                    for s in report.suppressed
+                ]
+            }
+            if report.suppressed
+            else {}
+        ),
     }
 
 

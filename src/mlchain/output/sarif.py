@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
+from pathlib import PurePosixPath
 from typing import Any
 
 from mlchain.models import Finding, ScanReport, Severity
@@ -63,10 +65,33 @@ def fingerprint(f: Finding) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32] + ":1"
 
 
-def _result(f: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
-    physical: dict[str, Any] = {
-        "artifactLocation": {"uri": _uri(str(f.location.path)), "uriBaseId": "%SRCROOT%"},
-    }
+def artifact_location(
+    file: str, base: PurePosixPath | None, cwd: PurePosixPath | None
+) -> dict[str, Any]:
+    """An ``artifactLocation`` for ``file`` (as :meth:`Location.file` names it).
+
+    With ``base`` (the repository root) and ``cwd`` (the folder ``file`` is relative to), both
+    absolute, a file inside the repository is a URI relative to ``%SRCROOT%``, which GitHub
+    code scanning resolves against the repository; a file outside it is an absolute
+    ``file://`` URI. Without them, ``file`` is taken as it is.
+    """
+    if base is None or cwd is None:
+        return {"uri": _uri(file), "uriBaseId": "%SRCROOT%"}
+    absolute = PurePosixPath(posixpath.normpath(posixpath.join(cwd, file)))
+    try:
+        relative = absolute.relative_to(base)
+    except ValueError:
+        return {"uri": "file://" + _uri(str(absolute))}
+    return {"uri": _uri(str(relative)), "uriBaseId": "%SRCROOT%"}
+
+
+def _result(
+    f: Finding,
+    rule_index: dict[str, int],
+    base: PurePosixPath | None,
+    cwd: PurePosixPath | None,
+) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": artifact_location(f.location.file(), base, cwd)}
     if f.location.offset is not None:
         physical["region"] = {"byteOffset": f.location.offset, "byteLength": 1}
     message = f.message
@@ -105,16 +130,31 @@ class SarifFormatter(Formatter):
     ``strict`` (1 when the gate fails, else 0), so a SARIF consumer sees the gate's verdict.
     """
 
-    def __init__(self, *, fail_on: Severity | None = Severity.MEDIUM, strict: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        fail_on: Severity | None = Severity.MEDIUM,
+        strict: bool = False,
+        base: PurePosixPath | None = None,
+        cwd: PurePosixPath | None = None,
+    ) -> None:
         self.fail_on = fail_on
         self.strict = strict
+        self.base = base
+        """The repository root that ``%SRCROOT%`` stands for (absolute), when known."""
+        self.cwd = cwd
+        """The folder the report's file names are relative to (absolute), when known."""
 
     def render(self, report: ScanReport) -> str:
         """Return the SARIF document followed by a newline."""
         rules = sorted(RULES.values(), key=lambda r: r.id)
         rule_index = {rule.id: i for i, rule in enumerate(rules)}
         not_scanned = [
-            {"uri": _uri(str(r.location.path)), "reason": r.skipped} for r in report.not_scanned
+            {
+                "uri": artifact_location(r.location.file(), self.base, self.cwd)["uri"],
+                "reason": r.skipped,
+            }
+            for r in report.not_scanned
         ]
         log = {
             "$schema": SARIF_SCHEMA,
@@ -137,8 +177,21 @@ class SarifFormatter(Formatter):
                             "exitCode": int(report.exceeds(self.fail_on, strict=self.strict)),
                         }
                     ],
-                    "originalUriBaseIds": {"%SRCROOT%": {"uri": "./"}},
-                    "results": [_result(f, rule_index) for f in report.findings],
+                    "originalUriBaseIds": {"%SRCROOT%": {"uri": self._srcroot()}},
+                    "results": [
+                        _result(f, rule_index, self.base, self.cwd) for f in report.findings
+                    ]
+                    + [
+                        {
+                            **_result(x.finding, rule_index, self.base, self.cwd),
+                            # SARIF's own record of a reviewed suppression (GitHub shows the
+                            # alert as dismissed, with the justification).
+                            "suppressions": [
+                                {"kind": "external", "justification": f"{x.by}: {x.reason}"}
+                            ],
+                        }
+                        for x in report.suppressed
+                    ],
                     "properties": {
                         "schema_version": report.schema_version,
                         "allowlist_additions": list(report.allowlist_additions),
@@ -151,3 +204,8 @@ class SarifFormatter(Formatter):
             ],
         }
         return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+    def _srcroot(self) -> str:
+        if self.base is None:
+            return "./"
+        return "file://" + _uri(str(self.base)).rstrip("/") + "/"

@@ -1,10 +1,25 @@
-"""Human output with rich: one row per finding, then the not-scanned files."""
+"""Human output with rich: findings worst first, then the files that were not scanned.
+
+Built to stay readable in any terminal and in CI logs:
+
+* the width is the terminal's (``COLUMNS`` when set; 120 when stdout is not a terminal), and the
+  table has no vertical borders, so narrow terminals never show broken box drawing;
+* rows are sorted by severity, then file, member and offset;
+* paths are wrapped only at ``/`` and ``!`` separators, and a token longer than its column (a
+  digest, a long file name) loses its middle to ``…`` instead of being cut mid-token, so what
+  is shown can be matched against the file system; the JSON report carries every value whole;
+* evidence is labelled, on its own line under the message;
+* ``min_severity`` hides findings below it from the table only: the gate (exit code) and every
+  machine-readable format still see all of them.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+from typing import Any
 
-from mlchain.models import ScanReport, Severity
+from mlchain.models import Finding, ScanReport, Severity
 from mlchain.output.base import CLEAN_DISCLAIMER, Formatter
 
 STYLES = {
@@ -14,19 +29,55 @@ STYLES = {
     Severity.HIGH: "red",
     Severity.CRITICAL: "bold red",
 }
+_ELLIPSIS = "…"
+_WIDE = 110
+"""From this width on, severity and rule get columns of their own."""
+_SEPARATORS = re.compile(r"(?<=[/!])")
+
+
+def elide_middle(token: str, width: int) -> str:
+    """Shorten ``token`` to ``width`` characters by replacing its middle with ``…``."""
+    if len(token) <= width:
+        return token
+    if width <= 1:
+        return _ELLIPSIS[:width]
+    keep = width - 1
+    return token[: (keep + 1) // 2] + _ELLIPSIS + token[len(token) - keep // 2 :]
+
+
+def wrap_path(path: str, width: int) -> str:
+    """Break ``path`` into lines of at most ``width`` characters, only after ``/`` or ``!``."""
+    lines: list[str] = []
+    line = ""
+    for part in _SEPARATORS.split(path):
+        if not part:
+            continue
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        line += part
+    lines.append(line)
+    return "\n".join(elide_middle(item, width) for item in lines)
+
+
+def wrap_words(text: str, width: int) -> str:
+    """Elide the middle of any whitespace-separated token longer than ``width``."""
+    return " ".join(elide_middle(word, width) for word in text.split(" "))
 
 
 class TableFormatter(Formatter):
     """Renders findings as a table. Colour is decided by the console that prints the text."""
 
-    def __init__(self, *, color: bool = False, width: int = 120) -> None:
+    def __init__(
+        self, *, color: bool = False, width: int = 120, min_severity: Severity | None = None
+    ) -> None:
         self.color = color
-        self.width = width
+        self.width = max(40, width)
+        self.min_severity = min_severity
 
     def render(self, report: ScanReport) -> str:
         """Return the table as text (ANSI colour only when ``color`` is set)."""
         from rich.console import Console
-        from rich.table import Table
         from rich.text import Text
 
         buffer = io.StringIO()
@@ -38,22 +89,42 @@ class TableFormatter(Formatter):
             highlight=False,
             emoji=False,
         )
-        findings = report.findings
-        if findings:
-            table = Table(show_lines=False, expand=False)
-            for column in ("severity", "rule", "location", "message"):
-                table.add_column(column, overflow="fold")
-            for f in findings:
-                message = f.message + (f"\n{f.evidence}" if f.evidence else "")
-                table.add_row(
-                    Text(f.severity.label, style=STYLES[f.severity]),
-                    Text(f.rule_id),
-                    Text(f.location.display()),
-                    Text(message),  # Text() never interprets markup from artifacts
-                )
+        findings = sorted(report.findings, key=_worst_first)
+        shown = [
+            f for f in findings if self.min_severity is None or f.severity >= self.min_severity
+        ]
+        if shown:
+            table = self._table(shown)
             console.print(table)
+            hidden = len(findings) - len(shown)
+            if hidden:
+                assert self.min_severity is not None
+                console.print(
+                    Text(
+                        f"{hidden} finding(s) below {self.min_severity.label} not shown "
+                        "(--min-severity); they still count for --fail-on.",
+                        style="dim",
+                    )
+                )
+        elif findings:
+            assert self.min_severity is not None
+            console.print(
+                Text(
+                    f"{len(findings)} finding(s), all below {self.min_severity.label} "
+                    "(--min-severity); they still count for --fail-on."
+                )
+            )
         else:
-            console.print(Text(f"{len(report.results)} file(s): {CLEAN_DISCLAIMER}."))
+            scanned = len(report.results) - len(report.not_scanned)
+            console.print(Text(f"{scanned} file(s) scanned: {CLEAN_DISCLAIMER}."))
+        if report.suppressed:
+            console.print(
+                Text(
+                    f"{len(report.suppressed)} finding(s) suppressed (by a reviewed suppression or "
+                    "the baseline; listed in the JSON and SARIF reports).",
+                    style="dim",
+                )
+            )
         skipped = report.not_scanned
         if skipped:
             console.print(Text(f"Not scanned ({len(skipped)}):", style="bold"))
@@ -67,6 +138,58 @@ class TableFormatter(Formatter):
             console.print(Text(f"Allowed by the user: {allowed}"))
         return buffer.getvalue()
 
+    def _table(self, shown: list[Finding]) -> Any:
+        """The findings table, laid out for ``self.width`` columns.
+
+        Wide terminals get severity | rule | location | message; below 110 columns severity and
+        rule share the first column (two lines), so location and message keep room to read.
+        """
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        rule_width = max(len(f.rule_id) for f in shown)
+        stacked = self.width < _WIDE
+        columns = 3 if stacked else 4
+        # No outer edge, one padding space each side of a cell except at the table's edges, one
+        # divider between columns: 2 * columns - 2 + columns - 1.
+        overhead = 3 * columns - 3
+        first = max(rule_width, 8) if stacked else 8 + 3 + rule_width
+        rest = max(32, self.width - overhead - first)
+        location_width = max(16, rest * 2 // 5)
+        message_width = max(16, rest - location_width)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+        if stacked:
+            table.add_column("finding", no_wrap=True)
+        else:
+            table.add_column("severity", no_wrap=True, min_width=8)
+            table.add_column("rule", no_wrap=True)
+        table.add_column("location", width=location_width, overflow="fold")
+        table.add_column("message", width=message_width, overflow="fold")
+        for f in shown:
+            message = Text(wrap_words(f.message, message_width))
+            if f.evidence:
+                message.append("\nevidence: ", style="dim")
+                message.append(wrap_words(f.evidence, message_width))
+            severity = Text(f.severity.label, style=STYLES[f.severity])
+            head = (
+                [Text.assemble(severity, "\n", f.rule_id)]
+                if stacked
+                else [severity, Text(f.rule_id)]
+            )
+            table.add_row(
+                *head,
+                Text(wrap_path(f.location.display(), location_width)),
+                message,  # Text() never interprets markup from artifacts
+            )
+        return table
+
+
+def _worst_first(f: Finding) -> tuple[int, str, str, int, str]:
+    loc = f.location
+    offset = loc.offset if loc.offset is not None else -1
+    return (-int(f.severity), loc.file(), loc.member or "", offset, f.rule_id)
+
 
 def summary_line(report: ScanReport) -> str:
     """One line for stderr: counts per severity and files not scanned."""
@@ -76,6 +199,8 @@ def summary_line(report: ScanReport) -> str:
     text += ", ".join(parts) if parts else "no findings"
     if report.not_scanned:
         text += f"; {len(report.not_scanned)} not scanned"
+    if report.suppressed:
+        text += f"; {len(report.suppressed)} suppressed"
     if not parts:
         text += f" ({CLEAN_DISCLAIMER})"
     return text

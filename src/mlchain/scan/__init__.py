@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -52,10 +53,14 @@ def scan_paths(
             metadata["hf_cache_snapshot"] = str(cache.snapshot)
             path = cache.snapshot
         entries.extend(walk(path, excluded, cache=cache))
+    if options.exclude:
+        entries = _drop_excluded(entries, options.exclude, excluded)
     limit = options.limits.max_files
     overflow = entries[limit:]
     entries = entries[:limit]
     results = _run_cached(entries, options, progress)
+    roots = {e.root: display_root(e.root) for e in entries}
+    results = [r.under(roots[e.root]) for r, e in zip(results, entries, strict=True)]
     if overflow:
         loc = Location(overflow[0].rel)
         results.append(
@@ -72,7 +77,7 @@ def scan_paths(
                 skipped="file limit reached",
             )
         )
-    results.sort(key=lambda r: (str(r.location.path), r.location.member or ""))
+    results.sort(key=lambda r: (r.location.file(), r.location.member or ""))
     if excluded:
         metadata["excluded"] = ",".join(sorted(excluded))
     return ScanReport(
@@ -82,6 +87,44 @@ def scan_paths(
         allowlist_additions=tuple(sorted(options.allow_globals)),
         metadata=metadata,
     )
+
+
+def _drop_excluded(
+    entries: list[Entry], patterns: tuple[str, ...], excluded: list[str]
+) -> list[Entry]:
+    """Leave out entries matching ``patterns`` (gitignore syntax), recording each one."""
+    import posixpath
+
+    from pathspec import GitIgnoreSpec
+
+    spec = GitIgnoreSpec.from_lines(patterns)
+    shown_roots: dict[Path, str] = {}
+    kept: list[Entry] = []
+    for entry in entries:
+        if entry.root not in shown_roots:
+            shown_roots[entry.root] = display_root(entry.root)
+        shown = posixpath.normpath(posixpath.join(shown_roots[entry.root], str(entry.rel)))
+        if spec.match_file(shown):
+            excluded.append(shown)
+        else:
+            kept.append(entry)
+    return kept
+
+
+def display_root(root: Path) -> str:
+    """Name a scan root as the user would find it.
+
+    Relative to the current folder when inside it, else absolute: ``scan a b`` then reports
+    ``a/model.pkl`` and ``b/model.pkl``, never the same name twice.
+    """
+    from mlchain.sanitize import clean_path
+
+    absolute = Path(os.path.abspath(root))  # noqa: PTH100 (folds .. without following links)
+    try:
+        relative = absolute.relative_to(Path.cwd())
+    except ValueError:
+        return clean_path(absolute.as_posix())
+    return clean_path(relative.as_posix())
 
 
 def _run_cached(

@@ -56,6 +56,9 @@ class ScanOptions:
     follow_symlinks_inside_root: bool = True
     cache_dir: Path | None = None
     """Opt-in result cache folder (``--cache``); see :mod:`mlchain.scan.cache`."""
+    exclude: tuple[str, ...] = ()
+    """gitignore-syntax patterns (``--exclude``, ``.mlchainignore``) matched against each file as
+    reports name it (relative to the current folder); matching files are listed, not scanned."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,3 +77,26 @@ def expected_blob_sha256(target: Path, snapshot: CacheSnapshot) -> str | None:
     if target.parent == blobs and SHA256_NAME.match(target.name):
         return target.name
     return None
+
+
+def cached_snapshot(cache_root: Path, repo_id: str, revision: str | None) -> Path | None:
+    """The snapshot folder of ``repo_id`` at ``revision`` in the cache at ``cache_root``.
+
+    ``revision`` is a full commit id, a branch or tag name that ``refs/`` records, or ``None``
+    for ``main``. Returns ``None`` when the cache does not hold it (nothing is downloaded).
+    """
+    org, _, name = repo_id.partition("/")
+    if not org or not name or "/" in name:
+        return None
+    repo_dir = cache_root / f"models--{org}--{name}"
+    commit = revision if revision is not None and COMMIT.match(revision) else None
+    if commit is None:
+        ref = repo_dir / "refs" / (revision or "main")
+        try:
+            commit = ref.read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            return None
+        if not COMMIT.match(commit):
+            return None
+    snapshot = repo_dir / "snapshots" / commit
+    return snapshot if snapshot.is_dir() else None

@@ -202,7 +202,11 @@ def _call(ref: HubRef, func: Any) -> Any:
     except MlchainError:
         raise
     except Exception as exc:  # httpx and huggingface_hub raise many types for transport errors
-        raise NetworkError(f"Cannot reach the Hub for {ref.uri}: {exc}.") from exc
+        raise NetworkError(
+            f"Cannot reach the Hub for {ref.uri}: {exc}.",
+            hint="Check network access and HF_ENDPOINT. Offline, set HF_HUB_OFFLINE=1 to scan "
+            "the copy in the local Hugging Face cache (HF_HUB_CACHE or HF_HOME locate it).",
+        ) from exc
 
 
 def _request(
@@ -305,8 +309,12 @@ def scan_hub(
         )
         report = scan_paths([Path(tmp)], options)
     pinned = HubRef(ref.repo_id, materialized.commit, ref.subpath).uri
+    # Files are named by their path in the repository (the temporary folder is no place a user
+    # could find them); the report's roots name the pinned hf:// reference.
     results = tuple(
-        dataclasses.replace(r, sha256=materialized.sha256.get(str(r.location.path), r.sha256))
+        dataclasses.replace(
+            r.under(None), sha256=materialized.sha256.get(str(r.location.path), r.sha256)
+        )
         for r in report.results
     )
     metadata = {

@@ -160,3 +160,26 @@ def test_format_names_are_case_insensitive(spelling: str) -> None:
     result = run_cli("scan", "-f", spelling, "--fail-on", "never", str(MALICIOUS))
     assert result.exit_code == 0
     validate_sarif(json.loads(result.stdout))
+
+
+def test_sarif_uris_are_relative_to_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub resolves %SRCROOT% against the repository: `path: models/` must say models/x."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "models").mkdir()
+    (repo / "models" / "evil.pkl").write_bytes(MALICIOUS.read_bytes())
+    monkeypatch.chdir(repo / "models")
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    result = run_cli("scan", "-f", "sarif", ".")
+    log = json.loads(result.stdout)
+    validate_sarif(log)
+    location = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"] == {"uri": "models/evil.pkl", "uriBaseId": "%SRCROOT%"}
+    assert log["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"] == f"file://{repo}/"
+    # GITHUB_WORKSPACE wins over the .git lookup; files outside it get absolute URIs
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(repo / "models" / "sub"))
+    outside = json.loads(run_cli("scan", "-f", "sarif", ".").stdout)
+    uri = outside["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert uri == {"uri": f"file://{repo}/models/evil.pkl"}

@@ -133,3 +133,40 @@ def test_signing_refuses_a_snapshot_link_that_leaves_the_cache(tmp_path: Path) -
     )  # fmt: skip
     assert result.exit_code == 2
     assert "escape.txt" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("uri", "env"),
+    [
+        ("hf://acme/tiny", "HF_HUB_CACHE"),
+        (f"hf://acme/tiny@{COMMIT}", "HF_HUB_CACHE"),
+        ("hf://acme/tiny@main", "HF_HOME"),
+    ],
+)
+def test_offline_hf_reference_scans_the_local_cache(tmp_path: Path, uri: str, env: str) -> None:
+    """Issue #18 item 9: with HF_HUB_OFFLINE, `scan hf://...` reads HF_HUB_CACHE / HF_HOME."""
+    repo = _cache(tmp_path, FILES, lfs=set())
+    hub = repo.parent
+    value = str(hub) if env == "HF_HUB_CACHE" else str(tmp_path)  # HF_HOME/hub is the cache
+    result = run_cli(
+        "scan",
+        "-f",
+        "json",
+        uri,
+        env={"HF_HUB_OFFLINE": "1", env: value, "HF_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "from the cache" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["metadata"]["hf_commit"] == COMMIT
+    assert {r["location"]["path"] for r in report["results"]} >= {"config.json"}
+
+
+def test_offline_hf_reference_missing_from_the_cache_says_where_it_looked(tmp_path: Path) -> None:
+    result = run_cli(
+        "scan", "hf://acme/absent", env={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
+    )
+    assert result.exit_code == 3
+    assert str(tmp_path) in result.stderr
+    assert "huggingface-cli download" in result.stderr
+    assert "--trust-config" not in result.stderr
