@@ -58,6 +58,8 @@ def verification(
         "hash_algorithm": "sha256",
         "files": {"config.json": "sha256:" + "a" * 64, "model.safetensors": "sha256:" + "b" * 64},
         "ignored": [".git", "model.sig"],
+        "unsigned": [],
+        "model_name": "model",
         "errors": [],
     }
     if attestations is not None:

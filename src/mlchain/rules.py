@@ -179,6 +179,18 @@ _RULES: tuple[Rule, ...] = (
         "Do not load this file unless every nested finding is understood.",
     ),
     Rule(
+        "pickle-nested-opaque",
+        "Pickle passes bytes it computes at load time to a deserializer",
+        _H,
+        "A nested deserializer (torch.storage._load_from_bytes, pickle.loads, torch.load of a "
+        "BytesIO...) is given a value built while loading that mlchain could not compute "
+        "exactly (for example bytes from a list changed by index, a decompressor past the size "
+        "limit, a callable fetched at load time), or a path to a file outside the artifact. "
+        "Constructs mlchain can evaluate (bytes(list), str.encode, codecs.encode, bytes.fromhex, "
+        "join, concatenation, base64) are folded and the nested pickle is scanned instead.",
+        "Do not load this file; real libraries pass nested pickles as byte constants.",
+    ),
+    Rule(
         "pickle-persistent-id",
         "Pickle uses persistent ids",
         _I,

@@ -86,6 +86,7 @@ def test_check_json_output_to_file(tmp_path: Path, policy: Path) -> None:
         "signature": False,
         "authorities": False,
         "scan": True,
+        "no-unsigned-files": False,  # no verification input given
         "max-severity-low": True,
     }
 
@@ -145,10 +146,15 @@ def test_check_model_description(tmp_path: Path) -> None:
     policy = write(
         tmp_path,
         "p.yaml",
-        (POLICIES / "key-signed.yaml").read_text().replace("  scan:\n    failOn: medium\n", "")
-        + "  validations:\n    - name: no-pickles\n"
-        "      expression: 'model.files.all(f, !f.format.startsWith(\"pickle\"))'\n"
-        "      message: pickle file in the model\n",
+        (POLICIES / "key-signed.yaml")
+        .read_text()
+        .replace("  scan:\n    failOn: medium\n", "")
+        .replace(
+            "  validations:\n",
+            "  validations:\n    - name: no-pickles\n"
+            "      expression: 'model.files.all(f, !f.format.startsWith(\"pickle\"))'\n"
+            "      message: pickle file in the model\n",
+        ),
     )
     (tmp_path / "keys").symlink_to(POLICIES / "keys")
     result = invoke("policy", "check", "--policy", str(policy), "--model", str(model), "-f", "json")

@@ -268,3 +268,19 @@ def test_raw_layer_signature_also_verifies_the_pulled_folder(
         "verify", str(folder), "--key", str(signer.public), "--signature", str(bundle)
     )
     assert verified.exit_code == 0, verified.stderr
+
+
+def test_verify_reports_the_signed_model_name_and_digest(
+    registry: Registry, keys: tuple[KeyPair, KeyPair]
+) -> None:
+    signer, _ = keys
+    client = RegistryClient(registry.host)
+    pushed = push_modelpack(client, "sv/named", "v1", FILES)
+    sign_oci(client, _ref(registry.host, "sv/named:v1"), SigningMethod.key(signer.private))
+    result = run_cli(
+        "verify", f"oci://{registry.host}/sv/named:v1", "--key", str(signer.public), "-f", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["model_name"] == f"sv/named@{pushed.digest}"
+    assert len(document["model_digest"]) == 64

@@ -114,12 +114,20 @@ def test_init_container_args_match_mount_paths() -> None:
     assert policy_mount["readOnly"] is True
 
 
-def test_model_server_serves_the_verified_path_read_only() -> None:
-    server = _server()
+def test_model_server_serves_the_verified_private_copy_read_only() -> None:
+    """The server reads the copy `verify --copy-to` published, never the shared volume
+    (mlchain issue #15, item 5: a read-only mount binds only this pod)."""
+    server, init = _server(), _init()
     args = server["args"]
-    assert args[args.index("--model") + 1] == _init()["args"][1]
-    assert _mount(server, "models")["mountPath"] == _mount(_init(), "models")["mountPath"]
-    assert _mount(server, "models")["readOnly"] is True
+    copy_to = init["args"][init["args"].index("--copy-to") + 1]
+    assert args[args.index("--model") + 1] == copy_to
+    assert not [m for m in server["volumeMounts"] if m["name"] == "models"]
+    verified = _mount(server, "verified")
+    assert verified["readOnly"] is True
+    assert _mount(init, "verified")["mountPath"] == verified["mountPath"]
+    assert copy_to.startswith(verified["mountPath"].rstrip("/") + "/")
+    (volume,) = [v for v in _pod()["volumes"] if v["name"] == "verified"]
+    assert "emptyDir" in volume  # pod-private
     (models,) = [v for v in _pod()["volumes"] if v["name"] == "models"]
     assert models["persistentVolumeClaim"]["readOnly"] is True
 
@@ -228,6 +236,8 @@ def test_action_is_composite_and_inputs_go_through_env() -> None:
             assert SHA_PIN.match(step["uses"]), step["uses"]
             for value in step.get("with", {}).values():
                 referenced |= set(re.findall(r"inputs\.([\w-]+)", str(value)))
+        # an `if:` is an expression GitHub evaluates, never shell text
+        referenced |= set(re.findall(r"inputs\.([\w-]+)", str(step.get("if", ""))))
     assert referenced == set(action["inputs"])
 
 
@@ -239,7 +249,7 @@ def test_action_scan_command_uses_real_options() -> None:
     for word in words[2:]:
         if word.startswith("--") and word != "--":
             assert word in options, word
-    assert "sarif" in words
+    assert "--sarif-output" in words
     assert (REPO / "src/mlchain/output/sarif.py").is_file()
 
 

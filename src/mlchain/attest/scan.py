@@ -26,10 +26,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlchain import __version__
+from mlchain.intoto import MLCHAIN_SCAN_V1, rfc3339, statement, subjects
 from mlchain.models import ScanReport, Severity
-from mlchain.provenance.statement import rfc3339, statement, subjects
 
-SCAN_PREDICATE_TYPE = "https://mlchain.dev/attestations/scan/v1"
+SCAN_PREDICATE_TYPE = MLCHAIN_SCAN_V1
 
 
 def scan_predicate(

@@ -8,13 +8,14 @@ statement) must be a subject. A scan attestation must also carry the verdict ``p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlchain.attest.scan import SCAN_PREDICATE_TYPE
-from mlchain.provenance.statement import (
+from mlchain.intoto import (
+    CYCLONEDX_BOM,
+    MLCHAIN_SCAN_V1,
     SLSA_PROVENANCE_V1,
     STATEMENT_TYPE,
     compare_subjects,
@@ -23,21 +24,42 @@ from mlchain.provenance.statement import (
 
 if TYPE_CHECKING:
     from mlchain.signing.bundle import SignerInfo
-    from mlchain.signing.verify import VerificationMethod
+    from mlchain.signing.verify import VerificationMethod, VerifiedStatement
 
 
 @dataclass(frozen=True, slots=True)
 class AttestationCheck:
     """The outcome of :func:`verify_attestation`; ``verified`` is False when ``errors`` is set."""
 
-    predicate_type: str
-    signer: SignerInfo
+    predicate_type: str | None
+    signer: SignerInfo | None
     subjects: int
     errors: tuple[str, ...] = ()
     details: dict[str, str] = field(default_factory=dict)
     """Predicate facts worth showing: builder id, scan verdict, scanner version."""
     statement: dict[str, Any] = field(default_factory=dict, repr=False)
     """The statement whose signature verified (trust its content only when ``verified``)."""
+    bundle: str | None = None
+    """The bundle file, when the check came from one."""
+    authority: str | None = None
+    """The policy authority whose own trust material verified the signer (deploy gate)."""
+    chain_fingerprints: tuple[str, ...] = ()
+    """SHA-256 of the trusted CA certificates a certificate signer chained to."""
+    used_for: str | None = None
+    """The policy input this statement became (``provenance``, ``sbom``, ``scan``), if any."""
+    note: str | None = None
+    """Why a verified statement was not used as a policy input."""
+
+    @classmethod
+    def failed(cls, bundle: Path | str | None, reason: str) -> AttestationCheck:
+        """A bundle that could not be read or verified by any acceptable signer."""
+        return cls(
+            predicate_type=None,
+            signer=None,
+            subjects=0,
+            errors=(reason,),
+            bundle=None if bundle is None else str(bundle),
+        )
 
     @property
     def verified(self) -> bool:
@@ -45,22 +67,32 @@ class AttestationCheck:
         return not self.errors
 
     def to_json(self) -> dict[str, Any]:
-        """Machine-readable shape (``verify-attestation -f json``)."""
+        """Machine-readable shape (``verify-attestation -f json``; gate entries add more)."""
         signer = self.signer
-        return {
+        document: dict[str, Any] = {
             "verified": self.verified,
             "predicate_type": self.predicate_type,
-            "method": signer.method,
+            "method": signer.method if signer else None,
             "identity": (
                 {"subject": signer.subject or "", "issuer": signer.issuer or ""}
-                if signer.subject is not None or signer.issuer is not None
+                if signer is not None and (signer.subject is not None or signer.issuer is not None)
                 else None
             ),
-            "key_fingerprint": signer.key_fingerprint,
+            "key_fingerprint": signer.key_fingerprint if signer else None,
             "subjects": self.subjects,
             "details": dict(sorted(self.details.items())),
             "errors": list(self.errors),
         }
+        if self.chain_fingerprints:
+            document["chain_fingerprints"] = list(self.chain_fingerprints)
+        if self.bundle is not None:
+            document["bundle"] = self.bundle
+        if self.authority is not None:
+            document["authority"] = self.authority
+            document["used_for"] = self.used_for
+            if self.note is not None:
+                document["note"] = self.note
+        return document
 
 
 def verify_attestation(
@@ -86,6 +118,21 @@ def verify_attestation(
     from mlchain.signing.verify import verify_statement
 
     verified = verify_statement(bundle_json, method)
+    digests = digest_model(model_path, ignore, allow_symlinks=allow_symlinks)
+    return check_statement(verified, digests, predicate_type=predicate_type, builder_id=builder_id)
+
+
+def check_statement(
+    verified: VerifiedStatement,
+    digests: Mapping[str, str],
+    *,
+    predicate_type: str | None = None,
+    builder_id: str | None = None,
+) -> AttestationCheck:
+    """Check a statement whose signature verified against the model's file ``digests``.
+
+    The deploy gate hashes the model once and checks every attestation with these digests.
+    """
     document = verified.statement
     errors: list[str] = []
     if document.get("_type") != STATEMENT_TYPE:
@@ -93,7 +140,6 @@ def verify_attestation(
     kind = str(document.get("predicateType", ""))
     if predicate_type is not None and kind != predicate_type:
         errors.append(f"the predicate type is {kind!r}, expected {predicate_type!r}")
-    digests = digest_model(model_path, ignore, allow_symlinks=allow_symlinks)
     errors += compare_subjects(document, digests)
     predicate = document.get("predicate")
     details: dict[str, str] = {}
@@ -112,6 +158,7 @@ def verify_attestation(
         errors=tuple(errors),
         details=details,
         statement=document,
+        chain_fingerprints=verified.chain_fingerprints,
     )
 
 
@@ -122,10 +169,10 @@ def _predicate_facts(kind: str, predicate: dict[str, Any]) -> tuple[dict[str, st
         builder = predicate.get("runDetails", {}).get("builder", {})
         details["builder_id"] = str(builder.get("id", ""))
         details["build_type"] = str(predicate.get("buildDefinition", {}).get("buildType", ""))
-    elif kind == "https://cyclonedx.org/bom":
+    elif kind == CYCLONEDX_BOM:
         details["serial_number"] = str(predicate.get("serialNumber", ""))
         details["spec_version"] = str(predicate.get("specVersion", ""))
-    elif kind == SCAN_PREDICATE_TYPE:
+    elif kind == MLCHAIN_SCAN_V1:
         verdict = str(predicate.get("verdict", ""))
         details["verdict"] = verdict
         details["fail_on"] = str(predicate.get("policy", {}).get("failOn", ""))
@@ -155,29 +202,26 @@ def check_bundles(
     """
     from mlchain.errors import InputError, VerificationError
     from mlchain.signing.bundle import read_bundle_text
+    from mlchain.signing.verify import verify_statement
 
     entries: list[dict[str, Any]] = []
+    digests: dict[str, str] | None = None  # the model is hashed once, for every bundle
     for path in bundles:
         try:
             text = read_bundle_text(path)
         except (OSError, ValueError) as exc:
             raise InputError(f"Cannot read the attestation bundle {path}: {exc}.") from exc
         try:
-            entry = verify_attestation(
-                text, method, model_path, allow_symlinks=allow_symlinks
-            ).to_json()
+            verified = verify_statement(text, method)
         except VerificationError as exc:
-            entry = {
-                "verified": False,
-                "predicate_type": None,
-                "method": method.kind,
-                "identity": None,
-                "key_fingerprint": None,
-                "subjects": 0,
-                "details": {},
-                "errors": [exc.message],
-            }
-        entry["bundle"] = str(path)
+            check = AttestationCheck.failed(path, exc.message)
+        else:
+            if digests is None:
+                digests = digest_model(model_path, allow_symlinks=allow_symlinks)
+            check = check_statement(verified, digests)
+        entry = {**check.to_json(), "bundle": str(path)}
+        if check.signer is None:
+            entry["method"] = method.kind
         entries.append(entry)
     return entries
 

@@ -239,19 +239,30 @@ StatementStagingOption = Annotated[
 # verify and verify-attestation
 IdentityOption = Annotated[
     str | None,
-    typer.Option("--identity", envvar="MLCHAIN_IDENTITY", help="Expected signer identity"),
+    typer.Option(
+        "--identity",
+        "--certificate-identity",
+        envvar="MLCHAIN_IDENTITY",
+        help="Expected signer identity (keyless SAN, or a signing certificate's subject DN)",
+    ),
 ]
 IdentityRegexpOption = Annotated[
     str | None,
     typer.Option(
         "--identity-regexp",
+        "--certificate-identity-regexp",
         envvar="MLCHAIN_IDENTITY_REGEXP",
         help="Expected signer identity as a regexp matching the whole identity",
     ),
 ]
 IssuerOption = Annotated[
     str | None,
-    typer.Option("--issuer", envvar="MLCHAIN_ISSUER", help="Expected OIDC issuer URL"),
+    typer.Option(
+        "--issuer",
+        "--certificate-oidc-issuer",
+        envvar="MLCHAIN_ISSUER",
+        help="Expected OIDC issuer URL",
+    ),
 ]
 PublicKeyOption = Annotated[
     Path | None,
@@ -381,10 +392,11 @@ def _password(key: Path) -> bytes | None:
         UsageError: on a cosign key (mlchain cannot read its encryption), or an encrypted key
             with no password source.
     """
-    try:
-        with key.open("rb") as handle:
-            head = handle.read(4096)
-    except OSError:
+    from mlchain.inputfile import read_regular_file
+
+    try:  # a FIFO or device at the key path is refused, never opened for a blocking read
+        head = read_regular_file(key, limit=1 << 20)[:4096]
+    except (OSError, ValueError):
         head = b""  # sign_model reports the unreadable key with its own message
     if b"SIGSTORE PRIVATE KEY" in head or b"COSIGN PRIVATE KEY" in head:
         raise UsageError(
@@ -440,7 +452,9 @@ def verification_method(
     from mlchain.signing.verify import VerificationMethod
 
     chain = certificate_chain or []
-    keyless = identity is not None or identity_regexp is not None or issuer is not None
+    named = identity is not None or identity_regexp is not None
+    # With --certificate-chain, --identity/--identity-regexp constrain the certificate subject.
+    keyless = issuer is not None or (named and not chain)
     chosen = _given(
         ("--identity/--issuer", keyless),
         ("--key", key is not None),
@@ -455,7 +469,9 @@ def verification_method(
     if key is not None:
         return VerificationMethod.key(key)
     if chain:
-        return VerificationMethod.with_certificate_chain(tuple(chain))
+        return VerificationMethod.with_certificate_chain(
+            tuple(chain), identity=identity, identity_regexp=identity_regexp
+        )
     if keyless:
         if issuer is None:
             raise UsageError("--issuer is required with --identity/--identity-regexp.")

@@ -63,7 +63,6 @@ def check(
     """Evaluate saved scan/verification/provenance/SBOM results against a policy."""
     with error_boundary():
         from mlchain.policy import PolicyInputs, evaluate, load_policy
-        from mlchain.policy.inputs import describe_model
 
         loaded = load_policy(policy)
         inputs = PolicyInputs(
@@ -71,7 +70,7 @@ def check(
             scan=_read(scan, "scan report"),
             provenance=_read(provenance, "provenance statement"),
             sbom=_read(sbom, "SBOM"),
-            model=describe_model(model) if model is not None else None,
+            model=describe_path(model) if model is not None else None,
         )
         decision = evaluate(loaded, inputs)
         if fmt is ResultFormat.JSON:
@@ -87,6 +86,33 @@ def check(
             f"policy {loaded.name}: {verdict} ({len(decision.results)} rules, {failed} failed)"
         )
     raise typer.Exit(ExitCode.OK if decision.allowed else ExitCode.FAIL)
+
+
+def describe_path(path: Path) -> dict[str, Any]:
+    """The ``model`` input for ``policy check --model PATH``: the scan's walk and detection.
+
+    Formats come from content detection (headers only); nothing is loaded or scanned. The
+    result has the shape :func:`mlchain.policy.inputs.describe_model` reads from a scan report.
+
+    Raises:
+        InputError: if ``path`` does not exist or cannot be listed.
+    """
+    from mlchain.policy.inputs import describe_model
+    from mlchain.scan.detect import detect, read_head
+    from mlchain.scan.walk import walk
+
+    results: list[dict[str, Any]] = []
+    for entry in walk(path, []):
+        fmt: str | None = None
+        if entry.skipped is None and entry.escape is None:
+            try:
+                fmt = detect(entry.path, read_head(entry.path), entry.size).format.value
+            except OSError:
+                fmt = None
+        elif entry.escape is not None:
+            fmt = "symlink-escape"
+        results.append({"location": {"path": str(entry.rel)}, "size": entry.size, "format": fmt})
+    return describe_model({"results": results})
 
 
 def _read(path: Path | None, what: str) -> dict[str, Any] | None:

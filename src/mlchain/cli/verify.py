@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -110,8 +110,6 @@ def verify(
                 from mlchain.cli.oci import oci_gate
 
                 gate = oci_gate(copy_to)
-            elif copy_to is not None:  # NOTE(oci): folders get --copy-to with issue 15
-                raise UsageError("--copy-to works with oci:// models in this version.")
             allowed = gate(
                 model_path,
                 policy,
@@ -122,6 +120,7 @@ def verify(
                 jobs=jobs,
                 fmt=fmt,
                 output=output,
+                copy_to=copy_to,
             )
     if policy is not None:
         raise typer.Exit(ExitCode.OK if allowed else ExitCode.FAIL)
@@ -209,25 +208,31 @@ def _run_gate(
     jobs: int,
     fmt: ResultFormat,
     output: Path | None,
+    copy_to: Path | None = None,
 ) -> bool:
     """Run the deploy gate and render its report; returns whether the model is allowed."""
-    from mlchain.gate import run_gate
+    from mlchain.gate import run_gate, run_gate_on_copy
     from mlchain.policy import load_policy
     from mlchain.sanitize import clean
 
     loaded = load_policy(policy_path)  # a bad policy is a usage error (exit 2) before any work
-    result = run_gate(
-        model_path,
-        loaded,
-        signature=signature,
-        attestations=attestations,
-        trust_config=trust_config,
-        allow_symlinks=allow_symlinks,
-        jobs=jobs,
-    )
+    options: dict[str, Any] = {
+        "signature": signature,
+        "attestations": attestations,
+        "trust_config": trust_config,
+        "allow_symlinks": allow_symlinks,
+        "jobs": jobs,
+    }
+    if copy_to is not None:
+        result = run_gate_on_copy(model_path, loaded, copy_to, **options)
+    else:
+        result = run_gate(model_path, loaded, **options)
     decision = result.decision
     if fmt is ResultFormat.JSON:
-        text = json.dumps(result.to_json(), indent=2) + "\n"
+        document = result.to_json()
+        if copy_to is not None:
+            document["copied_to"] = str(copy_to) if decision.allowed else None
+        text = json.dumps(document, indent=2) + "\n"
     else:
         verdict = "ALLOWED" if decision.allowed else "DENIED"
         lines = [f"{verdict} by policy {clean(decision.policy)}: {clean(str(model_path), 400)}"]
@@ -236,6 +241,8 @@ def _run_gate(
             lines.append(f"  [{mark}] {clean(rule.name)}: {clean(rule.message, 400)}")
         text = "\n".join(lines) + "\n"
     console.write_output(text, output)
+    if copy_to is not None and decision.allowed:
+        console.info(f"published the verified copy at {clean(str(copy_to), 400)}; serve it.")
     if not decision.allowed:
         first = decision.failures[0] if decision.failures else None
         reason = f" First failure: {clean(first.message, 400)}" if first else ""
@@ -246,8 +253,9 @@ def _run_gate(
 def render_table(result: ModelVerification) -> str:
     """A short human summary of a verification result (hostile strings cleaned)."""
     from mlchain.sanitize import clean, clean_path
+    from mlchain.signing.bundle import SignerInfo
 
-    signer = result.signer
+    signer = result.signer or SignerInfo(method="key")
     lines = []
     status = "VERIFIED" if result.verified else "FAILED"
     if result.files:
@@ -271,5 +279,11 @@ def render_table(result: ModelVerification) -> str:
             "not covered by the signature (signed ignore list): "
             + ", ".join(clean_path(p) for p in unprotected)
         )
+    if result.unsigned:
+        shown = ", ".join(clean_path(p) for p in result.unsigned[:20])
+        more = f" and {len(result.unsigned) - 20} more" if len(result.unsigned) > 20 else ""
+        lines.append(f"unsigned files on disk ({len(result.unsigned)}): {shown}{more}")
+    if result.model_name and result.files and result.model_name != result.model:
+        lines.append(f"signed as model {clean(result.model_name)!r}")
     lines += [f"  - {clean(e, limit=400)}" for e in result.errors]
     return "\n".join(lines) + "\n"

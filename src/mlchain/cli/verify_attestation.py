@@ -135,14 +135,15 @@ def verify_attestation(
 def render_table(result: AttestationCheck) -> str:
     """Plain-text summary, one fact per line (attestation strings are sanitised)."""
     from mlchain.sanitize import clean
+    from mlchain.signing.bundle import SignerInfo
 
-    signer = result.signer
+    signer = result.signer or SignerInfo(method="key")
     who = signer.subject or (
         f"key sha256:{signer.key_fingerprint}" if signer.key_fingerprint else ""
     )
     lines = [
         f"verified:       {'yes' if result.verified else 'NO'}",
-        f"predicate type: {clean(result.predicate_type, 200)}",
+        f"predicate type: {clean(result.predicate_type or 'unknown', 200)}",
         f"signed by:      {clean(who, 200)} ({signer.method})",
         f"subjects:       {result.subjects}",
     ]

@@ -4,7 +4,8 @@ Public API (imports nothing heavy; ``cel`` is imported only when a policy is loa
 
 - :func:`load_policy` / :func:`parse_policy` -> :class:`ModelPolicy` (or :class:`PolicyError`)
 - :func:`evaluate` (pure) -> :class:`PolicyDecision`
-- :func:`gate`: the deploy gate used by ``mlchain verify --policy``.
+- :func:`gate`: :func:`evaluate` with keyword inputs, for integrations. The deploy gate itself
+  (``mlchain verify --policy``) is :func:`mlchain.gate.run_gate`, which calls :func:`evaluate`.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class RuleResult:
     passed: bool
     message: str
     kind: str = "validation"
-    """``signature``, ``authority``, ``attestation``, ``scan`` or ``validation``."""
+    """``signature``, ``authority``, ``attestation``, ``scan``, ``validation`` or ``gate``."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -215,13 +215,27 @@ def _normalise_dn(value: Any) -> str | None:
     return ",".join(part.strip().lower() for part in value.split(","))
 
 
+def _candidates(authorities: Any, signer: Mapping[str, Any]) -> list[Authority]:
+    """The authorities a signer may match.
+
+    A deploy-gate result records the authority whose own trust material verified the signer
+    (``authority``); only that one is considered, so names and DN strings can never credit
+    another authority. Hand-written ``policy check`` inputs without it are matched against
+    every authority (by key fingerprint, chain fingerprints, or, lacking those, names).
+    """
+    recorded = signer.get("authority")
+    if isinstance(recorded, str):
+        return [a for a in authorities if a.name == recorded]
+    return list(authorities)
+
+
 def _authority_rule(policy: ModelPolicy, signature: Mapping[str, Any] | None) -> RuleResult:
     if not isinstance(signature, Mapping) or signature.get("verified") is not True:
         return RuleResult(
             "authorities", False, "no verified signature, so no authority can match.", "authority"
         )
     reasons: list[str] = []
-    for authority in policy.authorities:
+    for authority in _candidates(policy.authorities, signature):
         why = signer_mismatch(authority, signature)
         if why is None:
             return RuleResult(
@@ -258,7 +272,7 @@ def _attestation_rule(
         if entry.get("verified") is not True or entry.get("errors"):
             problems.append("present but not verified")
             continue
-        for authority in allowed:
+        for authority in _candidates(allowed, entry):
             if signer_mismatch(authority, entry) is None:
                 return RuleResult(
                     name,

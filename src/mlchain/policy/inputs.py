@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,28 +37,26 @@ def read_json_input(path: Path, what: str) -> dict[str, Any]:
     return value
 
 
-def describe_model(path: Path) -> dict[str, Any]:
-    """Describe the model at ``path`` for policies: ``{"files": [{path, size, format}], ...}``.
+def describe_model(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy's ``model`` input from a scan report (JSON form): files, sizes, formats.
 
-    Formats come from content detection (headers only); nothing is loaded.
-
-    Raises:
-        InputError: if ``path`` does not exist or cannot be listed.
+    The deploy gate builds it from the scan it just ran (or the accepted scan attestation's
+    report), so the model is walked once; ``policy check --model`` scans the path first.
     """
-    from mlchain.scan.detect import detect, read_head
-    from mlchain.scan.walk import walk
-
+    raw = report.get("results")
+    results = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
     files: list[dict[str, Any]] = []
     total = 0
-    for entry in walk(path, []):
-        fmt: str | None = None
-        if entry.skipped is None and entry.escape is None:
-            try:
-                fmt = detect(entry.path, read_head(entry.path), entry.size).format.value
-            except OSError:
-                fmt = None
-        elif entry.escape is not None:
-            fmt = "symlink-escape"
-        files.append({"path": str(entry.rel), "size": entry.size, "format": fmt})
-        total += entry.size
+    for result in results:
+        location = result.get("location")
+        size = result.get("size")
+        size = size if isinstance(size, int) and not isinstance(size, bool) else 0
+        files.append(
+            {
+                "path": location.get("path") if isinstance(location, Mapping) else None,
+                "size": size,
+                "format": result.get("format"),
+            }
+        )
+        total += size
     return {"files": files, "total_size": total}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlchain.errors import PolicyError
+from mlchain.intoto import PREDICATE_TYPES
 from mlchain.models import Severity
 from mlchain.policy.functions import FUNCTIONS
 from mlchain.policy.yamlnodes import Document, Path_, load_document
@@ -32,11 +33,7 @@ MAX_POLICY_BYTES = 1 << 20
 INPUT_NAMES = ("scan", "signature", "provenance", "sbom", "model")
 """Variables every CEL expression may use (see docs/policy.md)."""
 
-DEFAULT_PREDICATE_TYPES = {
-    "provenance": "https://slsa.dev/provenance/v1",
-    "sbom": "https://cyclonedx.org/bom",
-    "scan": "https://mlchain.dev/attestations/scan/v1",
-}
+DEFAULT_PREDICATE_TYPES = PREDICATE_TYPES
 
 CORE_CEL_FUNCTIONS = frozenset(
     {
@@ -147,16 +144,19 @@ def load_policy(path: Path) -> ModelPolicy:
     Raises:
         PolicyError: if the file cannot be read or is not a valid policy (exit code 2).
     """
+    from mlchain.inputfile import NotRegularFileError, read_regular_file
+
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_POLICY_BYTES + 1)
+        raw = read_regular_file(path, limit=MAX_POLICY_BYTES)
     except OSError as exc:
         raise PolicyError(
             f"Cannot read policy file {path}: {exc.strerror or exc}.",
             hint="Check the --policy path; `mlchain policy init` writes a starter policy.",
         ) from exc
-    if len(raw) > MAX_POLICY_BYTES:
-        raise PolicyError(f"{path}:1: the policy file is larger than 1 MiB.")
+    except NotRegularFileError as exc:
+        raise PolicyError(f"Cannot read policy file {exc}.") from None
+    except ValueError:
+        raise PolicyError(f"{path}:1: the policy file is larger than 1 MiB.") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -467,11 +467,12 @@ def _read_pem(
 ) -> tuple[bytes | None, str]:
     if "data" in body:
         return str(body["data"]).encode("utf-8"), "data"
+    from mlchain.inputfile import read_regular_file
+
     target = base_dir / body["path"]
-    try:
-        with target.open("rb") as handle:  # bounded: a path to /dev/zero must not read forever
-            return handle.read(1 << 20), str(target)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+    try:  # regular files only, bounded: a FIFO or /dev/zero must neither block nor read forever
+        return read_regular_file(target, limit=1 << 20), str(target)
+    except (OSError, ValueError) as exc:  # ValueError: special file, too large, NUL in the path
         reason = getattr(exc, "strerror", None) or exc
         problem(
             (*sub, "path"),

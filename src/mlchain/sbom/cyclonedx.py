@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlchain import __version__
 from mlchain.errors import InputError, UsageError
+from mlchain.intoto import CYCLONEDX_BOM
 from mlchain.provenance.statement import model_digest, rfc3339
 from mlchain.sbom.modelinfo import ModelInfo
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from cyclonedx.model.bom import Bom
 
 MODEL_REF = "model"
-BOM_PREDICATE_TYPE = "https://cyclonedx.org/bom"
+BOM_PREDICATE_TYPE = CYCLONEDX_BOM
 """The in-toto predicate type of a CycloneDX BOM attestation (as in-toto's predicate registry)."""
 SERIAL_NAMESPACE = uuid.UUID("4d6c6368-6169-6e2d-626f-6d2d73657269")
 """Namespace of the uuid5 serial numbers (fixed forever: changing it changes every serial)."""

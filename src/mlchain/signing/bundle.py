@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ObjectIdentifier
 
 from mlchain.errors import MlchainError
+from mlchain.inputfile import NotRegularFileError, read_regular_file
 
 MethodKind = Literal["sigstore", "key", "certificate"]
 
@@ -37,14 +38,20 @@ of files, a few MiB); the files sit beside the model, so their size is the publi
 def read_bundle_text(path: Path) -> str:
     """Read a signature or attestation bundle as UTF-8 text, bounded by :data:`MAX_BUNDLE_BYTES`.
 
+    A FIFO, socket or device is refused at once, never opened for a blocking read
+    (:func:`mlchain.inputfile.read_regular_file`).
+
     Raises:
         OSError: the file cannot be read (``FileNotFoundError`` when it is missing).
-        ValueError: it is larger than the bound, or not UTF-8 (``UnicodeDecodeError``).
+        ValueError: it is not a regular file (``NotRegularFileError``), larger than the bound,
+            or not UTF-8 (``UnicodeDecodeError``).
     """
-    with path.open("rb") as handle:
-        data = handle.read(MAX_BUNDLE_BYTES + 1)  # at most the bound: never the whole of /dev/zero
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise ValueError(f"larger than {MAX_BUNDLE_BYTES} bytes; not a Sigstore bundle")
+    try:
+        data = read_regular_file(path, limit=MAX_BUNDLE_BYTES)
+    except NotRegularFileError:
+        raise
+    except ValueError:
+        raise ValueError(f"larger than {MAX_BUNDLE_BYTES} bytes; not a Sigstore bundle") from None
     return data.decode("utf-8")
 
 
@@ -122,8 +129,10 @@ def parse_bundle(text: str, *, source: str) -> ParsedBundle:
     """
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise BundleError(f"{source} is not valid JSON, so it is not a Sigstore bundle.") from exc
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting ([[[[...]]]])
+        raise BundleError(
+            f"{source} is not valid JSON (or is nested too deeply), so it is not a Sigstore bundle."
+        ) from None
     if not isinstance(data, dict) or not str(data.get("mediaType", "")).startswith(
         _BUNDLE_MEDIA_PREFIX
     ):

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from mlchain.errors import MlchainError, UsageError
+from mlchain.signing import _oms
+from mlchain.signing.tree import ModelTree, list_model
 
 HashAlgorithm = Literal["sha256", "blake2", "blake3"]
 
@@ -25,28 +27,50 @@ def file_digests(
     *,
     ignore: Sequence[Path] = (),
     algorithm: HashAlgorithm = "sha256",
+    tree: ModelTree | None = None,
 ) -> dict[str, str]:
     """Return ``{relative posix name: hex digest}`` for every file of the model.
 
     ``model_path`` is a file or a folder. Git metadata and ``ignore`` (paths relative to the
     folder) are skipped, as model-signing skips them when signing. For a single file the key is
-    the file name.
-    """
-    from model_signing import hashing
+    the file name. The folder is listed by :func:`mlchain.signing.tree.list_model` (or ``tree``,
+    when the caller already listed it), so an unlistable folder fails instead of being skipped.
 
-    config = hashing.Config().use_file_serialization(  # type: ignore[no-untyped-call]
-        hashing_algorithm=algorithm
-    )
-    config.set_ignored_paths(paths=list(ignore), ignore_git_paths=True)
-    manifest = config.hash(model_path)
-    digests = {
-        descriptor.identifier: descriptor.digest.digest_hex
-        for descriptor in manifest.resource_descriptors()
-    }
-    if model_path.is_file():  # model-signing names a single file "."
-        (digest,) = digests.values()
-        return {model_path.name: digest}
-    return digests
+    Raises:
+        UnreadableModelError: a folder of the model cannot be listed.
+    """
+    config = hashing_config(algorithm=algorithm, ignore=ignore, allow_symlinks=False)
+    return _oms.manifest_digests(hash_model(config, model_path, tree), model_path)
+
+
+def hash_model(config: Any, model_path: Path, tree: ModelTree | None = None) -> Any:
+    """Hash ``model_path`` with a model-signing ``config`` over mlchain's complete listing.
+
+    Raises:
+        UnreadableModelError: a folder of the model cannot be listed.
+        OSError, ValueError: from model-signing (unreadable or special files).
+    """
+    listing = tree if tree is not None else list_model(model_path)
+    return config.hash(model_path, files_to_hash=listing.hash_inputs())
+
+
+def signature_ignore(model_path: Path, signature: Path) -> list[Path]:
+    """The signature file's path relative to the model folder, when it lies inside it.
+
+    Computed lexically from absolute paths, never through the ``--ignore`` heuristics of
+    :func:`relative_ignores`: on first signing the bundle does not exist yet, and a relative
+    model path once recorded ``<relpath>/model.sig`` in the signed ignore list, leaving the real
+    ``model.sig`` uncovered and an unsigned slot free (mlchain issue #15, item 9).
+    """
+    if not model_path.is_dir():
+        return []
+    root = Path(os.path.abspath(model_path))  # noqa: PTH100 (lexical: links are not resolved)
+    target = Path(os.path.abspath(signature))  # noqa: PTH100
+    try:
+        relative = target.relative_to(root)
+    except ValueError:
+        return []
+    return [relative] if str(relative) != "." else []
 
 
 class SymlinkError(UsageError):
@@ -144,16 +168,12 @@ def _walk_links(
             return
     if not model_path.is_dir():
         return
-    for folder, dirs, files in os.walk(model_path, followlinks=False):
-        rel_folder = Path(folder).relative_to(model_path)
-        for name in sorted((*dirs, *files)):
-            rel = rel_folder / name
-            if any(rel == s or s in rel.parents for s in skipped):
-                continue
-            full = Path(folder) / name
-            if full.is_symlink():
-                _check_link(full, real_root, allow=allow, shown=rel.as_posix(), cache=cache)
-        dirs[:] = [d for d in dirs if (rel_folder / d) not in skipped]
+    for name, full, _ in list_model(model_path).entries:  # fails on an unlistable folder
+        rel = Path(name)
+        if any(rel == s or s in rel.parents for s in skipped):
+            continue
+        if full.is_symlink():
+            _check_link(full, real_root, allow=allow, shown=rel.as_posix(), cache=cache)
 
 
 def _check_link(

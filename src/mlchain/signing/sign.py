@@ -18,12 +18,15 @@ from typing import Any, Literal, TypeVar
 
 from mlchain.atomic import write_atomically as _write_atomically
 from mlchain.errors import InputError, SigningError, UsageError
+from mlchain.intoto import PAYLOAD_TYPE, STATEMENT_TYPE
+from mlchain.signing import _oms
 from mlchain.signing import manifest as _manifest
 from mlchain.signing.manifest import HashAlgorithm
+from mlchain.signing.tree import list_model
 
 _LOG = logging.getLogger(__name__)
 
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+IN_TOTO_PAYLOAD_TYPE = PAYLOAD_TYPE
 _T = TypeVar("_T")
 
 
@@ -117,17 +120,21 @@ def sign_model(
     if not model_path.exists():
         raise InputError(f"No such model file or folder: {model_path}.")
     signature = signature if signature is not None else _manifest.default_signature_path(model_path)
-    ignores = _manifest.relative_ignores(model_path, [*ignore, signature])
+    ignores = sorted(
+        {
+            *_manifest.relative_ignores(model_path, ignore),
+            *_manifest.signature_ignore(model_path, signature),
+        }
+    )
+    tree = list_model(model_path)  # an unlistable folder stops signing: no partial signature
     allow_symlinks = _manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=ignores)
     signer = _model_signer(method)  # fail on a bad key before hashing gigabytes
-
-    from model_signing._signing import signing as ms_signing
 
     config = _manifest.hashing_config(
         algorithm=algorithm, ignore=ignores, allow_symlinks=allow_symlinks
     )
     try:
-        manifest = config.hash(model_path)
+        manifest = _manifest.hash_model(config, model_path, tree)
     except (ValueError, OSError) as exc:
         raise SigningError(
             f"Cannot hash {model_path}: {exc}", hint="Check that every model file is readable."
@@ -137,19 +144,15 @@ def sign_model(
             f"Nothing to sign in {model_path}: every file is ignored or the folder is empty.",
             hint="Check the --ignore options.",
         )
-    payload = ms_signing.Payload(manifest)
+    payload = _oms.signing().Payload(manifest)
     bundle_json = _run_signer(lambda: signer.sign(payload).bundle.to_json(), method)
     write_atomically(signature, bundle_json)
-    files = {d.identifier: d.digest.digest_hex for d in manifest.resource_descriptors()}
-    if model_path.is_file():  # model-signing names a single file "."
-        (digest,) = files.values()
-        files = {model_path.name: digest}
     serialization = manifest.serialization_type
     return SignResult(
         signature=signature,
         model_name=manifest.model_name,
         hash_algorithm=str(serialization.get("hash_type", algorithm)),
-        files=files,
+        files=_oms.manifest_digests(manifest, model_path),
         ignored=tuple(sorted(str(p) for p in serialization.get("ignore_paths", ()))),
     )
 
@@ -167,10 +170,10 @@ def sign_statement(statement: dict[str, Any], method: SigningMethod) -> str:
     Raises:
         SigningError: the statement is not an in-toto statement, or signing failed.
     """
-    if statement.get("_type") != "https://in-toto.io/Statement/v1" or not statement.get("subject"):
+    if statement.get("_type") != STATEMENT_TYPE or not statement.get("subject"):
         raise SigningError(
             "Only in-toto Statement v1 documents with at least one subject can be signed.",
-            hint="Build the statement with _type https://in-toto.io/Statement/v1 and subjects.",
+            hint=f"Build the statement with _type {STATEMENT_TYPE} and subjects.",
         )
     raw = json.dumps(statement, separators=(",", ":"), sort_keys=True).encode("utf-8")
     if method.kind == "sigstore":
@@ -182,7 +185,6 @@ def sign_statement(statement: dict[str, Any], method: SigningMethod) -> str:
 def _sign_raw_dsse(signer: Any, raw: bytes) -> str:
     """Sign ``raw`` with a model-signing key/certificate signer, in its bundle shape."""
     from cryptography.hazmat.primitives.asymmetric import ec
-    from model_signing._signing import sign_ec_key, sign_sigstore_pb
     from sigstore_models import intoto as intoto_pb
     from sigstore_models.bundle import v1 as bundle_pb
 
@@ -190,8 +192,8 @@ def _sign_raw_dsse(signer: Any, raw: bytes) -> str:
     # sign() for an arbitrary statement, reusing their key handling, PAE and material.
     private_key = signer._private_key
     sig = private_key.sign(
-        sign_sigstore_pb.pae(raw),
-        ec.ECDSA(sign_ec_key.get_ec_key_hash(private_key.public_key())),
+        _oms.sign_sigstore_pb().pae(raw),
+        ec.ECDSA(_oms.sign_ec_key().get_ec_key_hash(private_key.public_key())),
     )
     envelope = intoto_pb.Envelope(
         payload=base64.b64encode(raw),
@@ -199,7 +201,7 @@ def _sign_raw_dsse(signer: Any, raw: bytes) -> str:
         signatures=[intoto_pb.Signature(sig=base64.b64encode(sig), keyid="")],
     )
     bundle = bundle_pb.Bundle(
-        media_type=sign_sigstore_pb._BUNDLE_MEDIA_TYPE,  # type: ignore[arg-type]
+        media_type=_oms.sign_sigstore_pb()._BUNDLE_MEDIA_TYPE,
         verification_material=signer._get_verification_material(),
         dsse_envelope=envelope,
     )
@@ -263,13 +265,12 @@ def _model_signer(method: SigningMethod) -> Any:
         return _keyless_model_signer(method)
     if method.private_key is None:
         raise UsageError("A private key (--key) is required for key and certificate signing.")
+    _check_regular_files(method.private_key, method.certificate, *method.certificate_chain)
     try:
         if method.kind == "key":
-            from model_signing._signing import sign_ec_key
-
             # NOTE(signing): model-signing annotates the password as str but hands it to
             # cryptography's load_pem_private_key, which wants bytes.
-            return sign_ec_key.Signer(method.private_key, method.password)  # type: ignore[arg-type]
+            return _oms.sign_ec_key().Signer(method.private_key, method.password)
         if method.certificate is None:
             raise UsageError("Certificate signing needs --certificate and --key.")
         return _certificate_signer(
@@ -282,6 +283,19 @@ def _model_signer(method: SigningMethod) -> Any:
         ) from exc
     except (ValueError, TypeError, AttributeError, UnsupportedAlgorithm) as exc:
         raise SigningError(_key_problem(exc, method)) from exc
+
+
+def _check_regular_files(*paths: Path | None) -> None:
+    """Refuse a key or certificate path that is a FIFO, socket or device (never opened)."""
+    from mlchain.inputfile import special_file_kind
+
+    for path in paths:
+        kind = special_file_kind(path) if path is not None else None
+        if kind is not None:
+            raise SigningError(
+                f"{path} is {kind}, not a key or certificate file.",
+                hint="Pass the PEM file itself.",
+            )
 
 
 def _key_problem(exc: Exception, method: SigningMethod) -> str:
@@ -308,18 +322,17 @@ def _key_problem(exc: Exception, method: SigningMethod) -> str:
 def _certificate_signer(
     key: Path, certificate: Path, chain: Sequence[Path], password: bytes | None
 ) -> Any:
-    from model_signing._signing import sign_certificate, sign_ec_key
-
+    sign_certificate, sign_ec_key = _oms.sign_certificate(), _oms.sign_ec_key()
     if password is None:
         return sign_certificate.Signer(key, certificate, list(chain))
 
-    class _PasswordCertificateSigner(sign_certificate.Signer):
+    class _PasswordCertificateSigner(sign_certificate.Signer):  # type: ignore[name-defined,misc]
         """model-signing's certificate signer, for a password-protected key."""
 
         def __init__(self) -> None:
             from cryptography import x509
 
-            sign_ec_key.Signer.__init__(self, key, password)  # type: ignore[arg-type]
+            sign_ec_key.Signer.__init__(self, key, password)
             self._signing_certificate = x509.load_pem_x509_certificate(certificate.read_bytes())
             if self._private_key.public_key() != self._signing_certificate.public_key():
                 raise ValueError("The public key from the certificate does not match the key")
@@ -331,8 +344,6 @@ def _certificate_signer(
 
 
 def _keyless_model_signer(method: SigningMethod) -> Any:
-    from model_signing._signing import sign_sigstore
-
     from mlchain.signing import trust
 
     token = identity_token(method)
@@ -341,7 +352,7 @@ def _keyless_model_signer(method: SigningMethod) -> Any:
     else:
         trust.ensure_writable_cache()
     return _run_signer(
-        lambda: sign_sigstore.Signer(
+        lambda: _oms.sign_sigstore().Signer(
             identity_token=token,
             use_ambient_credentials=False,
             use_staging=method.staging,

@@ -95,9 +95,11 @@ def load_trust_config(path: Path | None, *, staging: bool = False) -> ClientTrus
 
 def read_trust_config_text(path: Path) -> str:
     """Read a ``--trust-config`` file, turning I/O errors into :class:`TrustMaterialError`."""
+    from mlchain.inputfile import read_regular_file
+
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return read_regular_file(path, limit=16 << 20).decode("utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: special file, too large, not UTF-8
         raise TrustMaterialError(f"Cannot read the trust configuration {path}: {exc}.") from exc
 
 

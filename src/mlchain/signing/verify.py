@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlchain.errors import InputError, UsageError
+from mlchain.intoto import OMS_PREDICATE_TYPES, PAYLOAD_TYPE, STATEMENT_TYPE
+from mlchain.signing import _oms
 from mlchain.signing import manifest as _manifest
 from mlchain.signing.bundle import (
     BundleError,
@@ -30,13 +32,13 @@ from mlchain.signing.bundle import (
     parse_bundle,
     read_bundle_text,
 )
+from mlchain.signing.tree import UnreadableModelError, list_model
 
 _LOG = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1.0"
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
-OMS_PREDICATE_TYPES = ("https://model_signing/signature/v1.0", "https://model_signing/Digests/v0.1")
+IN_TOTO_PAYLOAD_TYPE = PAYLOAD_TYPE
+IN_TOTO_STATEMENT_V1 = STATEMENT_TYPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +95,38 @@ class VerificationMethod:
         return cls("key", public_key=public_key)
 
     @classmethod
-    def with_certificate_chain(cls, chain: tuple[Path, ...]) -> VerificationMethod:
-        """Certificate-signed bundles, chained to these PEM certificates (the root of trust)."""
+    def with_certificate_chain(
+        cls,
+        chain: tuple[Path, ...],
+        *,
+        identity: str | None = None,
+        identity_regexp: str | None = None,
+    ) -> VerificationMethod:
+        """Certificate-signed bundles, issued by a CA among these PEM certificates.
+
+        The signing certificate must be issued directly by one of the given certificates (the
+        issuing CA is pinned), carry the code-signing extended key usage and be valid now. With
+        ``identity`` (or ``identity_regexp``, a whole-string match), its subject DN in RFC 4514
+        form must match too (cosign's ``--certificate-identity``).
+
+        Raises:
+            UsageError: no chain, both identity forms, or a regexp that does not compile.
+        """
         if not chain:
             raise UsageError("--certificate-chain needs at least one PEM file (the trusted CA).")
-        return cls("certificate", certificate_chain=tuple(chain))
+        if identity is not None and identity_regexp is not None:
+            raise UsageError("Give at most one of --identity and --identity-regexp.")
+        if identity_regexp is not None:
+            try:
+                re.compile(identity_regexp)
+            except re.error as exc:
+                raise UsageError(f"--identity-regexp is not a valid regexp: {exc}.") from exc
+        return cls(
+            "certificate",
+            certificate_chain=tuple(chain),
+            identity=identity,
+            identity_regexp=identity_regexp,
+        )
 
     def describe(self) -> str:
         """A short human description of the expected signer."""
@@ -115,6 +144,8 @@ class VerifiedStatement:
 
     statement: dict[str, Any]
     signer: SignerInfo
+    chain_fingerprints: tuple[str, ...] = ()
+    """SHA-256 of the trusted CA certificates a certificate signer chained to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +153,36 @@ class ModelVerification:
     """The outcome of :func:`verify_model`; ``verified`` is False when ``errors`` is not empty."""
 
     model: str
-    method: str
-    signer: SignerInfo
-    hash_algorithm: str = "unknown"
+    method: str | None
+    signer: SignerInfo | None
+    hash_algorithm: str | None = "unknown"
     files: dict[str, str] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     signature: str = ""
+    model_name: str | None = None
+    """The model name the signer signed (the OMS subject), whatever the folder is called now."""
+    model_digest: str | None = None
+    """The signed OMS model digest (sha256 over the per-file digests), to pin a release."""
+    unsigned: tuple[str, ...] = ()
+    """Files on disk that the signature does not cover (signed ignore list, git metadata)."""
+    authority: str | None = None
+    """The policy authority whose own trust material verified the signer (deploy gate)."""
+    chain_fingerprints: tuple[str, ...] = ()
+    """SHA-256 of the trusted CA certificates the signing certificate chained to."""
+    trust_root: str | None = None
+    """Which Sigstore trust root verified a keyless signature (bundled, or a file's sha256)."""
+
+    @classmethod
+    def unverified(cls, reason: str, *, model: str = "") -> ModelVerification:
+        """A result for a model whose signature could not even be tried (no bundle, no match)."""
+        return cls(
+            model=model,
+            method=None,
+            signer=None,
+            hash_algorithm=None,
+            errors=(reason,) if reason else (),
+        )
 
     @property
     def verified(self) -> bool:
@@ -139,22 +193,55 @@ class ModelVerification:
         """Return the versioned machine-readable shape (``mlchain verify -f json``)."""
         signer = self.signer
         identity = None
-        if signer.subject is not None or signer.issuer is not None:
+        if signer is not None and (signer.subject is not None or signer.issuer is not None):
             identity = {"subject": signer.subject or "", "issuer": signer.issuer or ""}
         return {
             "schema_version": SCHEMA_VERSION,
             "verified": self.verified,
-            "model": self.model,
+            "model": self.model or None,
+            "model_name": self.model_name,
+            "model_digest": self.model_digest,
             "method": self.method,
             "identity": identity,
-            "key_fingerprint": signer.key_fingerprint,
-            "signed_at": signer.signed_at,
-            "log_entry": signer.log_entry.to_json() if signer.log_entry else None,
+            "key_fingerprint": signer.key_fingerprint if signer else None,
+            "chain_fingerprints": list(self.chain_fingerprints),
+            "signed_at": signer.signed_at if signer else None,
+            "log_entry": signer.log_entry.to_json() if signer and signer.log_entry else None,
+            "trust_root": self.trust_root,
+            "authority": self.authority,
             "hash_algorithm": self.hash_algorithm,
             "files": dict(sorted(self.files.items())),
             "ignored": list(self.ignored),
+            "unsigned": list(self.unsigned),
             "errors": list(self.errors),
         }
+
+
+MAX_TRUST_FILE_BYTES = 1 << 20
+"""Largest public key or certificate chain file read (real ones are a few KiB)."""
+
+
+def read_trust_file(path: Path) -> bytes:
+    """Read a public key or CA file given for verification: regular files only, bounded.
+
+    Raises:
+        TrustMaterialError: it cannot be read, is a FIFO/socket/device, or is too large (exit 3).
+    """
+    from mlchain.inputfile import read_regular_file
+    from mlchain.signing.trust import TrustMaterialError
+
+    try:
+        return read_regular_file(path, limit=MAX_TRUST_FILE_BYTES)
+    except OSError as exc:
+        raise TrustMaterialError(
+            f"Cannot read {path}: {exc.strerror or exc}.",
+            hint="Check the --key / --certificate-chain path.",
+        ) from exc
+    except ValueError as exc:
+        raise TrustMaterialError(
+            f"Cannot use {path}: {exc}.",
+            hint="Pass a PEM EC public key (--key) or PEM CA certificates (--certificate-chain).",
+        ) from None
 
 
 class _Rejected(Exception):
@@ -190,11 +277,15 @@ def verify_statement(bundle_json: str, method: VerificationMethod) -> VerifiedSt
 
     parsed = parse_bundle(bundle_json, source="the attestation bundle")
     try:
-        payload_type, payload = _verify_envelope(parsed, method)
+        payload_type, payload, facts = _verify_envelope(parsed, method)
         statement = _in_toto_statement(payload_type, payload)
     except _Rejected as exc:
         raise VerificationError(str(exc)) from exc
-    return VerifiedStatement(statement=statement, signer=_verified_signer(parsed, method))
+    return VerifiedStatement(
+        statement=statement,
+        signer=_verified_signer(parsed, method),
+        chain_fingerprints=facts.chain_fingerprints,
+    )
 
 
 def verify_model(
@@ -223,7 +314,7 @@ def verify_model(
         model=model, method=method.kind, signer=parsed.signer, signature=str(signature)
     )
     try:
-        payload_type, payload = _verify_envelope(parsed, method)
+        payload_type, payload, facts = _verify_envelope(parsed, method)
         statement = _in_toto_statement(payload_type, payload)
         expected = _oms_manifest(statement)
     except _Rejected as exc:
@@ -233,18 +324,31 @@ def verify_model(
     algorithm = str(serialization.get("hash_type", "sha256"))
     signed_ignores = tuple(sorted(str(p) for p in serialization.get("ignore_paths", ())))
     expected_files = {d.identifier: d.digest.digest_hex for d in expected.resource_descriptors()}
+    name, root_digest = _signed_subject(statement)
     base = _replace(
         base,
         signer=_verified_signer(parsed, method),
         hash_algorithm=algorithm,
-        files=_display_names(model_path, expected_files),
+        files=_oms.display_names(model_path, expected_files),
         ignored=signed_ignores,
+        model_name=name,
+        model_digest=root_digest,
+        chain_fingerprints=facts.chain_fingerprints,
+        trust_root=facts.trust_root,
     )
     ignores = [Path(p) for p in signed_ignores]
-    ignores += _manifest.relative_ignores(model_path, [signature])
+    ignores += _manifest.signature_ignore(model_path, signature)
+    try:
+        tree = list_model(model_path)
+    except UnreadableModelError as exc:  # a folder hidden from this user hides unsigned files
+        return _replace(base, errors=(exc.message,))
+    keep = [p.as_posix() for p in _manifest.signature_ignore(model_path, signature)]
+    base = _replace(base, unsigned=tuple(tree.not_covered(signed_ignores, keep=keep)))
     try:
         allow_symlinks = _manifest.check_symlinks(model_path, allow=allow_symlinks, ignore=ignores)
     except _manifest.SymlinkError as exc:
+        return _replace(base, errors=(exc.message,))
+    except UnreadableModelError as exc:
         return _replace(base, errors=(exc.message,))
 
     try:
@@ -255,7 +359,7 @@ def verify_model(
             method=str(serialization.get("method", "files")),
             shard_size=serialization.get("shard_size"),
         )
-        actual = config.hash(model_path)
+        actual = _manifest.hash_model(config, model_path, tree)
     except OSError as exc:
         raise InputError(f"Cannot read the model to verify it: {exc}.") from exc
     except (ValueError, TypeError) as exc:  # unsupported signed settings, special files
@@ -267,21 +371,29 @@ def verify_model(
     return _replace(base, errors=tuple(errors))
 
 
+def _signed_subject(statement: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The OMS statement's single subject: the signed model name and its root digest."""
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list) or not subjects or not isinstance(subjects[0], dict):
+        return None, None
+    name = subjects[0].get("name")
+    digest = subjects[0].get("digest")
+    sha = digest.get("sha256") if isinstance(digest, dict) else None
+    return (
+        name if isinstance(name, str) else None,
+        sha if isinstance(sha, str) else None,
+    )
+
+
 def _replace(result: ModelVerification, **changes: Any) -> ModelVerification:
     from dataclasses import replace
 
     return replace(result, **changes)
 
 
-def _display_names(model_path: Path, files: dict[str, str]) -> dict[str, str]:
-    if model_path.is_file() and set(files) == {"."}:  # model-signing names a single file "."
-        return {model_path.name: files["."]}
-    return files
-
-
 def _diff(model_path: Path, expected: dict[str, str], actual: dict[str, str]) -> list[str]:
     def name(identifier: str) -> str:
-        return model_path.name if identifier == "." else identifier
+        return _oms.display_name(model_path, identifier)
 
     errors = [
         f"{name(n)}: changed (signed digest {expected[n]}, now {actual[n]})"
@@ -304,23 +416,21 @@ def _in_toto_statement(payload_type: str, payload: bytes) -> dict[str, Any]:
         raise _Rejected(f"The signed payload is {payload_type!r}, not an in-toto statement.")
     try:
         statement = json.loads(payload)
-    except ValueError as exc:
-        raise _Rejected("The signed payload is not valid JSON.") from exc
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting
+        raise _Rejected("The signed payload is not valid JSON (or is nested too deeply).") from None
     if not isinstance(statement, dict) or statement.get("_type") != IN_TOTO_STATEMENT_V1:
         raise _Rejected("The signed payload is not an in-toto Statement v1.")
     return statement
 
 
 def _oms_manifest(statement: dict[str, Any]) -> Any:
-    from model_signing._signing import signing as ms_signing
-
     if statement.get("predicateType") not in OMS_PREDICATE_TYPES:
         raise _Rejected(
             f"The signature is not a model signature (predicate type "
             f"{statement.get('predicateType')!r}); is this an attestation bundle?"
         )
     try:
-        return ms_signing.dsse_payload_to_manifest(statement)
+        return _oms.signing().dsse_payload_to_manifest(statement)
     except (ValueError, KeyError, TypeError) as exc:
         raise _Rejected(f"The signed model manifest is inconsistent: {exc}") from exc
 
@@ -334,19 +444,56 @@ def _verified_signer(parsed: ParsedBundle, method: VerificationMethod) -> Signer
 
         from mlchain.signing.bundle import spki_fingerprint
 
-        key = load_pem_public_key(method.public_key.read_bytes())
+        key = load_pem_public_key(read_trust_file(method.public_key))
         return replace(parsed.signer, key_fingerprint=spki_fingerprint(key))
     return parsed.signer
 
 
-def _verify_envelope(parsed: ParsedBundle, method: VerificationMethod) -> tuple[str, bytes]:
-    """Check the bundle's signature and signer; return the verified (payload type, payload)."""
+@dataclass(frozen=True, slots=True)
+class _TrustFacts:
+    """What verified a signature, beyond the signer itself."""
+
+    chain_fingerprints: tuple[str, ...] = ()
+    trust_root: str | None = None
+
+
+def _verify_envelope(
+    parsed: ParsedBundle, method: VerificationMethod
+) -> tuple[str, bytes, _TrustFacts]:
+    """Check the bundle's signature and signer; return the verified payload and trust facts."""
     kind = parsed.signer.method
     if kind != method.kind:
         raise _Rejected(_kind_mismatch(kind, method))
     if method.kind == "sigstore":
-        return _verify_keyless(parsed, method)
-    return _verify_traditional(parsed, method)
+        payload_type, payload = _verify_keyless(parsed, method)
+        return payload_type, payload, _TrustFacts(trust_root=_trust_root(method))
+    payload_type, payload = _verify_traditional(parsed, method)
+    if method.kind == "certificate":
+        from mlchain.signing.certificates import check_signing_certificate
+
+        try:
+            anchors = check_signing_certificate(
+                parsed.data,
+                [read_trust_file(p) for p in method.certificate_chain],
+                identity=method.identity,
+                identity_regexp=method.identity_regexp,
+            )
+        except ValueError as exc:
+            raise _Rejected(str(exc)) from exc
+        return payload_type, payload, _TrustFacts(chain_fingerprints=anchors)
+    return payload_type, payload, _TrustFacts()
+
+
+def _trust_root(method: VerificationMethod) -> str:
+    """Name the Sigstore trust root a keyless signature was checked against."""
+    import hashlib
+
+    if method.trust_config is None:
+        return "sigstore-staging (bundled)" if method.staging else "sigstore-public-good (bundled)"
+    from mlchain.signing.trust import read_trust_config_text
+
+    digest = hashlib.sha256(read_trust_config_text(method.trust_config).encode()).hexdigest()
+    return f"trust-config sha256:{digest}"
 
 
 def _kind_mismatch(kind: str, method: VerificationMethod) -> str:
@@ -360,16 +507,21 @@ def _kind_mismatch(kind: str, method: VerificationMethod) -> str:
 
 def _verify_traditional(parsed: ParsedBundle, method: VerificationMethod) -> tuple[str, bytes]:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-    from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore_pb
 
     from mlchain.signing.trust import TrustMaterialError
 
+    for path in (method.public_key, *method.certificate_chain):
+        if path is not None:
+            read_trust_file(path)  # a FIFO or device is refused before model-signing opens it
     try:
         if method.kind == "key":
             assert method.public_key is not None
-            verifier: Any = sign_ec_key.Verifier(method.public_key)
+            verifier: Any = _oms.sign_ec_key().Verifier(method.public_key)
         else:
-            verifier = sign_certificate.Verifier(list(method.certificate_chain))
+            verifier = _oms.sign_certificate().Verifier(list(method.certificate_chain))
+            # NOTE(signing): let a given intermediate be the anchor (pinning the issuing CA);
+            # mlchain's own checks (signing/certificates.py) then run on top of this one.
+            _oms.allow_partial_chain(verifier)
     except OSError as exc:
         raise TrustMaterialError(
             f"Cannot read {exc.filename}: {exc.strerror or exc}.",
@@ -381,7 +533,7 @@ def _verify_traditional(parsed: ParsedBundle, method: VerificationMethod) -> tup
             hint="Pass a PEM EC public key (--key) or PEM CA certificates (--certificate-chain).",
         ) from exc
     try:
-        signature = sign_sigstore_pb.Signature.read(_TextSource(parsed.text))  # type: ignore[arg-type]
+        signature = _oms.sign_sigstore_pb().Signature.read(_TextSource(parsed.text))
     except Exception as exc:  # sigstore-models validation errors vary by version
         raise BundleError(f"The signature bundle is malformed ({type(exc).__name__}).") from exc
     try:

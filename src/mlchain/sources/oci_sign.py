@@ -352,12 +352,17 @@ def _check_one(
     serialization = dict(signed.serialization_type)
     algorithm = str(serialization.get("hash_type", ""))
     expected = {d.identifier: d.digest.digest_hex for d in signed.resource_descriptors()}
+    subject = (statement.get("subject") or [{}])[0]
+    subject = subject if isinstance(subject, dict) else {}
+    digests = subject.get("digest") if isinstance(subject.get("digest"), dict) else {}
     base = replace(
         base,
         signer=verified.signer,
         hash_algorithm=algorithm,
         files=expected,
         ignored=tuple(sorted(str(p) for p in serialization.get("ignore_paths", ()))),
+        model_name=str(subject.get("name") or signed.model_name),
+        model_digest=digests.get("sha256") if isinstance(digests, dict) else None,
     )
     errors: list[str] = []
     if algorithm != "sha256" or serialization.get("method") != "files":

@@ -28,6 +28,7 @@ CDX = "https://cyclonedx.org/bom"
 
 def run(name: str, **inputs: Any) -> PolicyDecision:
     args: dict[str, Any] = dict.fromkeys(("verification", "scan", "provenance", "sbom", "model"))
+    args["scan"] = scan_report()  # every example re-scans (spec.scan); a clean report by default
     args.update(inputs)
     return gate(load_policy(POLICIES / name), **args)
 
@@ -98,7 +99,8 @@ def test_github_keyless_allows_release_tag() -> None:
             "authorities",
         ),
         ({"method": "key"}, "authorities"),
-        ({"ignored": ["model.sig", "src/loader.py"]}, "no-unsigned-code"),
+        ({"unsigned": ["docs/evil.pkl"]}, "no-unsigned-files"),
+        ({"unsigned": [".git/hooks/x"]}, "no-unsigned-files"),
         ({"hash_algorithm": "blake2"}, "sha256-manifest"),
         ({"verified": False, "errors": ["digest mismatch for model.safetensors"]}, "signature"),
         ({"errors": ["extra file found: evil.pkl"]}, "signature"),

@@ -83,3 +83,23 @@ def test_every_function_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs" / "policy.md").read_text()
     for name in FUNCTIONS:
         assert f"`{name}(" in doc, name
+
+
+def test_glob_nfa_agrees_with_the_regex_form() -> None:
+    """The linear matcher (mlchain issue #15, item 9) against the regex it replaced, on random
+    globs and paths over a small alphabet."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mlchain.policy.functions import glob_regex, matches_glob
+
+    pieces = st.sampled_from(["*", "**", "**/", "?", "a", "b", ".", "/", "[ab]", "[!a]"])
+    globs = st.lists(pieces, max_size=6).map("".join)
+    paths = st.text(alphabet="ab./", max_size=10)
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(globs, paths)
+    def agree(pattern: str, path: str) -> None:
+        assert matches_glob(path, pattern) == (glob_regex(pattern).fullmatch(path) is not None)
+
+    agree()

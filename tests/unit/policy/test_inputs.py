@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from mlchain.cli.policy import describe_path as describe_model
 from mlchain.errors import InputError
 from mlchain.policy import PolicyInputs, evaluate, parse_policy
-from mlchain.policy.inputs import describe_model, read_json_input
+from mlchain.policy.inputs import read_json_input
 from policy_cases import BASE
 
 

@@ -21,6 +21,13 @@ from mlchain.signing.verify import VerificationMethod, verify_model
 from signing_helpers import KeyPair, write_key, write_pki
 
 JSON_KEYS = {
+    # additive in schema 1.x (mlchain issue #15): signed name/digest, unsigned files, trust facts
+    "model_name",
+    "model_digest",
+    "unsigned",
+    "authority",
+    "chain_fingerprints",
+    "trust_root",
     "schema_version",
     "verified",
     "model",

@@ -6,6 +6,10 @@ Public API (stable; the container scanners build on it):
 * :class:`PickleScanner` (:mod:`.scanner`) is the registered scanner for raw pickle files.
 * :data:`ALLOWLIST_VERSION` (:mod:`.allowlist`) identifies the allowlist behind a verdict.
 
+Inside, :mod:`.vm` drives passes of :class:`~.machine.Machine` (one pass over a stream), whose
+opcode handlers live in :mod:`.opcodes`; :mod:`.verdict` grades the globals a pass saw and
+:mod:`.evaluate` folds values built at load time (bytes handed to nested deserializers).
+
 fickling is used only to render ``--explain`` decompilations (:mod:`.explain`); the verdict
 always comes from our own VM.
 """

@@ -370,6 +370,10 @@ NESTED_LOADERS: frozenset[tuple[str, str]] = frozenset(
         ("joblib", "load"),
         ("joblib.numpy_pickle", "load"),
         ("pandas", "read_pickle"),
+        ("pandas.io.pickle", "read_pickle"),
+        ("dill._dill", "load"),
+        ("numpy.lib.npyio", "load"),
+        ("numpy.lib.format", "read_array"),
     }
 )
 """Callables that deserialize a pickle from their first argument (bytes or a BytesIO)."""

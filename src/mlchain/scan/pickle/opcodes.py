@@ -1,9 +1,12 @@
 """Opcode handlers of the symbolic pickle VM, one per opcode of protocols 0-5.
 
 Each handler follows the matching ``load_*`` function of CPython's ``Modules/_pickle.c`` (and
-notes where ``pickle._Unpickler``, which joblib uses, differs); :class:`~.vm.Machine` dispatches
-on :data:`OPS`. The commonest opcodes also have inline fast paths in ``Machine._one_pickle``
-that must stay equivalent to these handlers.
+notes where ``pickle._Unpickler``, which joblib uses, differs); :class:`~.machine.Machine`
+dispatches on :data:`OPS`, which the driver hands to it. Handlers use only the machine's public API
+(:meth:`~.machine.Machine.take`, :meth:`~.machine.Machine.line`, :meth:`~.machine.Machine.top`,
+:meth:`~.machine.Machine.marker`, :meth:`~.machine.Machine.underflow`, ...). The commonest
+opcodes also have inline fast paths in the machine's loop that must stay equivalent to these
+handlers (a test runs every fixture with them off).
 """
 
 from __future__ import annotations
@@ -14,6 +17,13 @@ import sys
 from collections.abc import Callable
 
 from mlchain.scan.pickle import allowlist
+from mlchain.scan.pickle.machine import (
+    DEGRADED,
+    NOT_BYTES_KINDS,
+    Abort,
+    Handler,
+    Machine,
+)
 from mlchain.scan.pickle.values import (
     INLINE_BYTES,
     Blob,
@@ -26,19 +36,13 @@ from mlchain.scan.pickle.values import (
     Unknown,
     render,
 )
-from mlchain.scan.pickle.vm import (
-    DEGRADED,
-    NOT_BYTES_KINDS,
-    Abort,
-    Machine,
-)
 
-OPS: dict[int, Callable[[Machine], None]] = {}
-"""Opcode byte -> handler."""
+OPS: dict[int, Handler] = {}
+"""Opcode byte -> handler (STOP is handled by the machine's loop itself)."""
 
 
-def _op(code: bytes) -> Callable[[Callable[[Machine], None]], Callable[[Machine], None]]:
-    def register(func: Callable[[Machine], None]) -> Callable[[Machine], None]:
+def _op(code: bytes) -> Callable[[Handler], Handler]:
+    def register(func: Handler) -> Handler:
         OPS[code[0]] = func
         return func
 
@@ -56,24 +60,24 @@ def _pop_op(m: Machine) -> None:
     if m.marks and m.marks[-1] == n:
         m.marks.pop()  # the C unpickler's POP also pops a MARK
     elif n <= m.fence:
-        raise m._underflow()
+        raise m.underflow()
     else:
         m.stack.pop()
 
 
 @_op(b"1")
 def _pop_mark(m: Machine) -> None:
-    del m.stack[m._marker() :]
+    del m.stack[m.marker() :]
 
 
 @_op(b"2")
 def _dup(m: Machine) -> None:
-    m.stack.append(m._top())
+    m.stack.append(m.top())
 
 
 @_op(b"F")
 def _float(m: Machine) -> None:
-    text = m._line()
+    text = m.line()
     try:
         m.stack.append(float(text))
     except ValueError:
@@ -82,51 +86,51 @@ def _float(m: Machine) -> None:
 
 @_op(b"I")
 def _int(m: Machine) -> None:
-    text = m._line()
+    text = m.line()
     if text in (b"00", b"01"):
         m.stack.append(text == b"01")
     else:
-        m.stack.append(m._int_text(text))
+        m.stack.append(m.int_text(text))
 
 
 @_op(b"J")
 def _binint(m: Machine) -> None:
-    m.stack.append(m._sint(4))
+    m.stack.append(m.sint(4))
 
 
 @_op(b"K")
 def _binint1(m: Machine) -> None:
-    m.stack.append(m._uint(1))
+    m.stack.append(m.uint(1))
 
 
 @_op(b"M")
 def _binint2(m: Machine) -> None:
-    m.stack.append(m._uint(2))
+    m.stack.append(m.uint(2))
 
 
 @_op(b"L")
 def _long(m: Machine) -> None:
-    m.stack.append(m._int_text(m._line(), long=True))
+    m.stack.append(m.int_text(m.line(), long=True))
 
 
 def _long_n(m: Machine, n: int) -> None:
     if n < 0:
         raise Abort("parse-error", "LONG pickle has negative byte count", m.op_at)
     if n > 512:
-        m._take(n)
+        m.take(n)
         m.stack.append(Unknown("big integer"))
     else:
-        m.stack.append(int.from_bytes(m._arg(n), "little", signed=True) if n else 0)
+        m.stack.append(int.from_bytes(m.arg(n), "little", signed=True) if n else 0)
 
 
 @_op(b"\x8a")
 def _long1(m: Machine) -> None:
-    _long_n(m, m._uint(1))
+    _long_n(m, m.uint(1))
 
 
 @_op(b"\x8b")
 def _long4(m: Machine) -> None:
-    _long_n(m, m._sint(4))
+    _long_n(m, m.sint(4))
 
 
 @_op(b"N")
@@ -146,24 +150,24 @@ def _false(m: Machine) -> None:
 
 @_op(b"G")
 def _binfloat(m: Machine) -> None:
-    m.stack.append(struct.unpack(">d", m._arg(8))[0])
+    m.stack.append(struct.unpack(">d", m.arg(8))[0])
 
 
 def _persistent(m: Machine, pid: object) -> None:
     if not m.persistent_seen:
         m.persistent_seen = True
-        m._event(
+        m.event(
             "pickle-persistent-id",
             "refers to external objects through persistent ids",
             m.op_at,
             render(pid),
         )
-    m.stack.append(m._keep(Persistent(pid, m.op_at)))
+    m.stack.append(m.keep(Persistent(pid, m.op_at)))
 
 
 @_op(b"P")
 def _persid(m: Machine) -> None:
-    line = m._line()
+    line = m.line()
     try:
         pid = line.decode("ascii")
     except UnicodeDecodeError:
@@ -173,19 +177,19 @@ def _persid(m: Machine) -> None:
 
 @_op(b"Q")
 def _binpersid(m: Machine) -> None:
-    _persistent(m, m._pop())
+    _persistent(m, m.pop())
 
 
 @_op(b"R")
 def _reduce(m: Machine) -> None:
-    args = m._pop()
-    func = m._pop()
-    m.stack.append(m._keep(m._call(func, args if isinstance(args, tuple) else (args,), "call")))
+    args = m.pop()
+    func = m.pop()
+    m.stack.append(m.keep(m.call(func, args if isinstance(args, tuple) else (args,), "call")))
 
 
 @_op(b"S")
 def _string(m: Machine) -> None:
-    start, end = m._line_span()
+    start, end = m.line_span()
     if end - start > INLINE_BYTES:
         m.stack.append(Blob(start, end - start, "escape"))
         return
@@ -201,20 +205,20 @@ def _string(m: Machine) -> None:
 
 @_op(b"T")
 def _binstring(m: Machine) -> None:
-    n = m._sint(4)
+    n = m.sint(4)
     if n < 0:
         raise Abort("parse-error", "BINSTRING pickle has negative byte count", m.op_at)
-    m._push_bytes(n, "ascii")
+    m.push_bytes(n, "ascii")
 
 
 @_op(b"U")
 def _short_binstring(m: Machine) -> None:
-    m._push_bytes(m._uint(1), "ascii")
+    m.push_bytes(m.uint(1), "ascii")
 
 
 @_op(b"V")
 def _unicode(m: Machine) -> None:
-    start, end = m._line_span()
+    start, end = m.line_span()
     if end - start > INLINE_BYTES:
         m.stack.append(Blob(start, end - start, "raw-unicode"))
         return
@@ -227,37 +231,37 @@ def _unicode(m: Machine) -> None:
 
 @_op(b"X")
 def _binunicode(m: Machine) -> None:
-    m._push_bytes(m._uint(4), "utf8")
+    m.push_bytes(m.uint(4), "utf8")
 
 
 @_op(b"\x8c")
 def _short_binunicode(m: Machine) -> None:
-    m._push_bytes(m._uint(1), "utf8")
+    m.push_bytes(m.uint(1), "utf8")
 
 
 @_op(b"\x8d")
 def _binunicode8(m: Machine) -> None:
-    m._push_bytes(m._uint(8), "utf8")
+    m.push_bytes(m.uint(8), "utf8")
 
 
 @_op(b"B")
 def _binbytes(m: Machine) -> None:
-    m._push_bytes(m._uint(4), "bytes")
+    m.push_bytes(m.uint(4), "bytes")
 
 
 @_op(b"C")
 def _short_binbytes(m: Machine) -> None:
-    m._push_bytes(m._uint(1), "bytes")
+    m.push_bytes(m.uint(1), "bytes")
 
 
 @_op(b"\x8e")
 def _binbytes8(m: Machine) -> None:
-    m._push_bytes(m._uint(8), "bytes")
+    m.push_bytes(m.uint(8), "bytes")
 
 
 @_op(b"\x96")
 def _bytearray8(m: Machine) -> None:
-    m._push_bytes(m._uint(8), "bytearray")
+    m.push_bytes(m.uint(8), "bytearray")
 
 
 @_op(b")")
@@ -266,7 +270,7 @@ def _empty_tuple(m: Machine) -> None:
 
 
 def _tuple_n(m: Machine, n: int) -> None:
-    m.stack.append(m._keep(m._tuple_from(len(m.stack) - n)))
+    m.stack.append(m.keep(m.tuple_from(len(m.stack) - n)))
 
 
 @_op(b"\x85")
@@ -286,67 +290,69 @@ def _tuple3(m: Machine) -> None:
 
 @_op(b"t")
 def _tuple(m: Machine) -> None:
-    m.stack.append(m._keep(m._tuple_from(m._marker())))
+    m.stack.append(m.keep(m.tuple_from(m.marker())))
 
 
 @_op(b"]")
 def _empty_list(m: Machine) -> None:
-    m.stack.append(m._keep(SList()))
+    m.stack.append(m.keep(SList()))
 
 
 @_op(b"l")
 def _list(m: Machine) -> None:
-    m.stack.append(m._keep(SList(m._pop_from(m._marker()))))
+    m.stack.append(m.keep(SList(m.pop_from(m.marker()))))
 
 
 @_op(b"}")
 def _empty_dict(m: Machine) -> None:
-    m.stack.append(m._keep(SDict()))
+    m.stack.append(m.keep(SDict()))
 
 
 @_op(b"d")
 def _dict(m: Machine) -> None:
-    items = m._pop_from(m._marker())
+    items = m.pop_from(m.marker())
     if len(items) % 2:
         raise Abort("parse-error", "odd number of items for DICT", m.op_at)
     d = SDict()
     for i in range(0, len(items), 2):
         d.set(items[i], items[i + 1])
-    m.stack.append(m._keep(d))
+    m.stack.append(m.keep(d))
 
 
 @_op(b"\x8f")
 def _empty_set(m: Machine) -> None:
-    m.stack.append(m._keep(SSet()))
+    m.stack.append(m.keep(SSet()))
 
 
 @_op(b"\x91")
 def _frozenset(m: Machine) -> None:
-    m.stack.append(m._keep(SSet(m._pop_from(m._marker()), frozen=True)))
+    m.stack.append(m.keep(SSet(m.pop_from(m.marker()), frozen=True)))
 
 
 def _do_append(m: Machine, x: int) -> None:
     n = len(m.stack)
     if x > n or x <= m.fence:
-        raise m._underflow()
+        raise m.underflow()
     if n == x:
         return
     items = m.stack[x:]
     del m.stack[x:]
     target = m.stack[x - 1]
-    if isinstance(target, SList):
+    if isinstance(target, SList) and not isinstance(target, SSet):
         target.extend(items)
-    elif isinstance(target, (Call, Persistent, Global)):
+        return
+    m.mutates(target)
+    if isinstance(target, (Call, Persistent, Global)):
         # Not a list: the loader calls target.extend(...) or target.append(...).
         _container_call(m, target, "extend", items)
 
 
 def _container_call(m: Machine, target: object, method: str, items: list[object]) -> None:
-    cls = m._instance_class(target)
+    cls = m.instance_class(target)
     if cls is not None and (cls.module, cls.name) in allowlist.SAFE_GLOBALS:
         return
     if isinstance(target, Global) or cls is None:
-        m._event(
+        m.event(
             "pickle-unknown-call",
             f"calls {method}() on an object that is not a container",
             m.op_at,
@@ -361,13 +367,13 @@ def _append(m: Machine) -> None:
 
 @_op(b"e")
 def _appends(m: Machine) -> None:
-    _do_append(m, m._marker())
+    _do_append(m, m.marker())
 
 
 def _do_setitems(m: Machine, x: int) -> None:
     n = len(m.stack)
     if x > n or x <= m.fence:
-        raise m._underflow()
+        raise m.underflow()
     if n == x:
         return
     if (n - x) % 2:
@@ -377,7 +383,9 @@ def _do_setitems(m: Machine, x: int) -> None:
     target = m.stack[x - 1]
     if isinstance(target, SDict):
         target.set_many(items)
-    elif isinstance(target, (Call, Persistent, Global)):
+        return
+    m.mutates(target)
+    if isinstance(target, (Call, Persistent, Global)):
         _container_call(m, target, "__setitem__", items)
 
 
@@ -388,15 +396,15 @@ def _setitem(m: Machine) -> None:
 
 @_op(b"u")
 def _setitems(m: Machine) -> None:
-    _do_setitems(m, m._marker())
+    _do_setitems(m, m.marker())
 
 
 @_op(b"\x90")
 def _additems(m: Machine) -> None:
-    mark = m._marker()
+    mark = m.marker()
     n = len(m.stack)
     if mark > n or mark <= m.fence:
-        raise m._underflow()
+        raise m.underflow()
     if n == mark:
         return
     items = m.stack[mark:]
@@ -404,18 +412,20 @@ def _additems(m: Machine) -> None:
     target = m.stack[mark - 1]
     if isinstance(target, SSet):
         target.extend(items)
-    elif isinstance(target, (Call, Persistent, Global)):
+        return
+    m.mutates(target)
+    if isinstance(target, (Call, Persistent, Global)):
         _container_call(m, target, "add", items)
 
 
 @_op(b"b")
 def _build(m: Machine) -> None:
     if len(m.stack) - 2 < m.fence:
-        raise m._underflow()
+        raise m.underflow()
     state = m.stack.pop()
     inst = m.stack[-1]
     if isinstance(inst, Global):
-        m._event(
+        m.event(
             "pickle-dangerous-call",
             f"BUILD sets attributes on the imported object {inst.qualname} (monkey-patching)",
             m.op_at,
@@ -425,7 +435,7 @@ def _build(m: Machine) -> None:
     if inst is DEGRADED:
         return
     if isinstance(inst, (Persistent, Unknown)):
-        m._event(
+        m.event(
             "pickle-unknown-call",
             "BUILD calls __setstate__ on an object supplied from outside the pickle",
             m.op_at,
@@ -435,18 +445,18 @@ def _build(m: Machine) -> None:
     if isinstance(inst, Call):
         if inst.hook is not None:
             # An earlier BUILD installed __setstate__: this BUILD calls it with the state.
-            m._call(inst.hook, (state,), "call")
+            m.call(inst.hook, (state,), "call")
             return
         _check_slot_state(m, inst, state)
         inst.state = state
-        cls = m._instance_class(inst)
+        cls = m.instance_class(inst)
         if cls is not None:
-            m._reconstructs(cls)
+            m.reconstructs(cls)
             if m.joblib and (cls.module, cls.name) == (
                 "joblib.numpy_pickle",
                 "NumpyArrayWrapper",
             ):
-                m._joblib_array(state)
+                m.joblib_array(state)
                 m.stack[-1] = Unknown("numpy array read by joblib")
 
 
@@ -457,7 +467,7 @@ def _check_slot_state(m: Machine, inst: Call, state: object) -> None:
         return
     for key, value in slots.pairs:
         if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
-            m._event(
+            m.event(
                 "pickle-dangerous-call",
                 f"BUILD sets {key} on an object, replacing its behaviour",
                 m.op_at,
@@ -469,9 +479,9 @@ def _check_slot_state(m: Machine, inst: Call, state: object) -> None:
 
 @_op(b"c")
 def _global_op(m: Machine) -> None:
-    module = _decode_name(m, m._line(), "utf-8")
-    name = _decode_name(m, m._line(), "utf-8")
-    m.stack.append(m._global(module, name))
+    module = _decode_name(m, m.line(), "utf-8")
+    name = _decode_name(m, m.line(), "utf-8")
+    m.stack.append(m.find_class(module, name))
 
 
 def _decode_name(m: Machine, raw: bytes, encoding: str) -> str:
@@ -485,8 +495,8 @@ def _decode_name(m: Machine, raw: bytes, encoding: str) -> str:
 
 @_op(b"\x93")
 def _stack_global(m: Machine) -> None:
-    name = m._pop()
-    module = m._pop()
+    name = m.pop()
+    module = m.pop()
     if isinstance(name, Blob) and name.kind in NOT_BYTES_KINDS:
         name = bytes(m.data[name.start : name.start + name.length]).decode("utf-8", "replace")
     if isinstance(module, Blob) and module.kind in NOT_BYTES_KINDS:
@@ -494,7 +504,7 @@ def _stack_global(m: Machine) -> None:
             "utf-8", "replace"
         )
     if isinstance(name, str) and isinstance(module, str):
-        m.stack.append(m._global(module, name))
+        m.stack.append(m.find_class(module, name))
         return
     if isinstance(name, (bytes, bytearray, int, float, tuple, SList, SDict, SSet, Blob)) or (
         name is None
@@ -505,7 +515,7 @@ def _stack_global(m: Machine) -> None:
     ):
         raise Abort("parse-error", "STACK_GLOBAL requires str", m.op_at)
     # Names computed at load time: nothing can vouch for what gets imported.
-    m._event(
+    m.event(
         "pickle-unknown-import",
         "imports a global whose module or name is computed at load time",
         m.op_at,
@@ -517,50 +527,50 @@ def _stack_global(m: Machine) -> None:
 @_op(b"i")
 def _inst(m: Machine) -> None:
     # The C unpickler looks for the MARK first; pickle._Unpickler (joblib's) imports first.
-    module = _decode_name(m, m._line(), "ascii")
-    name = _decode_name(m, m._line(), "ascii")
-    cls = m._global(module, name)
-    args = m._tuple_from(m._marker())
-    m.stack.append(m._keep(_instantiate(m, cls, args)))
+    module = _decode_name(m, m.line(), "ascii")
+    name = _decode_name(m, m.line(), "ascii")
+    cls = m.find_class(module, name)
+    args = m.tuple_from(m.marker())
+    m.stack.append(m.keep(_instantiate(m, cls, args)))
 
 
 def _instantiate(m: Machine, cls: object, args: tuple[object, ...]) -> Call:
     # instantiate(): no args and a type -> cls.__new__(cls); otherwise cls(*args).
     if not args and isinstance(cls, Global) and allowlist.looks_like_class(cls.name):
-        return m._call(cls, args, "new")
-    return m._call(cls, args, "call")
+        return m.call(cls, args, "new")
+    return m.call(cls, args, "call")
 
 
 @_op(b"o")
 def _obj(m: Machine) -> None:
-    mark = m._marker()
+    mark = m.marker()
     if len(m.stack) - mark < 1:
-        raise m._underflow()
-    args = m._tuple_from(mark + 1)
-    cls = m._pop()
-    m.stack.append(m._keep(_instantiate(m, cls, args)))
+        raise m.underflow()
+    args = m.tuple_from(mark + 1)
+    cls = m.pop()
+    m.stack.append(m.keep(_instantiate(m, cls, args)))
 
 
 @_op(b"\x81")
 def _newobj(m: Machine) -> None:
-    args = m._pop()
-    cls = m._pop()
-    m.stack.append(m._keep(m._call(cls, args if isinstance(args, tuple) else (args,), "new")))
+    args = m.pop()
+    cls = m.pop()
+    m.stack.append(m.keep(m.call(cls, args if isinstance(args, tuple) else (args,), "new")))
 
 
 @_op(b"\x92")
 def _newobj_ex(m: Machine) -> None:
-    kwargs = m._pop()
-    args = m._pop()
-    cls = m._pop()
+    kwargs = m.pop()
+    args = m.pop()
+    cls = m.pop()
     full = (*args, kwargs) if isinstance(args, tuple) else (args, kwargs)
-    m.stack.append(m._keep(m._call(cls, full, "new")))
+    m.stack.append(m.keep(m.call(cls, full, "new")))
 
 
 def _ext(m: Machine, code: int) -> None:
     if code <= 0:
         raise Abort("parse-error", "EXT specifies code <= 0", m.op_at)
-    m._event(
+    m.event(
         "pickle-extension-code",
         f"imports extension code {code} from the loading process's copyreg registry",
         m.op_at,
@@ -571,22 +581,22 @@ def _ext(m: Machine, code: int) -> None:
 
 @_op(b"\x82")
 def _ext1(m: Machine) -> None:
-    _ext(m, m._uint(1))
+    _ext(m, m.uint(1))
 
 
 @_op(b"\x83")
 def _ext2(m: Machine) -> None:
-    _ext(m, m._uint(2))
+    _ext(m, m.uint(2))
 
 
 @_op(b"\x84")
 def _ext4(m: Machine) -> None:
-    _ext(m, m._sint(4))
+    _ext(m, m.sint(4))
 
 
 @_op(b"g")
 def _get(m: Machine) -> None:
-    m._memo_get(_memo_key(m, m._line()))
+    m.memo_get(_memo_key(m, m.line()))
 
 
 def _memo_key(m: Machine, text: bytes) -> int:
@@ -598,42 +608,42 @@ def _memo_key(m: Machine, text: bytes) -> int:
 
 @_op(b"h")
 def _binget(m: Machine) -> None:
-    m._memo_get(m._uint(1))
+    m.memo_get(m.uint(1))
 
 
 @_op(b"j")
 def _long_binget(m: Machine) -> None:
-    m._memo_get(m._uint(4))
+    m.memo_get(m.uint(4))
 
 
 @_op(b"p")
 def _put(m: Machine) -> None:
-    key = _memo_key(m, m._line())
+    key = _memo_key(m, m.line())
     if key < 0:
         raise Abort("parse-error", "negative PUT argument", m.op_at)
-    m._memo_put(key, m._top())
+    m.memo_put(key, m.top())
 
 
 @_op(b"q")
 def _binput(m: Machine) -> None:
-    key = m._uint(1)
-    m._memo_put(key, m._top())
+    key = m.uint(1)
+    m.memo_put(key, m.top())
 
 
 @_op(b"r")
 def _long_binput(m: Machine) -> None:
-    key = m._uint(4)
-    m._memo_put(key, m._top())
+    key = m.uint(4)
+    m.memo_put(key, m.top())
 
 
 @_op(b"\x94")
 def _memoize(m: Machine) -> None:
-    m._memo_put(len(m.memo), m._top())
+    m.memo_put(len(m.memo), m.top())
 
 
 @_op(b"\x80")
 def _proto(m: Machine) -> None:
-    proto = m._uint(1)
+    proto = m.uint(1)
     if proto > 5:
         raise Abort("parse-error", f"unsupported pickle protocol: {proto}", m.op_at)
     m.proto = proto
@@ -641,27 +651,27 @@ def _proto(m: Machine) -> None:
 
 @_op(b"\x95")
 def _frame(m: Machine) -> None:
-    n = m._uint(8)
+    n = m.uint(8)
     if n > sys.maxsize:
         raise Abort("parse-error", "FRAME length exceeds the platform maximum", m.op_at)
     pos = m.pos
     fe = m.frame_end
     if fe is not None and pos < fe:
         if pos + n <= fe:
-            m._diverge("FRAME starts inside another frame")
+            m.diverge("FRAME starts inside another frame")
             if m.hard:
                 return  # the C unpickler finds the bytes in its buffer and keeps it
         elif not m.hard:
-            m._diverge("FRAME starts inside another frame and runs past it")
-        elif m._decide(2) == 0:
+            m.diverge("FRAME starts inside another frame and runs past it")
+        elif m.decide(2) == 0:
             m.pos = pos = fe  # the rest of the old buffer is dropped
     if pos + n > m.end:
         if m.end < m.real_end:
-            raise m._truncated(f"FRAME of {n} bytes")
+            raise m.truncated(f"FRAME of {n} bytes")
         # The C unpickler stops here; pickle._Unpickler (joblib's) reads the short frame on.
-        m._event("parse-error", f"FRAME of {n} bytes runs past the end of the data", m.op_at)
+        m.event("parse-error", f"FRAME of {n} bytes runs past the end of the data", m.op_at)
         n = m.end - pos
-    m._set_frame(pos + n)
+    m.set_frame(pos + n)
 
 
 @_op(b"\x97")
@@ -671,4 +681,4 @@ def _next_buffer(m: Machine) -> None:
 
 @_op(b"\x98")
 def _readonly_buffer(m: Machine) -> None:
-    m._top()
+    m.top()
