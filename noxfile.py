@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -13,6 +17,7 @@ PYTHON = ["3.11"]
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Install mlchain with its test extras into a fresh venv and run the whole suite."""
+    _install_registry(session)
     venv = ".nox/tests-venv"
     session.run("python", "-m", "venv", venv, external=True)
     py = f"{venv}/bin/python"
@@ -27,6 +32,27 @@ def tests(session: nox.Session) -> None:
         *session.posargs,
         external=True,
     )
+
+
+def _install_registry(session: nox.Session) -> None:
+    """Install Debian's docker-registry (the CNCF distribution registry) for tests/oci.
+
+    Only as root on a Debian-like machine and only when missing; when it cannot be installed the
+    OCI tests skip and say why.
+    """
+    if shutil.which("docker-registry") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "docker-registry"],
+    ):
+        done = subprocess.run(  # noqa: S603 - fixed apt-get commands
+            command, env=env, check=False, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            session.warn(f"{' '.join(command)} failed; the OCI registry tests will skip")
+            return
 
 
 @nox.session

@@ -26,7 +26,9 @@ from mlchain.output import OutputFormat
 
 if TYPE_CHECKING:
     from mlchain.models import ScanReport, Severity
+    from mlchain.scan.base import ScanOptions
     from mlchain.sources.hub import HubRef
+    from mlchain.sources.oci import OciRef
 
 HELP = (
     "Scan model files and folders for unsafe content, without loading them.\n\n"
@@ -45,7 +47,7 @@ def scan(
         list[str],
         typer.Argument(
             help="Model files or folders, a Hugging Face cache folder, or one hf://org/name[@rev] "
-            "reference",
+            "or oci://REGISTRY/REPO[:TAG|@DIGEST] reference",
             show_default=False,
             metavar="PATH...",
         ),
@@ -100,7 +102,8 @@ def scan(
         typer.Option(
             "--require-pinned",
             envvar="MLCHAIN_REQUIRE_PINNED",
-            help="Refuse hf:// references that are not pinned to a full commit id",
+            help="Refuse hf:// references not pinned to a full commit id and oci:// references "
+            "not pinned to a digest",
         ),
     ] = False,
     sarif_output: Annotated[
@@ -178,12 +181,17 @@ def scan(
         )
         hub = _hub_reference(paths)
         local: list[Path] = []
+        oci = _oci_reference(paths)
         cached = _offline_snapshot(hub) if hub is not None else None
         if cached is not None:
             assert hub is not None
             console.info(f"HF_HUB_OFFLINE is set: scanning {hub.uri} from the cache at {cached}")
             hub, paths = None, [str(cached)]
-        if hub is not None:
+        if oci is not None:
+            if explain:
+                raise UsageError("--explain works on local files; pull the model first.")
+            report = _scan_oci(oci, options, require_pinned=require_pinned)
+        elif hub is not None:
             if explain:
                 raise UsageError("--explain works on local files; download the model first.")
             from mlchain.sources.hub import scan_hub
@@ -283,6 +291,29 @@ def _explain(paths: list[Path], options: object, *, to_stderr: bool) -> None:
     stream.flush()
 
 
+def _oci_reference(args: list[str]) -> OciRef | None:
+    if not any(a.startswith("oci://") for a in args):
+        return None
+    if len(args) > 1:
+        raise UsageError("Scan one oci:// reference at a time, without local paths beside it.")
+    from mlchain.sources.oci import parse_oci_uri
+
+    return parse_oci_uri(args[0])
+
+
+def _scan_oci(ref: OciRef, options: ScanOptions, *, require_pinned: bool) -> ScanReport:
+    from mlchain.sources.oci_auth import docker_config_paths
+    from mlchain.sources.oci_client import client_for
+    from mlchain.sources.oci_model import check_pinned, scan_oci
+
+    check_pinned(ref, require_pinned)
+    client = client_for(ref, docker_config_paths(os.environ, Path.home()))
+    report, pulled = scan_oci(client, ref, options, require_pinned=require_pinned)
+    if ref.digest is None:
+        console.info(f"resolved {ref.uri} to {pulled.manifest.digest}")
+    return report
+
+
 def _offline_snapshot(hub: HubRef) -> Path | None:
     """With ``HF_HUB_OFFLINE`` set, the cached snapshot of ``hub``, or an error saying where.
 
@@ -310,6 +341,8 @@ def _offline_snapshot(hub: HubRef) -> Path | None:
 
 
 def _hub_reference(args: list[str]) -> HubRef | None:
+    if any(a.startswith("oci://") for a in args):
+        return None
     if not any(a.startswith(("hf://", "http://", "https://")) for a in args):
         return None  # local paths only: skip importing the Hub source (~9 ms)
     from mlchain.sources.hub import parse_hub_uri

@@ -22,6 +22,7 @@ from mlchain.cli.options import (
     signing_method,
     staging_option,
 )
+from mlchain.errors import UsageError
 
 HELP = (
     "Sign a model file or folder (OpenSSF model signing, Sigstore bundle).\n\n"
@@ -88,12 +89,25 @@ def sign(
         ),
     ] = HashChoice.SHA256,
     allow_symlinks: AllowSymlinksOption = False,
+    attach: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--attach",
+            metavar="<path>",
+            help="With an oci:// model: also store this signed attestation (mlchain attest, "
+            "provenance or sbom --sign) as a referrer; repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Sign a model file or folder (OpenSSF model signing, Sigstore bundle)."""
     with error_boundary():
         from mlchain.signing.sign import sign_model
 
-        check_model_path(model_path, hint=None)
+        oci = _oci_uri(model_path)
+        if oci is None:
+            check_model_path(model_path, hint=None)
+            if attach:
+                raise UsageError("--attach works with oci:// models (docs/oci.md).")
         method = signing_method(
             key=key,
             certificate=certificate,
@@ -102,6 +116,11 @@ def sign(
             trust_config=trust_config,
             staging=staging,
         )
+        if oci is not None:  # models in registries: docs/oci.md
+            from mlchain.cli.oci import sign_reference
+
+            sign_reference(oci, method, signature=signature, ignore=bool(ignore), attach=attach)
+            raise typer.Exit(ExitCode.OK)
         result = sign_model(
             model_path,
             method,
@@ -118,6 +137,12 @@ def sign(
         if extra:
             console.info("Not covered by the signature (--ignore): " + ", ".join(extra) + ".")
     raise typer.Exit(ExitCode.OK)
+
+
+def _oci_uri(model_path: Path) -> str | None:
+    """An ``oci://`` reference given as the model (Path turns ``oci://`` into ``oci:/``)."""
+    text = str(model_path)
+    return "oci://" + text[len("oci:/") :] if text.startswith("oci:/") else None
 
 
 def _default_ignores(signature: Path) -> set[str]:

@@ -94,7 +94,9 @@ def verify(
 ) -> None:
     """Verify a model file or folder against its signature (OpenSSF model signing)."""
     with error_boundary():
-        check_model_path(model_path, hint=None)
+        oci = str(model_path).startswith("oci:/")
+        if not oci:
+            check_model_path(model_path, hint=None)
         if copy_to is not None and policy is None:
             raise UsageError("--copy-to works with --policy (the deploy gate).")
         if policy is not None:
@@ -103,7 +105,12 @@ def verify(
                     "With --policy, the policy's authorities say who may sign; drop --identity, "
                     "--issuer, --key, --certificate-chain and --staging."
                 )
-            allowed = _run_gate(
+            gate = _run_gate
+            if oci:  # models in registries: docs/oci.md
+                from mlchain.cli.oci import oci_gate
+
+                gate = oci_gate(copy_to)
+            allowed = gate(
                 model_path,
                 policy,
                 signature=signature,
@@ -120,6 +127,31 @@ def verify(
     with error_boundary():
         from mlchain.signing.verify import verify_model
 
+        if oci:  # by manifest, without downloading the weights: docs/oci.md
+            from mlchain.cli.oci import require_method, verify_reference
+
+            require_method(identity or identity_regexp or issuer or key or certificate_chain)
+            method = verification_method(
+                Path(),
+                signature,
+                identity=identity,
+                identity_regexp=identity_regexp,
+                issuer=issuer,
+                key=key,
+                certificate_chain=certificate_chain,
+                trust_config=trust_config,
+                staging=staging,
+            )
+            verified = verify_reference(
+                "oci://" + str(model_path)[len("oci:/") :],
+                method,
+                signature=signature,
+                fmt=fmt,
+                output=output,
+                render=render_table,
+            )
+        if oci:
+            raise typer.Exit(ExitCode.OK if verified else ExitCode.FAIL)
         method = verification_method(
             model_path,
             signature,

@@ -14,7 +14,7 @@ pandas 3.1.1, scikit-learn 1.9.1, joblib 1.6.0, transformers 5.25.0 and 4.57.6, 
 
 from __future__ import annotations
 
-from mlchain.scan.pickle.allowlist import (
+from mlchain.scan.pickle.allowlist_shapes import (
     ANY,
     BIT_GENERATOR,
     DTYPE_SPEC,

@@ -908,6 +908,3 @@ _INDIRECT: dict[
 
 def _is_constant(value: object) -> bool:
     return value is None or isinstance(value, (str, bytes, bytearray, int, float, tuple))
-
-
-
