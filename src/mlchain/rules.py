@@ -356,6 +356,18 @@ _RULES: tuple[Rule, ...] = (
         "Replace the chat template with a reviewed one; never render it outside a sandbox.",
     ),
     Rule(
+        "chat-template-unlisted",
+        "Chat template uses a construct outside the allowlist",
+        _H,
+        "Chat templates are checked against an allowlist of the Jinja constructs real templates "
+        "use (see docs/chat-templates.md): node types, filters, tests, globals and methods, "
+        "literal attribute paths, and subscript keys that are numbers, context data or literals. "
+        "This template uses something else, e.g. a key or attribute path built at render time, "
+        "`attr`, `{% call %}`, `*args`/`**kwargs`, or a method no template needs. Tricks that "
+        "escape the Jinja sandbox are made of such constructs.",
+        "Review the template by hand; replace it with the model family's published template.",
+    ),
+    Rule(
         "chat-template-suspicious",
         "Chat template uses unusual constructs",
         _M,
