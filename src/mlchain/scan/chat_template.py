@@ -164,7 +164,10 @@ class TokenizerConfigScanner:
     """Analyses the chat templates of tokenizer configs and stand-alone template files.
 
     Hugging Face stores templates in ``tokenizer_config.json``, ``chat_template.json`` and
-    ``*.jinja`` files; all three are read here.
+    ``*.jinja`` files (``chat_template.jinja``, ``additional_chat_templates/<name>.jinja``); all
+    are read here. ``processor_config.json`` is read by :mod:`mlchain.scan.hf_config`, which
+    calls :func:`config_templates` too. The ``auto_map`` of ``tokenizer_config.json`` is judged
+    like ``config.json``'s.
 
     ``chat_template`` is either a string or a list of ``{"name": ..., "template": ...}``; every
     named template is analysed, not only the default. The file is read whole, within
@@ -202,16 +205,33 @@ class TokenizerConfigScanner:
         if not isinstance(doc, dict):
             yield finding("parse-error", "tokenizer configuration is not a JSON object", loc)
             return
-        values = parsed.duplicate_values.get("chat_template")
-        if values is not None:
-            yield finding(
-                "chat-template-suspicious",
-                f"chat_template is defined {len(values)} times; loaders disagree on which wins",
-                loc,
-                severity=Severity.HIGH,
-            )
-        for value in values or [doc.get("chat_template")]:
-            yield from _config_templates(value, loc)
+        yield from config_templates(doc, parsed.duplicate_values, loc)
+        # tokenizer_config.json's auto_map names tokenizer classes (`[slow, fast]`) that
+        # transformers imports from the repository under trust_remote_code=True.
+        from mlchain.scan.hf_config import code_references, reference_findings
+
+        yield from reference_findings(code_references(doc), artifact.path.parent, loc)
+
+
+def config_templates(
+    doc: dict[str, Any], duplicates: dict[str, list[Any]], loc: Location
+) -> Iterator[Finding]:
+    """Findings for the ``chat_template`` entry of a parsed JSON configuration ``doc``.
+
+    ``duplicates`` maps keys defined more than once to all their values: a repeated
+    ``chat_template`` is itself suspicious (loaders disagree on which copy wins) and every copy
+    is analysed.
+    """
+    values = duplicates.get("chat_template")
+    if values is not None:
+        yield finding(
+            "chat-template-suspicious",
+            f"chat_template is defined {len(values)} times; loaders disagree on which wins",
+            loc,
+            severity=Severity.HIGH,
+        )
+    for value in values or [doc.get("chat_template")]:
+        yield from _config_templates(value, loc)
 
 
 def _config_templates(value: Any, loc: Location) -> Iterator[Finding]:
@@ -240,4 +260,4 @@ def _config_templates(value: Any, loc: Location) -> Iterator[Finding]:
         yield from analyse_template(template, loc, name)
 
 
-__all__ = ["MAX_TEMPLATE_CHARS", "TokenizerConfigScanner", "analyse_template"]
+__all__ = ["MAX_TEMPLATE_CHARS", "TokenizerConfigScanner", "analyse_template", "config_templates"]

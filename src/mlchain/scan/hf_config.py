@@ -5,7 +5,10 @@ the model is loaded with ``trust_remote_code=True``. A plain ``module.Class`` re
 ``module.py`` from the model repository; ``org/repo--module.Class`` runs code from *another*
 repository, which the reviewer of this one never sees (worse, hence critical).
 ``custom_pipelines`` entries (``impl``) work the same way. A ``config.json`` without either is
-clean. A ``config.json`` shaped like a Keras v3 object (an unzipped ``.keras`` folder) also gets
+clean. The same ``auto_map`` appears in ``tokenizer_config.json`` (tokenizer classes, often a
+``[slow, fast]`` list), ``preprocessor_config.json`` and ``processor_config.json``; every entry
+of every list is judged. A ``chat_template`` in ``processor_config.json`` is analysed as a chat
+template. A ``config.json`` shaped like a Keras v3 object (an unzipped ``.keras`` folder) also gets
 the Keras checks.
 """
 
@@ -184,6 +187,11 @@ class HfConfigScanner:
         yield from reference_findings(
             code_references(parsed.value), artifact.path.parent, artifact.location
         )
+        if isinstance(parsed.value, dict) and "chat_template" in parsed.value:
+            # processor_config.json carries the processor's chat template (multimodal models).
+            from mlchain.scan.chat_template import config_templates
+
+            yield from config_templates(parsed.value, parsed.duplicate_values, artifact.location)
         if _looks_like_keras(parsed.value):
             # An unzipped Keras v3 model (save_model(..., zipped=False)) keeps the same config.
             from mlchain.scan.keras import walk_config
