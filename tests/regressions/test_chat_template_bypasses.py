@@ -191,6 +191,37 @@ def test_constructs_outside_the_allowlist_are_high(source: str) -> None:
     _at_least_high(source)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ x[eos_token] }}",
+        "{{ x[bos_token ~ ''] }}",
+        "{% if y %}{% set eos_token = 'a' %}{% endif %}{{ x[eos_token] }}",
+        "{% set k %}{{ additional_special_tokens[0] }}{% endset %}{{ x[k] }}",
+        "{{ x|map(attribute=pad_token)|list }}",
+    ],
+)
+def test_special_tokens_are_author_controlled_text(source: str) -> None:
+    """``eos_token`` & co. come from the same tokenizer_config.json/GGUF as the template."""
+    _at_least_high(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # "<function generate_lorem_ipsum at 0x...>": underscores without writing one
+        "{% set u = (lipsum|string)[17:18] %}{% set c = (cycler|string)[1:6] %}"
+        "{{ x[u * 2 ~ c ~ u * 2] }}",
+        "{% macro m() %}{% endmacro %}{{ x[(m|string)[1:2]] }}",
+        "{{ x[(range|string)[1:6]] }}",
+        "{{ x[(raise_exception|string)[10:20]] }}",
+        "{{ x[strftime_now('__class__')] }}",
+    ],
+)
+def test_engine_text_sliced_into_a_name(source: str) -> None:
+    _at_least_high(source)
+
+
 def test_template_that_does_not_parse_fails_closed() -> None:
     findings = analyse_template("{% for m in messages %}{{ m", LOC)
     assert [f.severity for f in findings] == [Severity.HIGH]

@@ -38,6 +38,7 @@ may call a legitimate template unusual, never an unusual one fine.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ HOST_NAMES = frozenset(
     {"config", "request", "url_for", "get_flashed_messages", "os", "sys", "subprocess"}
     | {"builtins", "importlib", "popen", "eval", "exec", "getattr", "setattr", "globals"}
     | {"caller", "varargs", "kwargs", "super", "environment", "context"}
+    | {"self", "cycler", "joiner", "lipsum", "dict"}
 )
 """Names no chat renderer provides; a template reading them probes the host or the engine."""
 
@@ -172,6 +174,7 @@ ALLOWED_NODES = frozenset(
 ``{% generation %}`` block). Notably absent: ``CallBlock`` (``{% call %}``), ``Include``,
 ``Import``, ``FromImport``, ``Extends``, ``Block``, ``Pow`` and the eval-context modifiers."""
 
+_TOKEN_NAME = re.compile(r"_tokens?$")
 _LOOP_NUMBERS = frozenset(
     {"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"}
 )
@@ -351,14 +354,14 @@ class Checker:
         if isinstance(node, nodes.TemplateData):
             return Value(frozenset({node.data}))
         if isinstance(node, nodes.Name):
-            return self.vars.get(node.name, NUMBER) | DATA
+            # A name the template sets may still hold the context's value where no set ran.
+            return self.vars.get(node.name, NUMBER) | self._free_name(node.name)
         if isinstance(node, nodes.Getattr):
-            if (
-                isinstance(node.node, nodes.Name)
-                and node.node.name == "loop"
-                and node.attr in _LOOP_NUMBERS
-            ):
-                return NUMBER
+            if isinstance(node.node, nodes.Name) and node.node.name == "loop":
+                if node.attr in _LOOP_NUMBERS:
+                    return NUMBER
+                if node.attr in ("previtem", "nextitem"):
+                    return DATA
             base = v(node.node, d)
             if base.namespace:
                 return DATA | self.attrs.get(node.attr, NUMBER)
@@ -395,6 +398,18 @@ class Checker:
         # Arithmetic, comparisons, tests, `not`: numbers and booleans.
         return NUMBER
 
+    def _free_name(self, name: str) -> Value:
+        """The value of a name the template reads but never sets (the renderer's context)."""
+        if name in ESCAPE_GLOBALS or name in GLOBAL_FUNCTIONS or name in self.macros:
+            # Their string forms ("<class 'jinja2.utils.Cycler'>") are engine text, not data:
+            # slices of them spell names the template never wrote.
+            return BUILT
+        if _TOKEN_NAME.search(name):
+            # bos_token, eos_token, additional_special_tokens... come from the same
+            # tokenizer_config.json / GGUF metadata as the template: the author wrote them.
+            return BUILT
+        return DATA
+
     def _filter_value(self, node: Any, depth: int) -> Value:
         base = self.value(node.node, depth)
         args = [self.value(a, depth) for a in node.args]
@@ -420,7 +435,10 @@ class Checker:
                 return NUMBER if func.name == "range" else NAMESPACE
             if func.name in self.macros:
                 return BUILT  # a macro returns its rendered body: template text
-            return DATA
+            if func.name == "loop":
+                return DATA
+            # strftime_now('__class__') returns its format; raise_exception never returns.
+            return _transform(*args)
         if isinstance(func, nodes.Getattr):
             base = self.value(func.node, depth)
             if func.attr in _NUMERIC_METHODS:
