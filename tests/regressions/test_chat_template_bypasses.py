@@ -222,6 +222,23 @@ def test_engine_text_sliced_into_a_name(source: str) -> None:
     _at_least_high(source)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        # '_' from the key "tool_calls", letters from "assistant"/"tool_calls": no literal at all
+        "{% set m = messages[1] %}{% set u = (m|list)[2][4:5] %}{% set c = (m|list)[2][5:7] %}"
+        "{{ x[u ~ u ~ c ~ (m.role)[0:1] ~ (m.role)[1:3] ~ u ~ u] }}",
+        "{% set u = (messages[1]|list)[2][4:5] %}{{ x[u * 2 ~ messages[0].role ~ u * 2] }}",
+        "{% set p = [messages[0].role, messages[1].role] %}{{ x[p|join] }}",
+        "{{ x[messages[0].role|replace(messages[0].role, messages[1].role)] }}",
+        "{{ x[messages[0].role + messages[1].role] }}",
+    ],
+)
+def test_predictable_data_assembled_into_a_name(source: str) -> None:
+    """Message keys and roles are known to the author; assembling pieces of them is building."""
+    _at_least_high(source)
+
+
 def test_template_that_does_not_parse_fails_closed() -> None:
     findings = analyse_template("{% for m in messages %}{{ m", LOC)
     assert [f.severity for f in findings] == [Severity.HIGH]

@@ -174,6 +174,10 @@ ALLOWED_NODES = frozenset(
 ``{% generation %}`` block). Notably absent: ``CallBlock`` (``{% call %}``), ``Include``,
 ``Import``, ``FromImport``, ``Extends``, ``Block``, ``Pow`` and the eval-context modifiers."""
 
+_UNARY_TEXT = frozenset(
+    {"lower", "upper", "title", "capitalize", "string", "tojson", "e", "escape", "from_json"}
+)
+"""Filters and methods that convert one value: data stays data (template text is built)."""
 _TOKEN_NAME = re.compile(r"_tokens?$")
 _LOOP_NUMBERS = frozenset(
     {"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"}
@@ -217,6 +221,18 @@ def _transform(*values: Value) -> Value:
     if any(v.textual for v in values):
         return BUILT
     return DATA if any(v.data for v in values) else NUMBER
+
+
+def _build(*values: Value) -> Value:
+    """The result of assembling a string from pieces: built unless only numbers go in.
+
+    Assembling is ``~``, ``+``, ``%``, ``*``, ``join``, ``replace``, ``format``... Pieces of
+    context data are predictable (``(message|list)[2][4:5]`` is the ``_`` of ``tool_calls``), so
+    assembling them spells names as well as template text does.
+    """
+    if any(v.textual or v.data for v in values):
+        return BUILT
+    return NUMBER
 
 
 def _union(values: Iterator[Value] | list[Value]) -> Value:
@@ -298,7 +314,7 @@ class Checker:
             self._assign(node.target, self.value(node.node))
         elif isinstance(node, nodes.AssignBlock):
             body = [self.value(child) for child in node.body]
-            self._assign(node.target, _transform(*body) if len(body) != 1 else body[0])
+            self._assign(node.target, _build(*body) if len(body) != 1 else body[0])
         elif isinstance(node, nodes.For):
             self._assign(node.target, self.value(node.iter))
         elif isinstance(node, nodes.With):
@@ -364,7 +380,7 @@ class Checker:
                     return DATA
             base = v(node.node, d)
             if base.namespace:
-                return DATA | self.attrs.get(node.attr, NUMBER)
+                return self.attrs.get(node.attr, DATA)
             return base
         if isinstance(node, nodes.Getitem):
             base = v(node.node, d)
@@ -377,16 +393,18 @@ class Checker:
             return _union([v(p.key, d) | v(p.value, d) for p in node.items])
         if isinstance(node, (nodes.Concat, nodes.Output)):
             parts = [v(item, d) for item in node.nodes]
-            return parts[0] if len(parts) == 1 else _transform(*parts)
+            return parts[0] if len(parts) == 1 else _build(*parts)
         if isinstance(node, nodes.Add):
             left, right = v(node.left, d), v(node.right, d)
             if isinstance(node.left, (nodes.List, nodes.Tuple)) or isinstance(
                 node.right, (nodes.List, nodes.Tuple)
             ):
                 return left | right  # list concatenation keeps the items
-            return _transform(left, right)
+            if _is_number(node.left) or _is_number(node.right):
+                return NUMBER  # str + number raises: this is arithmetic
+            return _build(left, right)
         if isinstance(node, (nodes.Mod, nodes.Mul)):
-            return _transform(v(node.left, d), v(node.right, d))
+            return _build(v(node.left, d), v(node.right, d))
         if isinstance(node, (nodes.And, nodes.Or)):
             return v(node.left, d) | v(node.right, d)  # Jinja returns an operand
         if isinstance(node, nodes.CondExpr):
@@ -422,7 +440,9 @@ class Checker:
             if node.name in ("default", "d"):
                 return base | _union(args)
             return base
-        return _transform(base, *args)
+        if node.name in _UNARY_TEXT:
+            return _transform(base, *args)
+        return _build(base, *args)
 
     def _call_value(self, node: Any, depth: int) -> Value:
         from jinja2 import nodes
@@ -447,7 +467,9 @@ class Checker:
                 return BUILT if base.textual else base
             if func.attr in _PASSING_METHODS:
                 return base | _union(args) if func.attr == "get" else base
-            return _transform(base, *args)
+            if func.attr in _UNARY_TEXT:
+                return _transform(base, *args)
+            return _build(base, *args)
         return BUILT | DATA
 
     # --- checks -----------------------------------------------------------------------------
@@ -685,6 +707,16 @@ def _format_fields(template: str, line: str) -> Iterator[Issue]:
                     f"str.format field {{{field_name}}} walks attributes or items ({line})",
                     field_name,
                 )
+
+
+def _is_number(node: Any) -> bool:
+    from jinja2 import nodes
+
+    return (
+        isinstance(node, nodes.Const)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    )
 
 
 def _big_int(node: Any) -> bool:
