@@ -239,6 +239,26 @@ def test_predictable_data_assembled_into_a_name(source: str) -> None:
     _at_least_high(source)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ x|sort(false, false, 'a' ~ 'b') }}",
+        "{{ x|unique(false, 'a' ~ 'b') }}",
+        "{{ x|min(false, 'a' ~ 'b') }}",
+        "{{ x|max(false, 'a' ~ 'b') }}",
+        "{{ x|join(',', 'a' ~ 'b') }}",
+        "{{ x|sum('a' ~ 'b') }}",
+        "{{ x|sort(false, false, y.name) }}",
+    ],
+)
+def test_attribute_path_given_positionally(source: str) -> None:
+    _at_least_high(source)
+
+
+def test_huge_filter_argument_is_high() -> None:
+    _at_least_high("{{ x|indent(1000000000) }}")
+
+
 def test_template_that_does_not_parse_fails_closed() -> None:
     findings = analyse_template("{% for m in messages %}{{ m", LOC)
     assert [f.severity for f in findings] == [Severity.HIGH]

@@ -153,7 +153,18 @@ ATTRIBUTE_KEYWORDS = {
     "groupby": "attribute",
 }
 """Filters that resolve an attribute path given by keyword (``map(attribute='a.b')``)."""
-_ATTRIBUTE_POSITIONAL = frozenset({"selectattr", "rejectattr", "groupby"})
+ATTRIBUTE_POSITION = {
+    "selectattr": 0,
+    "rejectattr": 0,
+    "groupby": 0,
+    "sum": 0,
+    "sort": 2,
+    "unique": 1,
+    "min": 1,
+    "max": 1,
+    "join": 1,
+}
+"""Where the attribute path sits among the positional arguments (``sort(false, false, 'a')``)."""
 
 TESTS = frozenset(
     {"defined", "undefined", "string", "none", "mapping", "iterable", "sequence", "false"}
@@ -620,10 +631,14 @@ class Checker:
                 yield from self._name_value(
                     kw.value, f"the {name} filter resolves", line, literal=True
                 )
-        if name in _ATTRIBUTE_POSITIONAL and node.args:
+        position = ATTRIBUTE_POSITION.get(name)
+        if position is not None and len(node.args) > position:
             yield from self._name_value(
-                node.args[0], f"the {name} filter resolves", line, literal=True
+                node.args[position], f"the {name} filter resolves", line, literal=True
             )
+        for arg in [*node.args, *(kw.value for kw in node.kwargs)]:
+            if _big_int(arg):
+                yield _high(f"passes {arg.value} to the {name} filter ({line})")
         if name == "map" and node.args and not any(kw.key == "attribute" for kw in node.kwargs):
             yield from self._named_callable(node.args[0], FILTERS, "filter", line)
         if name in ("select", "reject") and node.args:
