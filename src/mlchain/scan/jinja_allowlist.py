@@ -51,6 +51,8 @@ MAX_RANGE = 100_000
 """Jinja's sandbox refuses ``range()`` longer than this (``MAX_RANGE``); so do we."""
 _MAX_LITERALS = 256
 _MAX_ROUNDS = 50
+_MAX_BIND_WORK = 400_000
+"""Bound on binding evaluations (rounds x binders) for hostile templates."""
 
 UNSAFE_ATTRIBUTES = frozenset(
     {
@@ -297,15 +299,28 @@ class Checker:
     # --- flows ------------------------------------------------------------------------------
 
     def _solve(self) -> None:
-        for _ in range(_MAX_ROUNDS):
+        from jinja2 import nodes
+
+        binders = [
+            n
+            for n in self.nodes
+            if isinstance(
+                n, (nodes.Assign, nodes.AssignBlock, nodes.For, nodes.With, nodes.Macro, nodes.Call)
+            )
+        ]
+        rounds = max(2, min(_MAX_ROUNDS, _MAX_BIND_WORK // max(1, len(binders))))
+        for round_number in range(rounds):
             before = (dict(self.vars), dict(self.attrs))
-            for node in self.nodes:
+            # Alternate directions: a chain of sets converges in two rounds either way.
+            for node in binders if round_number % 2 == 0 else reversed(binders):
                 self._bind(node)
             if (self.vars, self.attrs) == before:
                 return
-        # Not converged (cannot happen on a finite lattice, but stay safe): assume the worst.
+        # Not converged within the work bound: assume the worst of every variable.
         for name in list(self.vars):
-            self.vars[name] = self.vars[name] | BUILT
+            self.vars[name] = self.vars[name] | BUILT | DATA
+        for attr in list(self.attrs):
+            self.attrs[attr] = self.attrs[attr] | BUILT | DATA
 
     def _assign(self, target: Any, value: Value) -> None:
         from jinja2 import nodes
