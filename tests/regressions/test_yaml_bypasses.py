@@ -106,7 +106,13 @@ def _composed_tags(text: str) -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(SPELLINGS))
 def test_python_tag_spelling_is_critical(tmp_path: Path, name: str) -> None:
-    """Each spelling resolves to a python tag in PyYAML's own parser, and mlchain says so."""
+    """Each spelling resolves to a python tag in PyYAML's own parser, and mlchain says so.
+
+    https://nvd.nist.gov/vuln/detail/CVE-2017-18342 (yaml.load constructs python/object/apply),
+    https://nvd.nist.gov/vuln/detail/CVE-2020-1747 (FullLoader reached python/object/new),
+    https://nvd.nist.gov/vuln/detail/CVE-2020-14343 (the same in PyYAML 5.3.1); the spellings
+    themselves: mlchain issue #13, class 9.
+    """
     text = SPELLINGS[name]
     assert any(t.startswith("tag:yaml.org,2002:python/") for t in _composed_tags(text))
     (tmp_path / "config.yaml").write_text(text)
