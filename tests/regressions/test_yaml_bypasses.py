@@ -188,6 +188,14 @@ def test_markdown_front_matter_with_python_tag_is_critical(tmp_path: Path) -> No
     assert found.location.offset == len("---\nlicense: mit\nx: ")
 
 
+@pytest.mark.parametrize("lead", ["\n", "\n\n  \n", "\ufeff", "   "])
+def test_markdown_front_matter_after_blank_lines(tmp_path: Path, lead: str) -> None:
+    """huggingface_hub finds front matter after leading whitespace (``^\\s*---``)."""
+    (tmp_path / "README.md").write_text(lead + "---\nx: !!python/name:os.system\n---\n# m\n")
+    (found,) = scan_paths([tmp_path], ScanOptions(jobs=1)).findings
+    assert found.rule_id == "yaml-python-tag"
+
+
 def test_markdown_front_matter_without_tags_and_body_mentions_is_clean(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text(
         "---\nlicense: mit\ntags: [a, b]\n---\n# Model\n\nSee `!!python/name:os.system`.\n"

@@ -61,6 +61,8 @@ _CHUNK = 1 << 20
 _OVERLAP = 4096
 _LEX_DIRECTIVE = re.compile(rb"^%TAG[ \t]+(![0-9A-Za-z_-]*!?)[ \t]+(\S+)", re.MULTILINE)
 _LEX_TAG = re.compile(rb"!(?:<([^>\s]*)>|([0-9A-Za-z_-]*!)?([^\s,\[\]{}]*))")
+_FRONT_MATTER_START = re.compile(r"\ufeff?\s*---[ \t]*\r?\n")
+"""huggingface_hub's model-card regex allows blank lines before the opening ``---``."""
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
 
 
@@ -140,16 +142,15 @@ def _read(artifact: Artifact, limit: int) -> bytes:
 def _front_matter(artifact: Artifact) -> Iterator[Finding]:
     head = _read(artifact, MAX_TOKENIZED_BYTES + 8)
     text = head.decode("utf-8", errors="replace")
-    first_line, _, rest = text.partition("\n")
-    if first_line.rstrip("\r \t") != "---":
+    opening = _FRONT_MATTER_START.match(text)
+    if opening is None:
         return  # no front matter: the Markdown is not YAML
-    end = _FRONT_MATTER_END.search(rest)
+    end = _FRONT_MATTER_END.search(text, opening.end())
     if end is None:
         return  # an unterminated block is not front matter to the model-card parsers
-    block = rest[: end.start()]
-    start = len(first_line) + 1
-    data = block.encode("utf-8")
-    yield from _judge(data, start, artifact, None)
+    block = text[opening.end() : end.start()]
+    start = len(text[: opening.end()].encode("utf-8"))
+    yield from _judge(block.encode("utf-8"), start, artifact, None)
 
 
 def _judge(
