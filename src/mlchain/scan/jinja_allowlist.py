@@ -3,7 +3,7 @@
 A blocklist of sandbox-escape tricks loses to the next trick (``%c`` formatting, ``center``
 padding, ``map(attribute=...)``, ``caller()``, keyword-argument smuggling...). This module
 inverts the rule: it names the small subset of Jinja that real chat templates use (measured on
-the 70+ templates of ``fixtures/chat_templates/``: llama.cpp's ``models/templates`` and vLLM's
+the 74 templates of ``fixtures/chat_templates_real/``: llama.cpp's ``models/templates`` and vLLM's
 examples, i.e. the templates of the big model families) and reports everything else.
 
 The template is parsed with Jinja2's own parser and never rendered. The walker then checks:

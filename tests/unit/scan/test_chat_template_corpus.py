@@ -1,6 +1,6 @@
 """The chat-template allowlist against real templates (no false alarm) and mutated ones (no pass).
 
-The corpus is ``fixtures/chat_templates_real/`` (70 real templates of the big model families,
+The corpus is ``fixtures/chat_templates_real/`` (74 real templates of the big model families,
 sources and licence in its SOURCES.md). mlchain issue #13, class 7.
 """
 
