@@ -80,3 +80,23 @@ def display_names(model_path: Path, digests: dict[str, str]) -> dict[str, str]:
 def display_name(model_path: Path, identifier: str) -> str:
     """One manifest identifier as mlchain shows it (``"."`` is the single file's name)."""
     return model_path.name if identifier == "." else identifier
+
+
+def manifest_from_digests(files: dict[str, str], model_name: str) -> Any:
+    """A model-signing ``Manifest`` of (file name, sha256) pairs computed elsewhere.
+
+    ``oci://`` models are signed by their layer digests: the registry's content addressing binds
+    each digest to the bytes, so the weights need not be read. The per-file, sha256, no-symlink
+    serialization is the one ``mlchain sign`` uses for folders.
+    """
+    from model_signing import manifest as ms_manifest
+    from model_signing._hashing import hashing
+
+    serialization = ms_manifest._FileSerialization("sha256", False, ())
+    items = [
+        ms_manifest.FileManifestItem(
+            path=Path(name), digest=hashing.Digest("sha256", bytes.fromhex(value))
+        )
+        for name, value in sorted(files.items())
+    ]
+    return ms_manifest.Manifest(model_name, items, serialization)
