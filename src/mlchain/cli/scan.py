@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -27,6 +28,14 @@ from mlchain.output import OutputFormat
 if TYPE_CHECKING:
     from mlchain.models import ScanReport, Severity
     from mlchain.sources.hub import HubRef
+
+
+class Executor(str, enum.Enum):
+    """Values of ``--executor``."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
 
 HELP = (
     "Scan model files and folders for unsafe content, without loading them.\n\n"
@@ -86,6 +95,16 @@ def scan(
         ),
     ] = False,
     jobs: Annotated[int, jobs_option("Worker processes (0: one per core)")] = 0,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            "--executor",
+            envvar="MLCHAIN_EXECUTOR",
+            case_sensitive=False,
+            help="Where files are scanned: local (this machine) or ray (a Ray cluster: "
+            "RAY_ADDRESS, else a local Ray; needs pip install 'mlchain[ray]')",
+        ),
+    ] = Executor.LOCAL,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -175,6 +194,7 @@ def scan(
             jobs=jobs,
             cache_dir=cache,
             exclude=exclude_patterns(exclude, ignore_file),
+            executor=executor.value,
         )
         hub = _hub_reference(paths)
         local: list[Path] = []

@@ -159,6 +159,10 @@ def _run(
     options: ScanOptions,
     progress: Callable[[int, int], None] | None,
 ) -> list[ScanResult]:
+    if options.executor == "ray":
+        from mlchain.scan.executors import run_ray
+
+        return run_ray(entries, options, progress)
     total = len(entries)
     jobs = options.jobs or usable_cores()
     results: list[ScanResult] = []

@@ -1,0 +1,134 @@
+"""The Ray executor: the same report as the local one, batches by bytes, fails closed.
+
+Ray starts once per test session (two CPUs); the tests then cost well under a second each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+
+from helpers import FIXTURES, REPO
+from mlchain.output.json import report_to_dict
+from mlchain.scan import scan_paths
+from mlchain.scan.base import ScanOptions
+from mlchain.scan.executors import BATCH_BYTES, batches, run_ray
+from mlchain.scan.walk import Entry
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def _entries(sizes: list[int]) -> list[Entry]:
+    return [
+        Entry(Path(f"/x/{i}"), PurePosixPath(str(i)), Path("/x"), size=s)
+        for i, s in enumerate(sizes)
+    ]
+
+
+def test_batches_are_cut_by_bytes_and_by_count_in_order() -> None:
+    entries = _entries([10, 10, 10, 100, 1, 1, 1, 1, 1])
+    spans = list(batches(entries, max_bytes=25, max_files=3))
+    assert [list(s) for s in spans] == [[0, 1], [2], [3], [4, 5, 6], [7, 8]]
+    assert [i for s in spans for i in s] == list(range(len(entries)))
+
+
+def test_batches_of_nothing_and_of_one_huge_file() -> None:
+    assert list(batches([])) == []
+    assert [list(s) for s in batches(_entries([BATCH_BYTES * 3]))] == [[0]]
+
+
+@pytest.mark.parametrize(
+    "roots",
+    [
+        [FIXTURES],
+        [FIXTURES / "pickle" / "benign", FIXTURES / "pickle" / "malicious"],
+    ],
+    ids=["fixtures", "benign+malicious"],
+)
+def test_ray_report_equals_local_report(
+    ray_cluster: Any, roots: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr("mlchain.scan.executors.BATCH_FILES", 16)  # many batches, out of order
+    local = scan_paths(roots, ScanOptions(jobs=1))
+    distributed = scan_paths(roots, ScanOptions(jobs=1, executor="ray"))
+    assert local.findings, "the corpus must have findings for the comparison to mean anything"
+    assert json.dumps(report_to_dict(distributed)) == json.dumps(report_to_dict(local))
+
+
+def test_cli_exit_code_and_json_match_local(ray_cluster: Any) -> None:
+    from helpers import run_cli
+
+    target = str(FIXTURES / "pickle" / "malicious")
+    local = run_cli("scan", "-f", "json", "-j", "1", target)
+    distributed = run_cli("scan", "-f", "json", "--executor", "ray", target)
+    assert local.exit_code == distributed.exit_code == 1
+    assert distributed.stdout == local.stdout
+
+
+def test_a_worker_crash_is_a_scanner_error_for_that_file_only(ray_cluster: Any) -> None:
+    from mlchain.scan import scan_entry
+    from mlchain.scan.walk import walk
+
+    root = FIXTURES / "pickle" / "benign"
+    entries = list(walk(root, []))
+    victim = entries[1].rel
+
+    def crashing(entry: Entry, options: ScanOptions) -> Any:
+        if entry.rel == victim:
+            os._exit(17)  # the worker process dies, as on a segfault or the OOM killer
+        return scan_entry(entry, options)
+
+    options = ScanOptions(executor="ray")
+    results = run_ray(entries, options, None, scan=crashing)
+    expected = [scan_entry(e, options) for e in entries]
+    assert [r.location for r in results] == [e.location for e in expected]
+    crashed = results[1]
+    assert [f.rule_id for f in crashed.findings] == ["scanner-error"]
+    assert crashed.skipped == "Ray worker failed"
+    assert results[:1] + results[2:] == expected[:1] + expected[2:]
+
+
+def test_interrupt_propagates_for_exit_130(ray_cluster: Any) -> None:
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        scan_paths([FIXTURES / "pickle"], ScanOptions(executor="ray"), progress=interrupt)
+
+
+def test_missing_ray_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import run_cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    result = run_cli("scan", "--executor", "ray", str(FIXTURES / "pickle" / "benign"))
+    assert result.exit_code == 2
+    assert "mlchain[ray]" in result.stderr
+
+
+def test_the_local_executor_never_imports_ray() -> None:
+    code = (
+        "import sys\nfrom mlchain.scan import scan_paths\nfrom pathlib import Path\n"
+        f"scan_paths([Path({str(FIXTURES)!r})])\nprint('ray' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "False"
