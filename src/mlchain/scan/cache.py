@@ -6,9 +6,10 @@ Two keys lead to a result:
   reported path. A hit costs one ``stat``; nothing is read.
 - **Content** (any machine): the sha256 of the file's bytes, plus its file name (detection looks
   at the extension). Only results of self-contained formats are stored this way (pickles, PyTorch,
-  NumPy, joblib, compressed streams, safetensors, GGUF: formats whose verdict depends on no other
-  file), so an unchanged blob already scanned anywhere, under any folder, is not scanned again. A
-  file that misses on identity is hashed (threads, all cores) before it is looked up.
+  NumPy, joblib, compressed streams: formats whose verdict depends on no other file), so an
+  unchanged blob already scanned anywhere, under any folder, is not scanned again. A file that
+  misses on identity is hashed where the scan runs (threads on all cores, or Ray's workers) before
+  it is looked up; ``.safetensors`` and ``.gguf`` files are not, as their scan reads only a header.
 
 Both keys also hold mlchain's version, the pickle allowlist version, the rule catalogue and the
 scan options that change verdicts (limits, ``--allow-global``). Trust model (also in docs/scan.md):
@@ -217,8 +218,25 @@ def file_digest(entry: Entry) -> str | None:
     return digest.hexdigest()
 
 
-def _digests(entries: list[Entry], jobs: int) -> list[str | None]:
-    """Hash ``entries`` on ``jobs`` threads (hashlib releases the GIL on large buffers)."""
+HEADER_ONLY_SUFFIXES = (".safetensors", ".gguf")
+"""Files whose scan reads only a header: hashing them would cost more than scanning them again, so
+they are not looked up by content. Going by the name is safe here: a file not hashed is scanned."""
+
+
+def worth_hashing(entry: Entry) -> bool:
+    """Whether looking ``entry`` up by content can be cheaper than scanning it."""
+    return not entry.rel.name.lower().endswith(HEADER_ONLY_SUFFIXES)
+
+
+def _digests(entries: list[Entry], options: ScanOptions, jobs: int) -> list[str | None]:
+    """Hash ``entries`` where the scan would run: Ray's workers, or ``jobs`` threads.
+
+    hashlib releases the GIL on large buffers, so threads use every core.
+    """
+    if options.executor == "ray":
+        from mlchain.scan.executors import ray_digests
+
+        return ray_digests(entries, options)
     if jobs <= 1 or len(entries) < 2:
         return [file_digest(e) for e in entries]
     from concurrent.futures import ThreadPoolExecutor
@@ -247,8 +265,12 @@ def run_cached(
     try:
         keys = [cache.key(e) for e in entries]
         found = [cache.get(k) if k else None for k in keys]
-        missing = [i for i, hit in enumerate(found) if hit is None and keys[i] is not None]
-        hashed = _digests([entries[i] for i in missing], options.jobs or usable_cores())
+        missing = [
+            i
+            for i, hit in enumerate(found)
+            if hit is None and keys[i] is not None and worth_hashing(entries[i])
+        ]
+        hashed = _digests([entries[i] for i in missing], options, options.jobs or usable_cores())
         digests: dict[int, str] = {i: d for i, d in zip(missing, hashed, strict=True) if d}
         reused = sum(1 for hit in found if hit is not None)
         for index, digest in digests.items():

@@ -32,7 +32,7 @@ from mlchain.scan.walk import Entry
 if TYPE_CHECKING:
     ScanEntry = Callable[[Entry, ScanOptions], ScanResult]
 
-__all__ = ["EXECUTORS", "RayUnavailableError", "batches", "run_ray"]
+__all__ = ["EXECUTORS", "RayUnavailableError", "batches", "ray_digests", "run_ray"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def _connect(options: ScanOptions) -> Any:
     # be sized; a cluster brings its own resources.
     if not os.environ.get("RAY_ADDRESS"):
         settings["num_cpus"] = options.jobs or usable_cores()
+        settings["_node_ip_address"] = "127.0.0.1"  # a private instance listens on loopback only
     try:
         ray.init(**settings)
     except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
@@ -216,4 +217,34 @@ def _one_by_one(
             out.extend(ray.get(ref))
         except RayError as exc:
             out.append(_worker_failed(entry, exc))
+    return out
+
+
+def _digest_batch(entries: list[Entry]) -> list[str | None]:
+    """Run on a Ray worker: the sha256 of each file (``None`` when unreadable)."""
+    from mlchain.scan.cache import file_digest
+
+    return [file_digest(entry) for entry in entries]
+
+
+def ray_digests(entries: list[Entry], options: ScanOptions) -> list[str | None]:
+    """Hash ``entries`` on the Ray cluster, in order (for the content cache's look-ups).
+
+    A batch whose worker fails gives ``None`` for its files: they are then simply scanned.
+    """
+    if not entries:
+        return []
+    ray = _connect(options)
+    from ray.exceptions import RayError
+
+    task = ray.remote(max_retries=1)(_digest_batch)
+    spans = list(batches(entries, max_bytes=BATCH_BYTES * 4, max_files=BATCH_FILES * 4))
+    refs = [task.remote([entries[i] for i in span]) for span in spans]
+    out: list[str | None] = []
+    for span, ref in zip(spans, refs, strict=True):
+        try:
+            out.extend(ray.get(ref))
+        except RayError:
+            log.debug("hashing a batch of %d files on Ray failed", len(span), exc_info=True)
+            out.extend([None] * len(span))
     return out

@@ -28,7 +28,13 @@ def ray_cluster() -> Iterator[Any]:
     ray = pytest.importorskip("ray")
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            _node_ip_address="127.0.0.1",
+        )
     yield ray
     if started:
         ray.shutdown()
@@ -132,3 +138,33 @@ def test_the_local_executor_never_imports_ray() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "False"
+
+
+def test_ray_with_the_content_cache_hashes_on_the_cluster(
+    ray_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from mlchain.scan import cache as cache_module
+
+    local_hashes: list[str] = []
+    real = cache_module.file_digest
+    monkeypatch.setattr(
+        cache_module, "file_digest", lambda e: local_hashes.append(str(e.rel)) or real(e)
+    )
+    shutil.copytree(FIXTURES / "pickle" / "malicious", tmp_path / "one")
+    shutil.copytree(FIXTURES / "pickle" / "malicious", tmp_path / "two")
+    import mlchain.scan
+
+    scanned: list[int] = []
+    run = mlchain.scan._run
+    monkeypatch.setattr(
+        mlchain.scan, "_run", lambda e, o, p: scanned.append(len(e)) or run(e, o, p)
+    )
+    options = ScanOptions(executor="ray", cache_dir=tmp_path / "cache")
+    first = scan_paths([tmp_path / "one"], options)
+    second = scan_paths([tmp_path / "two"], options)
+    assert local_hashes == [], "the driver must not read the files: workers hash them"
+    assert scanned == [len(first.results), 0], "the copy is served by content, not scanned"
+    assert [r.findings for r in second.results] == [r.findings for r in first.results]
+    assert all(r.sha256 for r in second.results)
