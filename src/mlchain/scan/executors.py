@@ -113,7 +113,7 @@ def _connect(options: ScanOptions) -> Any:
 
     settings: dict[str, Any] = {
         "include_dashboard": False,
-        "logging_level": logging.WARNING,
+        "logging_level": logging.ERROR,
         "log_to_driver": False,
     }
     # RAY_ADDRESS is Ray's own convention: ray.init reads it. Only a private local instance may
