@@ -231,8 +231,13 @@ def stream_scan(
         for hub in hubs:
             report = _scan_hub(hub, options, require_pinned)
             roots.extend(report.roots)
+            source = report.roots[0] if report.roots else hub.uri
+            if len(hubs) == 1 and not local:
+                metadata.update(report.metadata)
+            else:  # several sources: say whose commit each fact is
+                metadata.update({f"{source} {k}": v for k, v in report.metadata.items()})
             for result in report.results:
-                _emit(writer, result, review)
+                _emit(writer, result, review, source=source)
         writer.summary(
             roots=roots,
             tool_version=__version__,
@@ -247,13 +252,15 @@ def stream_scan(
     return writer.exceeds(fail_on, strict=strict) or expired > 0
 
 
-def _emit(writer: JsonlWriter, result: ScanResult, review: _Review | None) -> None:
+def _emit(
+    writer: JsonlWriter, result: ScanResult, review: _Review | None, *, source: str | None = None
+) -> None:
     if review is not None:
         result, reviewed = review.apply(result)
-        writer.result(result)
+        writer.result(result, source=source)
         writer.suppressed(reviewed.suppressed)
     else:
-        writer.result(result)
+        writer.result(result, source=source)
 
 
 def _scan_hub(hub: HubRef, options: ScanOptions, require_pinned: bool) -> ScanReport:

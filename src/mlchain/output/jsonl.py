@@ -2,7 +2,8 @@
 
 Every line is a JSON object with a ``type``:
 
-- ``result``: one file, the same object as an entry of the JSON report's ``results``;
+- ``result``: one file, the same object as an entry of the JSON report's ``results`` (plus
+  ``source``, the pinned ``hf://`` reference, for a file of a Hub repository);
 - ``suppressed``: a finding a reviewed suppression or the baseline took out, as in ``suppressed``;
 - ``summary``: always the last line: ``schema_version``, ``tool``, ``roots``,
   ``allowlist_additions``, ``metadata`` and ``summary`` as in the JSON report.
@@ -38,8 +39,8 @@ class JsonlWriter:
         self.counts = dict.fromkeys(Severity, 0)
         self.max_severity: Severity | None = None
 
-    def result(self, result: ScanResult) -> None:
-        """Write one result line and count it."""
+    def result(self, result: ScanResult, *, source: str | None = None) -> None:
+        """Write one result line and count it (``source``: the ``hf://`` reference it is from)."""
         from mlchain.output.json import result_to_dict
 
         self.files += 1
@@ -49,7 +50,8 @@ class JsonlWriter:
         worst = result.max_severity
         if worst is not None and (self.max_severity is None or worst > self.max_severity):
             self.max_severity = worst
-        self._stream.write(_line({"type": "result", **result_to_dict(result)}))
+        extra = {"source": source} if source is not None else {}
+        self._stream.write(_line({"type": "result", **extra, **result_to_dict(result)}))
 
     def suppressed(self, items: Iterable[Suppressed]) -> None:
         """Write one line per suppressed finding."""

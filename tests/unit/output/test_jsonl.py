@@ -187,3 +187,28 @@ def test_unreadable_from_file_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("scan", "--from-file", str(tmp_path / "nope.txt"))
     assert result.exit_code == 2
     assert "--from-file" in result.stderr
+
+
+def test_from_file_with_several_hub_references_streams_each(tmp_path: Path) -> None:
+    from hfhub.server import FakeHub, FakeRepo
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    tiny = FakeRepo("acme/tiny", {"config.json": b'{"model_type": "bert"}'})
+    evil = FakeRepo("acme/evil", {"model.pkl": EVIL.read_bytes()})
+    (tmp_path / "local.pkl").write_bytes(EVIL.read_bytes())
+    refs = tmp_path / "refs.txt"
+    refs.write_text("hf://acme/tiny\nlocal.pkl\nhf://acme/evil@main\n")
+    with FakeHub([tiny, evil]) as hub:
+        result = run_cli(
+            "scan", "-f", "jsonl", "--from-file", str(refs), env={"HF_ENDPOINT": hub.url}
+        )
+    assert result.exit_code == 1, result.stderr
+    lines = _lines(result.stdout)
+    results = [line for line in lines if line["type"] == "result"]
+    assert [(r.get("source"), r["location"]["path"]) for r in results] == [
+        (None, "local.pkl"),
+        (f"hf://acme/tiny@{commit}", "config.json"),
+        (f"hf://acme/evil@{commit}", "model.pkl"),
+    ]
+    assert results[2]["max_severity"] == "critical"
+    assert lines[-1]["roots"][1:] == [f"hf://acme/tiny@{commit}", f"hf://acme/evil@{commit}"]
