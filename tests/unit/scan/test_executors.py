@@ -1,6 +1,7 @@
 """The Ray executor: the same report as the local one, batches by bytes, fails closed.
 
-Ray starts once per test session (two CPUs); the tests then cost well under a second each.
+Ray starts once for this module (two CPUs, loopback only) and stops after it, so its daemons do not
+linger through the rest of the suite; the tests then cost about a second each.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mlchain.scan.executors import BATCH_BYTES, batches, run_ray
 from mlchain.scan.walk import Entry
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     ray = pytest.importorskip("ray")
     started = not ray.is_initialized()
