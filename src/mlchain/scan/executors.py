@@ -118,7 +118,10 @@ def _connect(options: ScanOptions) -> Any:
     }
     # RAY_ADDRESS is Ray's own convention: ray.init reads it. Only a private local instance may
     # be sized; a cluster brings its own resources.
-    if not os.environ.get("RAY_ADDRESS"):
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        probe(address)
+    else:
         settings["num_cpus"] = options.jobs or usable_cores()
         settings["_node_ip_address"] = "127.0.0.1"  # a private instance listens on loopback only
     try:
@@ -129,6 +132,29 @@ def _connect(options: ScanOptions) -> Any:
             hint="Check RAY_ADDRESS (ray://host:10001 or host:6379), or unset it to run locally.",
         ) from exc
     return ray
+
+
+def probe(address: str, timeout: float = 5.0) -> None:
+    """Check that something listens at a ``RAY_ADDRESS`` before Ray retries it for minutes.
+
+    Raises:
+        RayUnavailableError: if ``host:port`` (or ``ray://host:port``) refuses or times out.
+    """
+    import socket
+
+    target = address.removeprefix("ray://").split("/", 1)[0]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local" or a form Ray knows better: let ray.init judge it
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RayUnavailableError(
+            f"Cannot reach the Ray cluster at RAY_ADDRESS={address}: "
+            f"{exc.strerror or type(exc).__name__}.",
+            hint="Check RAY_ADDRESS (ray://host:10001 or host:6379), or unset it to run locally.",
+        ) from exc
 
 
 def run_ray(

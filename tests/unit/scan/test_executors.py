@@ -169,3 +169,35 @@ def test_ray_with_the_content_cache_hashes_on_the_cluster(
     assert scanned == [len(first.results), 0], "the copy is served by content, not scanned"
     assert [r.findings for r in second.results] == [r.findings for r in first.results]
     assert all(r.sha256 for r in second.results)
+
+
+def test_probe_accepts_a_listener_and_refuses_a_closed_port() -> None:
+    import socket
+
+    from mlchain.scan.executors import RayUnavailableError, probe
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        probe(f"127.0.0.1:{port}")
+        probe(f"ray://127.0.0.1:{port}")
+    with pytest.raises(RayUnavailableError, match=r"RAY_ADDRESS=127\.0\.0\.1:1"):
+        probe("127.0.0.1:1")
+    probe("auto")  # left to Ray
+
+
+def test_unreachable_ray_address_exits_3_quickly() -> None:
+    pytest.importorskip("ray")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "RAY_ADDRESS": "127.0.0.1:1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "mlchain", "scan", "--executor", "ray", str(FIXTURES / "pickle")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 3, out.stderr
+    assert "Cannot reach the Ray cluster" in out.stderr
+    assert "Traceback" not in out.stderr
