@@ -60,6 +60,7 @@ def test_batches_of_nothing_and_of_one_huge_file() -> None:
     assert [list(s) for s in batches(_entries([BATCH_BYTES * 3]))] == [[0]]
 
 
+@pytest.mark.slow  # the first Ray tasks start the workers (2-4 s); the second case takes 0.1 s
 @pytest.mark.parametrize(
     "roots",
     [
@@ -89,6 +90,7 @@ def test_cli_exit_code_and_json_match_local(ray_cluster: Any) -> None:
     assert distributed.stdout == local.stdout
 
 
+@pytest.mark.slow  # Ray replaces the killed worker (about 2 s)
 def test_a_worker_crash_is_a_scanner_error_for_that_file_only(ray_cluster: Any) -> None:
     from mlchain.scan import scan_entry
     from mlchain.scan.walk import walk
