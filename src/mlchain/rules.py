@@ -218,10 +218,43 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "torchscript-code",
         "TorchScript archive carries code",
-        _M,
-        "The archive holds TorchScript code (`code/` members) that runs when the model is "
-        "loaded with torch.jit.load.",
-        "Load TorchScript only from trusted publishers; prefer safetensors weights.",
+        _I,
+        "The archive holds TorchScript code (`code/` members, mobile `bytecode.pkl`) that runs "
+        "when the model is loaded with torch.jit.load. TorchScript cannot import Python; mlchain "
+        "parsed the code (without compiling it) and checked every operator it calls against "
+        "torch's registry. Problems are reported as `torchscript-dangerous-op`, "
+        "`torchscript-unknown-op` and `torchscript-python-reach`.",
+        "Nothing to do when no other TorchScript finding is reported; prefer safetensors "
+        "weights where the architecture is available as code.",
+    ),
+    Rule(
+        "torchscript-dangerous-op",
+        "TorchScript code calls a file or network operator",
+        _C,
+        "TorchScript code in the archive calls an operator that reads or writes files "
+        "(`aten::save`, `aten::from_file`, `debugprims::load_tensor`), directly, as a method or "
+        "through getattr, or a distributed collective that exchanges data with other processes "
+        "(high). Standard torch.nn modules never do; loading the model runs the call.",
+        "Do not load this model; ask the publisher for safetensors weights.",
+    ),
+    Rule(
+        "torchscript-unknown-op",
+        "TorchScript code calls an operator torch does not define",
+        _H,
+        "TorchScript code calls `ops.<namespace>.<op>` from a namespace torch does not register, "
+        "which a native library loaded into the process must provide, or (medium) an operator "
+        "that the torch version mlchain knows does not register.",
+        "Find out which library provides the operator and whether you trust it before loading.",
+    ),
+    Rule(
+        "torchscript-python-reach",
+        "TorchScript code steps outside the TorchScript dialect",
+        _H,
+        "TorchScript code uses a free name, an import, lambda, global statement, computed "
+        "getattr, Python object internal (dunder attribute) or control character that the "
+        "TorchScript serializer never writes. Such code was crafted by hand and may be read "
+        "differently by torch's parser than by mlchain's.",
+        "Do not load this model; re-export it with torch.jit.save from trusted code.",
     ),
     Rule(
         "archive-suspicious-member",

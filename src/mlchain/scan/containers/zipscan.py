@@ -151,14 +151,10 @@ def _scan_zip(
     # torch.load hands archives with <prefix>/constants.pkl to torch.jit.load, whose C++
     # unpickler resolves only torch's own globals and TorchScript classes, never Python imports.
     jit = is_torch and any(e.name == f"{prefix}/constants.pkl" for e in entries)
-    code = [e.name for e in entries if "/code/" in f"/{e.name}" and e.name.endswith(".py")]
-    if code:
-        yield finding(
-            "torchscript-code",
-            f"TorchScript archive with {len(code)} code members; torch.jit.load runs them",
-            location.with_member(code[0]),
-            evidence=", ".join(code[:5]),
-        )
+    if is_torch:  # code/*.py and mobile bytecode: operators checked (mlchain issue #14, item 1)
+        from mlchain.scan.torchscript import scan_archive_code
+
+        yield from scan_archive_code(buf, entries, location)
     counts = Counter(e.raw_name for e in entries)
     for raw, n in counts.items():
         if n > 1:
