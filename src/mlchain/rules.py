@@ -216,6 +216,44 @@ _RULES: tuple[Rule, ...] = (
         "Do not load this file; re-export it with the original library.",
     ),
     Rule(
+        "tf-python-op",
+        "TensorFlow graph calls back into Python",
+        _C,
+        "A SavedModel function or graph holds a `PyFunc`, `PyFuncStateless` or `EagerPyFunc` op "
+        "(`tf.numpy_function`, `tf.py_function`): running the model calls a Python function "
+        "of the loading process.",
+        "Do not load this model; ask for one exported without Python ops.",
+    ),
+    Rule(
+        "tf-io-op",
+        "TensorFlow graph reads or writes files or the network",
+        _H,
+        "A SavedModel function or graph holds an op that reads, writes or lists files "
+        "(`ReadFile`, `WriteFile`, `MatchingFiles`, `ImmutableConst`, readers, file datasets, "
+        "summary writers, debug dumps), talks to other machines (`RemoteCall`, collectives, "
+        "tf.data service, RPC ops), or saves/restores/initialises a table from a constant path "
+        "outside the model. Standard exports never do.",
+        "Review what the op reads or writes; re-export the model without it.",
+    ),
+    Rule(
+        "tf-custom-op",
+        "TensorFlow graph uses an op stock TensorFlow does not register",
+        _H,
+        "The graph names an op that no stock TensorFlow build registers: a custom op library "
+        "(native code) must be loaded into the process to run it.",
+        "Find out which library provides the op and whether you trust it before loading.",
+    ),
+    Rule(
+        "model-unsupported",
+        "Model file mlchain cannot read",
+        _M,
+        "The file's name (or magic number) claims a model format that mlchain cannot parse "
+        "(a format it does not support yet, or a damaged or disguised file). A loader will "
+        "still try to read it, so its content is unknown, which fails closed.",
+        "Check where the file comes from; convert the model to a format mlchain reads "
+        "(safetensors, ONNX, GGUF) or remove the file.",
+    ),
+    Rule(
         "torchscript-code",
         "TorchScript archive carries code",
         _I,

@@ -133,6 +133,11 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         return F.ZLIB  # joblib < 0.10 "ZF" file: hex length + zlib; joblib.load still reads it
     if head.startswith(b"\x5d\x00\x00"):
         return F.XZ  # raw .lzma ("alone" format), as joblib writes with compress="lzma"
+    from mlchain.scan.detect_formats import classify_content, classify_fallback
+
+    other = classify_content(path, head, size)  # HDF5, TFLite, SavedModel (issue #14)
+    if other is not None:
+        return other
     if _looks_like_onnx(head):
         return F.ONNX
     name = path.name.lower()
@@ -148,7 +153,7 @@ def _detect_content(path: Path, head: bytes, size: int) -> F:
         return _classify_zip(path) if _has_zip_tail(path, size, head, exact=True) else F.PICKLE
     if _has_zip_tail(path, size, head):
         return _classify_zip(path)
-    return F.DATA
+    return classify_fallback(path, head, size) or F.DATA
 
 
 def is_text(head: bytes) -> bool:

@@ -50,6 +50,12 @@ SCANNERS: dict[F, tuple[str, str]] = {
     F.HF_CONFIG: ("mlchain.scan.hf_config", "HfConfigScanner"),
     F.PYTHON: ("mlchain.scan.python_code", "PythonCodeScanner"),
     F.KERAS: ("mlchain.scan.keras", "KerasScanner"),
+    F.SAVEDMODEL: ("mlchain.scan.savedmodel", "SavedModelScanner"),
+    F.KERAS_METADATA: ("mlchain.scan.savedmodel", "KerasMetadataScanner"),
+    F.TF_DATA: ("mlchain.scan.savedmodel", "TfDataScanner"),
+    F.HDF5: ("mlchain.scan.hdf5", "Hdf5Scanner"),
+    F.TFLITE: ("mlchain.scan.tflite", "TfliteScanner"),
+    F.MODEL_UNSUPPORTED: ("mlchain.scan.unsupported", "UnsupportedModelScanner"),
 }
 """Format -> (module, class). Each class is instantiated once per process."""
 
