@@ -244,6 +244,15 @@ _RULES: tuple[Rule, ...] = (
         "Find out which library provides the op and whether you trust it before loading.",
     ),
     Rule(
+        "keras-custom-object",
+        "Keras config names registered custom objects",
+        _L,
+        "The model config names custom classes registered as `package>Class`. Keras runs "
+        "their code when it rebuilds the model, taking it from the loading environment (the "
+        "file only names it), so the risk is in what is registered under those names.",
+        "Load only with the custom objects you expect, from code you trust.",
+    ),
+    Rule(
         "model-unsupported",
         "Model file mlchain cannot read",
         _M,

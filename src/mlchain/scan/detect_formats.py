@@ -23,6 +23,7 @@ from mlchain.models import ArtifactFormat as F
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 TFLITE_IDENTIFIER = b"TFL3"
 _LEVELDB_TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
+_HDF5_OFFSETS = (0, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 _SHARD = re.compile(r".+\.data-\d{5}-of-\d{5}$")
 
 UNSUPPORTED_MODEL_EXTENSIONS: dict[str, str] = {
@@ -63,8 +64,8 @@ def classify_content(path: Path, head: bytes, size: int) -> F | None:
     from mlchain.scan.savedmodel import looks_like_savedmodel
 
     name = path.name.lower()
-    if head.startswith(HDF5_SIGNATURE):
-        return F.HDF5
+    if any(head[at : at + 8] == HDF5_SIGNATURE for at in _HDF5_OFFSETS):
+        return F.HDF5  # libhdf5 also looks after a user block of 512, 1024, 2048... bytes
     if len(head) >= 8 and head[4:8] == TFLITE_IDENTIFIER:
         return F.TFLITE
     if name == "saved_model.pb" or looks_like_savedmodel(head):
