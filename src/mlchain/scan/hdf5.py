@@ -52,7 +52,7 @@ _BUILTIN_REGISTERED = frozenset(
         "Ftrl",
         "Lion",
         "Adafactor",
-    )  # fmt: skip
+    )
 )
 """tf_keras registers its own optimizers under the default ``Custom`` package."""
 _MSG_ATTRIBUTE, _MSG_CONTINUATION, _MSG_ATTRIBUTE_INFO = 0x0C, 0x10, 0x15
