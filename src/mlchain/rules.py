@@ -253,6 +253,24 @@ _RULES: tuple[Rule, ...] = (
         "Load only with the custom objects you expect, from code you trust.",
     ),
     Rule(
+        "tflite-custom-op",
+        "TFLite model needs a custom operator",
+        _H,
+        "The model's operator codes name a custom operator that the stock TFLite runtime does "
+        "not provide: the application must register a native implementation under that name, "
+        "and whatever is registered runs.",
+        "Find out which library implements the operator and whether you trust it.",
+    ),
+    Rule(
+        "tflite-flex-op",
+        "TFLite model runs TensorFlow kernels (Flex)",
+        _L,
+        "The model uses Flex operators: TensorFlow kernels run through the Flex delegate. The "
+        "TensorFlow op itself was checked (file, network and Python ops are reported as "
+        "`tf-io-op`/`tf-python-op`); this one is an ordinary compute op.",
+        "Nothing to do unless your runtime must stay builtin-only.",
+    ),
+    Rule(
         "model-unsupported",
         "Model file mlchain cannot read",
         _M,
