@@ -255,7 +255,12 @@ def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions
     fmt = detection.format
     findings: list[Finding] = []
     if detection.mismatch:
-        findings.append(finding("format-mismatch", f"file is {detection.mismatch}", loc))
+        from mlchain.scan.detect_formats import mismatch_severity
+
+        grade = mismatch_severity(entry.path, head) if fmt is ArtifactFormat.DATA else None
+        findings.append(
+            finding("format-mismatch", f"file is {detection.mismatch}", loc, severity=grade)
+        )
     if fmt is ArtifactFormat.LFS_POINTER:
         findings.append(
             finding("lfs-pointer", "Git LFS pointer file: the model bytes were not fetched", loc)

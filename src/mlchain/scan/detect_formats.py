@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from mlchain.models import ArtifactFormat as F
+from mlchain.models import Severity
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 TFLITE_IDENTIFIER = b"TFL3"
@@ -66,7 +67,7 @@ def classify_content(path: Path, head: bytes, size: int) -> F | None:
     name = path.name.lower()
     if any(head[at : at + 8] == HDF5_SIGNATURE for at in _HDF5_OFFSETS):
         return F.HDF5  # libhdf5 also looks after a user block of 512, 1024, 2048... bytes
-    if len(head) >= 8 and head[4:8] == TFLITE_IDENTIFIER:
+    if len(head) >= 8 and head[4:8] == TFLITE_IDENTIFIER and _flatbuffer_root(head, size):
         return F.TFLITE
     if name == "saved_model.pb" or looks_like_savedmodel(head):
         return F.SAVEDMODEL
@@ -76,6 +77,15 @@ def classify_content(path: Path, head: bytes, size: int) -> F | None:
         return F.TF_DATA
     del size
     return None
+
+
+def _flatbuffer_root(head: bytes, size: int) -> bool:
+    """The root table offset of a flatbuffer is small, aligned and inside the file.
+
+    Text that happens to carry ``TFL3`` at bytes 4-8 (a JSON key) decodes to a huge offset.
+    """
+    root = int.from_bytes(head[:4], "little")
+    return 8 <= root < min(size, 1 << 20) and root % 4 == 0
 
 
 def classify_fallback(path: Path, head: bytes, size: int) -> F | None:
@@ -88,6 +98,39 @@ def classify_fallback(path: Path, head: bytes, size: int) -> F | None:
     if path.suffix.lower() in UNSUPPORTED_MODEL_EXTENSIONS and not _is_plain_text(head):
         return F.MODEL_UNSUPPORTED
     return None
+
+
+_MAGIC_LOADERS = frozenset({".safetensors", ".gguf", ".keras"})
+"""Extensions whose loaders refuse content without the magic detection checks exactly."""
+
+
+def mismatch_severity(path: Path, head: bytes) -> Severity:
+    """Severity of ``format-mismatch`` for a file whose content is unrecognised data.
+
+    High when a loader of the claimed format could still use the bytes (issue #14, item 5):
+    pickle-family loaders (``torch.load``, ``pickle.load``, ``numpy.load`` with pickles allowed)
+    run anything that starts with a pickle opcode, and an ONNX loader parses any protobuf. Low
+    when no loader could: the claimed format needs a magic number that is absent.
+    """
+    from mlchain.scan.pickle_sniff import OPCODE_BYTES
+
+    suffix = path.suffix.lower()
+    if suffix in _MAGIC_LOADERS:
+        return Severity.LOW
+    if suffix == ".onnx":
+        return Severity.HIGH if _parses_as_protobuf(head) else Severity.LOW
+    return Severity.HIGH if head and head[0] in OPCODE_BYTES else Severity.LOW
+
+
+def _parses_as_protobuf(head: bytes) -> bool:
+    from mlchain.scan.protowire import WireError, iter_fields
+
+    try:
+        for _ in iter_fields(head, 0, len(head)):
+            pass
+    except WireError as exc:
+        return exc.offset >= len(head) - 16  # cut off by the head, not malformed
+    return True
 
 
 def _has_checkpoint_index(path: Path, name: str) -> bool:
@@ -122,4 +165,5 @@ __all__ = [
     "UNSUPPORTED_MODEL_EXTENSIONS",
     "classify_content",
     "classify_fallback",
+    "mismatch_severity",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 
 from mlchain.models import ArtifactFormat as F
-from mlchain.models import Finding, Location
+from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import ScanContext, finding
 from mlchain.scan.containers import dispatch
 from mlchain.scan.containers.dispatch import SNIFF_BYTES, Buf, State
@@ -262,11 +262,16 @@ def _scan_member(
         return
     if entry.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION):
         # miniz refuses encrypted members, but a loader holding the password does not; the
-        # bytes are still scanned as stored below in case the flag is a decoy.
+        # bytes are still scanned as stored below in case the flag is a decoy. A member a
+        # loader would unpickle fails the default gate (medium: no stock loader can open it,
+        # a custom one with the password could); any other member is only "not scanned"
+        # (mlchain issue #14, item 5).
+        unpickled = kind in _PICKLE_KINDS or kind == "npy"
         yield finding(
-            "archive-unsupported",
+            "archive-unsupported" if unpickled else "not-scanned",
             "member is marked encrypted; its real content cannot be inspected",
             loc,
+            severity=Severity.MEDIUM if unpickled else None,
         )
     if kind == "sniff":
         try:
