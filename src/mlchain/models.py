@@ -94,6 +94,7 @@ class ArtifactFormat(str, enum.Enum):
     """TensorFlow checkpoint shards and index, ``fingerprint.pb``: tensor bytes, no code path."""
     HDF5 = "hdf5"
     TFLITE = "tflite"
+    SKOPS = "skops"
     MODEL_UNSUPPORTED = "model-unsupported"
     """The name promises a model format mlchain cannot read (``model-unsupported`` finding)."""
     LFS_POINTER = "lfs-pointer"

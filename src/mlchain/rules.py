@@ -271,6 +271,18 @@ _RULES: tuple[Rule, ...] = (
         "Nothing to do unless your runtime must stay builtin-only.",
     ),
     Rule(
+        "skops-untrusted-type",
+        "skops archive names a type skops does not trust",
+        _H,
+        "schema.json makes skops import a type or function outside its default trusted set "
+        "(the set `skops.io.get_untrusted_types` reports). Loading needs `trusted=` to list it, "
+        "and users often pass that list back unread. Functions that run commands or code "
+        "(`os.system`, `builtins.eval`, `functools.partial` wrappers...) are critical; "
+        "scikit-learn internals that skops refuses for memory safety are medium; reviewed "
+        "array-only internals are low.",
+        "Do not pass these types to `trusted=` unless you know why the model needs them.",
+    ),
+    Rule(
         "model-unsupported",
         "Model file mlchain cannot read",
         _M,

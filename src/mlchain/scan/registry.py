@@ -55,6 +55,7 @@ SCANNERS: dict[F, tuple[str, str]] = {
     F.TF_DATA: ("mlchain.scan.savedmodel", "TfDataScanner"),
     F.HDF5: ("mlchain.scan.hdf5", "Hdf5Scanner"),
     F.TFLITE: ("mlchain.scan.tflite", "TfliteScanner"),
+    F.SKOPS: ("mlchain.scan.skops", "SkopsScanner"),
     F.MODEL_UNSUPPORTED: ("mlchain.scan.unsupported", "UnsupportedModelScanner"),
 }
 """Format -> (module, class). Each class is instantiated once per process."""

@@ -148,7 +148,7 @@ def scan_buffer(
         from mlchain.scan.containers.pickles import scan_pickle_stream
 
         yield from scan_pickle_stream(buf, location, ctx, depth=depth).findings
-    elif fmt in (F.ZIP, F.PYTORCH_ZIP, F.TORCHSCRIPT, F.NUMPY_ZIP):
+    elif fmt in (F.ZIP, F.PYTORCH_ZIP, F.TORCHSCRIPT, F.NUMPY_ZIP, F.KERAS, F.SKOPS):
         from mlchain.scan.containers.zipscan import scan_zip
 
         yield from scan_zip(buf, fmt, location, ctx, state, depth)
