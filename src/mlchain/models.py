@@ -95,6 +95,9 @@ class ArtifactFormat(str, enum.Enum):
     HDF5 = "hdf5"
     TFLITE = "tflite"
     SKOPS = "skops"
+    ML_DATA = "ml-data"
+    """Recognised model data without a code path: msgpack weights (Flax, spaCy), SentencePiece,
+    CatBoost ``.cbm``, XGBoost UBJSON."""
     MODEL_UNSUPPORTED = "model-unsupported"
     """The name promises a model format mlchain cannot read (``model-unsupported`` finding)."""
     LFS_POINTER = "lfs-pointer"

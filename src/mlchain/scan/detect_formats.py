@@ -95,6 +95,10 @@ def classify_fallback(path: Path, head: bytes, size: int) -> F | None:
         return F.TF_DATA
     if name.endswith(".index") and _is_table(path, head, size):
         return F.TF_DATA
+    from mlchain.scan.mldata import classify as is_model_data
+
+    if is_model_data(path, head, size):
+        return F.ML_DATA
     if path.suffix.lower() in UNSUPPORTED_MODEL_EXTENSIONS and not _is_plain_text(head):
         return F.MODEL_UNSUPPORTED
     return None

@@ -56,6 +56,7 @@ SCANNERS: dict[F, tuple[str, str]] = {
     F.HDF5: ("mlchain.scan.hdf5", "Hdf5Scanner"),
     F.TFLITE: ("mlchain.scan.tflite", "TfliteScanner"),
     F.SKOPS: ("mlchain.scan.skops", "SkopsScanner"),
+    F.ML_DATA: ("mlchain.scan.mldata", "MlDataScanner"),
     F.MODEL_UNSUPPORTED: ("mlchain.scan.unsupported", "UnsupportedModelScanner"),
 }
 """Format -> (module, class). Each class is instantiated once per process."""
