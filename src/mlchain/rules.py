@@ -283,6 +283,16 @@ _RULES: tuple[Rule, ...] = (
         "Do not pass these types to `trusted=` unless you know why the model needs them.",
     ),
     Rule(
+        "nemo-config-target",
+        "NeMo config instantiates an unexpected import path",
+        _H,
+        "A `.nemo` archive's model_config.yaml names a `_target_` (Hydra instantiate) or "
+        "`target` (NeMo's model class) outside the NeMo, torch.nn/optim, Lightning, OmegaConf "
+        "and Megatron classes NeMo configs hold. Restoring the model imports and calls it with "
+        "the sibling keys as arguments; command, code and file-loading callables are critical.",
+        "Do not restore this model; check where its config came from.",
+    ),
+    Rule(
         "model-unsupported",
         "Model file mlchain cannot read",
         _M,
