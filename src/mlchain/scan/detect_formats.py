@@ -71,6 +71,8 @@ def classify_content(path: Path, head: bytes, size: int) -> F | None:
         return F.TFLITE
     if name == "saved_model.pb" or looks_like_savedmodel(head):
         return F.SAVEDMODEL
+    if name == "saved_model.pbtxt":
+        return F.MODEL_UNSUPPORTED  # text-format SavedModel: tf.saved_model.load reads it too
     if name == "keras_metadata.pb":
         return F.KERAS_METADATA
     if name == "fingerprint.pb" and size < 4096:

@@ -24,6 +24,8 @@ class UnsupportedModelScanner:
         del ctx
         suffix = artifact.path.suffix.lower()
         claim = UNSUPPORTED_MODEL_EXTENSIONS.get(suffix, "a model format")
+        if artifact.path.name.lower() == "saved_model.pbtxt":
+            claim = "text-format TensorFlow SavedModel, which mlchain does not parse"
         yield finding(
             "model-unsupported",
             f"file is named {suffix!r} ({claim}) but mlchain cannot read its content; a loader "

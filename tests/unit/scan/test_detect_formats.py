@@ -58,3 +58,9 @@ def test_format_mismatch_grading(
 ) -> None:
     found = _scan(tmp_path, name, data)
     assert ("format-mismatch", severity) in found
+
+
+def test_text_format_savedmodel_fails_closed(tmp_path: Path) -> None:
+    # tf.saved_model.load reads saved_model.pbtxt when there is no .pb (mlchain issue #14, item 9).
+    found = _scan(tmp_path, "saved_model.pbtxt", b"saved_model_schema_version: 1\nmeta_graphs {}\n")
+    assert found == {("model-unsupported", Severity.MEDIUM)}

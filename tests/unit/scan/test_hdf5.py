@@ -52,11 +52,15 @@ def test_weights_only_save_has_no_config() -> None:
         ("latest_format_lambda.h5", ("keras-lambda", Severity.CRITICAL)),
         ("fixed_string_lambda.h5", ("keras-lambda", Severity.CRITICAL)),
         ("foreign_function.h5", ("keras-foreign-module", Severity.CRITICAL)),
-        ("keras3_custom_object.h5", ("keras-custom-object", Severity.LOW)),
     ],
 )
 def test_malicious_keras_saves_are_found(name: str, expected: tuple[str, Severity]) -> None:
     assert expected in found(FIXTURES / "malicious" / name)
+
+
+def test_registered_custom_object_is_low() -> None:
+    found_here = found(FIXTURES / "review" / "keras3_custom_object.h5")
+    assert found_here == {("keras-custom-object", Severity.LOW)}
 
 
 def test_dense_attribute_storage_fails_closed() -> None:
