@@ -131,3 +131,30 @@ def test_torchscript_deflated_code_member_is_still_read() -> None:
             b.writestr(info, body)
     findings = scan_bytes(out.getvalue(), ArtifactFormat.TORCHSCRIPT)
     assert _worst(findings, "torchscript-dangerous-op") is Severity.CRITICAL
+
+
+def test_torchscript_parameter_named_ops_does_not_hide_ops_elsewhere() -> None:
+    # A name bound in one function must not hide the global namespace in another.
+    body = "    _r = ops.evil.run(input)\n"
+    source = crafted.__globals__["linear_with"](body).decode() + (
+        "  def other(self: __torch__.torch.nn.modules.linear.Linear, ops: int) -> int:\n"
+        "    return ops\n"
+    )
+    data = replace_member(
+        BENIGN / "zoo_scripted.pt", crafted.__globals__["LINEAR"], source.encode()
+    )
+    findings = scan_bytes(data, ArtifactFormat.TORCHSCRIPT)
+    assert _worst(findings, "torchscript-unknown-op") is Severity.HIGH
+    assert _worst(findings, "torchscript-python-reach") is Severity.HIGH
+
+
+def test_torchscript_mobile_archive_without_data_pkl() -> None:
+    # _load_for_lite_interpreter needs bytecode.pkl, not data.pkl: such a zip is not "torch" by
+    # its member names, and its operator table must still be read.
+    table = pickle.dumps(("operators", (("aten::from_file", ""),)), protocol=2)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("m/bytecode.pkl", table)
+        archive.writestr("m/version", b"8\n")
+    findings = scan_bytes(out.getvalue())
+    assert _worst(findings, "torchscript-dangerous-op") is Severity.CRITICAL

@@ -191,6 +191,15 @@ def _chain(node: ast.expr) -> tuple[ast.expr, list[str]]:
     return node, parts
 
 
+RESERVED = frozenset(
+    {"torch", "ops", "__torch__", "CONSTANTS", "annotate", "unchecked_cast", "uninitialized"}
+    | {"fork", "awaitable"}
+)
+"""Names of the serialized dialect's global environment: the serializer never rebinds them, and
+the walker always judges them as the globals they are (a parameter named ``ops`` in one function
+does not hide ``ops.<ns>.<op>`` in another)."""
+
+
 def _bound_names(tree: ast.AST) -> set[str]:
     bound: set[str] = set()
     for node in ast.walk(tree):
@@ -209,6 +218,14 @@ class _Walker:
         self.bound = bound
 
     def run(self, tree: ast.AST) -> None:
+        for name in sorted(self.bound & RESERVED):
+            self.report.add(
+                "torchscript-python-reach",
+                f"TorchScript code rebinds the dialect's global name {name!r}, which the "
+                "TorchScript serializer never does",
+                name,
+            )
+        self.bound -= RESERVED
         inner: set[int] = set()  # attributes that are part of a longer chain
         for node in ast.walk(tree):
             kind = _FORBIDDEN_NODES.get(type(node))
