@@ -158,3 +158,14 @@ def test_torchscript_mobile_archive_without_data_pkl() -> None:
         archive.writestr("m/version", b"8\n")
     findings = scan_bytes(out.getvalue())
     assert _worst(findings, "torchscript-dangerous-op") is Severity.CRITICAL
+
+
+def test_torchscript_unknown_torchbind_class() -> None:
+    # __torch__.torch.classes.<ns>.<Class> is native code registered by a library.
+    findings = crafted("    _c = __torch__.torch.classes.evil.Runner()\n")
+    assert _worst(findings, "torchscript-unknown-op") is Severity.HIGH
+
+
+def test_torchscript_distributed_torchbind_class() -> None:
+    findings = crafted("    _c = __torch__.torch.classes.c10d.ProcessGroup\n")
+    assert _worst(findings, "torchscript-dangerous-op") is Severity.HIGH

@@ -64,6 +64,17 @@ EXTENSION_OPS: dict[str, frozenset[str]] = {
 }
 """Compute-only operators of well-known extension libraries (the library must be imported)."""
 
+NETWORK_CLASS_NAMESPACES = frozenset({"c10d", "dist_rpc", "dist_c10d"})
+EXTRA_CLASSES = frozenset(
+    {
+        "xnnpack.LinearOpContext",
+        "xnnpack.Conv2dOpContext",
+        "xnnpack.TransposeConv2dOpContext",
+        "quantized.Conv1dPackedParamsBase",
+    }
+)
+"""TorchBind classes of mobile-optimised and quantized saves absent from the schema listing."""
+
 _DANGEROUS_NAMES = frozenset(op.split("::")[1] for op in DANGEROUS_OPS)
 
 BUILTINS = frozenset(
@@ -267,7 +278,11 @@ class _Walker:
             if root.id == "ops":
                 self.ops_attr(parts)
                 return
-            if root.id in ("__torch__", "CONSTANTS"):
+            if root.id == "__torch__":
+                if parts[:2] == ["torch", "classes"]:
+                    self.torchbind(parts[2:])
+                return
+            if root.id == "CONSTANTS":
                 return
         for part in parts:
             self.method(part)
@@ -283,6 +298,28 @@ class _Walker:
                 f"TorchScript code uses {evidence}, which resolves to no torch operator",
                 evidence,
                 severity=Severity.MEDIUM,
+            )
+
+    def torchbind(self, parts: list[str]) -> None:
+        """Judge ``__torch__.torch.classes.<ns>.<Class>``: a native (TorchBind) class."""
+        from mlchain.scan.torchscript_ops import CLASSES
+
+        name = ".".join(parts[:2])
+        evidence = "__torch__.torch.classes." + ".".join(parts)
+        if parts[:1] and parts[0] in NETWORK_CLASS_NAMESPACES:
+            self.report.add(
+                "torchscript-dangerous-op",
+                f"TorchScript code uses the distributed native class {name}, which talks to "
+                "other processes",
+                evidence,
+                severity=Severity.HIGH,
+            )
+        elif len(parts) < 2 or (name not in CLASSES and name not in EXTRA_CLASSES):
+            self.report.add(
+                "torchscript-unknown-op",
+                f"TorchScript code uses the native class {name!r}, which torch does not "
+                "register: a native library must be loaded to provide it",
+                evidence,
             )
 
     def ops_attr(self, parts: list[str]) -> None:

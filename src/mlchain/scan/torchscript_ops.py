@@ -491,3 +491,27 @@ OPS: dict[str, str] = {
     ),
 }
 """Space-separated operator names per namespace."""
+
+CLASSES = frozenset(
+    {
+        "_nnapi.Compilation",
+        "aten.OpaqueObject",
+        "backendutils.BackendDebugInfo",
+        "c10d.ProcessGroup",
+        "c10d.ReduceOp",
+        "c10d.Work",
+        "dist_rpc.WorkerInfo",
+        "mkldnn.ConvOpContext",
+        "profiling.InstructionStats",
+        "profiling.SourceRef",
+        "profiling.SourceStats",
+        "profiling._ScriptProfile",
+        "quantized.Conv2dPackedParamsBase",
+        "quantized.Conv3dPackedParamsBase",
+        "quantized.EmbeddingPackedParamsBase",
+        "quantized.LinearPackedParamsBase",
+        "rnn.CellParamsBase",
+        "sparse.LinearPackedParamsBase",
+    }
+)
+"""TorchBind classes (``__torch__.torch.classes.<ns>.<Class>``) torch registers."""
