@@ -124,9 +124,9 @@ def test_torchscript_mobile_bytecode_operator_table() -> None:
 def test_torchscript_deflated_code_member_is_still_read() -> None:
     src = crafted.__globals__["linear_with"]('    torch.save(input, "/tmp/x")\n')
     out = io.BytesIO()
-    with zipfile.ZipFile(BENIGN / "zoo_scripted.pt") as a, zipfile.ZipFile(out, "w") as b:
+    with zipfile.ZipFile(BENIGN / "blocks_scripted.pt") as a, zipfile.ZipFile(out, "w") as b:
         for info in a.infolist():
-            body = src if info.filename.endswith("modules/linear.py") else a.read(info)
+            body = src if info.filename == crafted.__globals__["LINEAR"] else a.read(info)
             info.compress_type = zipfile.ZIP_DEFLATED
             b.writestr(info, body)
     findings = scan_bytes(out.getvalue(), ArtifactFormat.TORCHSCRIPT)
@@ -141,7 +141,7 @@ def test_torchscript_parameter_named_ops_does_not_hide_ops_elsewhere() -> None:
         "    return ops\n"
     )
     data = replace_member(
-        BENIGN / "zoo_scripted.pt", crafted.__globals__["LINEAR"], source.encode()
+        BENIGN / "blocks_scripted.pt", crafted.__globals__["LINEAR"], source.encode()
     )
     findings = scan_bytes(data, ArtifactFormat.TORCHSCRIPT)
     assert _worst(findings, "torchscript-unknown-op") is Severity.HIGH

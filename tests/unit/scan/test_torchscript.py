@@ -21,7 +21,10 @@ from mlchain.scan.torchscript import check_bytecode, check_code, op_table, pickl
 
 BENIGN = Path(__file__).resolve().parents[3] / "fixtures" / "torchscript" / "benign"
 LOC = Location(PurePosixPath("m.pt"))
-LINEAR = "code/__torch__/torch/nn/modules/linear.py"
+BASE = BENIGN / "blocks_scripted.pt"
+with zipfile.ZipFile(BASE) as _archive:
+    LINEAR = next(n for n in _archive.namelist() if "/nn/modules/linear" in n and n.endswith(".py"))
+"""The Linear module's code member in the small base archive the crafted variants start from."""
 
 
 def replace_member(path: Path, suffix: str, data: bytes) -> bytes:
@@ -55,7 +58,7 @@ def linear_with(body: str) -> bytes:
 
 
 def crafted(body: str) -> list:
-    data = replace_member(BENIGN / "zoo_scripted.pt", LINEAR, linear_with(body))
+    data = replace_member(BASE, LINEAR, linear_with(body))
     return scan_bytes(data, ArtifactFormat.TORCHSCRIPT)
 
 
