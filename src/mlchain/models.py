@@ -89,6 +89,7 @@ class ArtifactFormat(str, enum.Enum):
     TOKENIZER_CONFIG = "tokenizer-config"
     PYTHON = "python"
     SAVEDMODEL = "tf-savedmodel"
+    TF_GRAPHDEF = "tf-graphdef"
     KERAS_METADATA = "keras-metadata"
     TF_DATA = "tf-data"
     """TensorFlow checkpoint shards and index, ``fingerprint.pb``: tensor bytes, no code path."""

@@ -46,3 +46,8 @@ def test_savedmodel_custom_op_library() -> None:
 
 def test_savedmodel_keras_metadata_lambda_cve_2024_3660() -> None:
     assert ("keras-lambda", Severity.CRITICAL) in _found("tf_keras_lambda")
+
+
+def test_frozen_graphdef_read_file() -> None:
+    # TF1 frozen graphs (tf.compat.v1 import_graph_def) run their ops the same way.
+    assert ("tf-io-op", Severity.HIGH) in _found("frozen_read_file.pb")

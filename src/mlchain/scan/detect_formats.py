@@ -62,7 +62,7 @@ UNSUPPORTED_MODEL_EXTENSIONS: dict[str, str] = {
 
 def classify_content(path: Path, head: bytes, size: int) -> F | None:
     """Format from magic bytes or structure, or a name a loader opens as-is; ``None`` if unsure."""
-    from mlchain.scan.savedmodel import looks_like_savedmodel
+    from mlchain.scan.savedmodel import looks_like_graphdef, looks_like_savedmodel
 
     name = path.name.lower()
     if any(head[at : at + 8] == HDF5_SIGNATURE for at in _HDF5_OFFSETS):
@@ -75,6 +75,8 @@ def classify_content(path: Path, head: bytes, size: int) -> F | None:
         return F.MODEL_UNSUPPORTED  # text-format SavedModel: tf.saved_model.load reads it too
     if name == "keras_metadata.pb":
         return F.KERAS_METADATA
+    if name.endswith(".pb") and looks_like_graphdef(head):
+        return F.TF_GRAPHDEF
     if name == "fingerprint.pb" and size < 4096:
         return F.TF_DATA
     del size

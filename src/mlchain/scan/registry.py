@@ -51,6 +51,7 @@ SCANNERS: dict[F, tuple[str, str]] = {
     F.PYTHON: ("mlchain.scan.python_code", "PythonCodeScanner"),
     F.KERAS: ("mlchain.scan.keras", "KerasScanner"),
     F.SAVEDMODEL: ("mlchain.scan.savedmodel", "SavedModelScanner"),
+    F.TF_GRAPHDEF: ("mlchain.scan.savedmodel", "GraphDefScanner"),
     F.KERAS_METADATA: ("mlchain.scan.savedmodel", "KerasMetadataScanner"),
     F.TF_DATA: ("mlchain.scan.savedmodel", "TfDataScanner"),
     F.HDF5: ("mlchain.scan.hdf5", "Hdf5Scanner"),

@@ -134,6 +134,18 @@ def looks_like_savedmodel(head: bytes) -> bool:
     return first.number == _SM_META_GRAPHS and first.end > first.start and head[first.start] == 0x0A
 
 
+def looks_like_graphdef(head: bytes) -> bool:
+    """A frozen ``GraphDef``: it opens with a NodeDef holding a name (1) and an op (2)."""
+    if not head.startswith(b"\x0a"):
+        return False
+    try:
+        first = next(iter_fields(head, 0, len(head)))
+        inner = {f.number for f in iter_fields(head, first.start, first.end)}
+    except (WireError, StopIteration):
+        return False
+    return first.number == _GRAPH_NODE and {_NODE_NAME, _NODE_OP} <= inner
+
+
 def escaping_path(path: str) -> bool:
     """Whether a constant checkpoint/vocabulary path leaves the model folder."""
     norm = path.replace("\\", "/")
@@ -407,6 +419,36 @@ class SavedModelScanner:
                 yield from walk.findings
 
 
+class GraphDefScanner:
+    """Scans a frozen TF1 ``GraphDef`` (``frozen_inference_graph.pb``) like a SavedModel graph."""
+
+    def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield op findings; malformed protobuf is a ``parse-error``."""
+        with (
+            artifact.path.open("rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
+        ):
+            walk = _Walk(buf, artifact.location, ctx)
+            whole = Field(_MG_GRAPH, LEN, 0, len(buf), 0, len(buf))
+            try:
+                walk.graph(whole)
+                for name, offset in walk.referenced.items():
+                    if name not in walk.functions:
+                        walk.judge(_Node(name, offset), {}, f"function attribute {name!r}")
+            except _Stop:
+                pass
+            except WireError as exc:
+                walk.findings.append(
+                    finding(
+                        "parse-error",
+                        "GraphDef protobuf is malformed; the rest was not examined",
+                        artifact.location.at(exc.offset),
+                        evidence=str(exc),
+                    )
+                )
+            yield from walk.findings
+
+
 class KerasMetadataScanner:
     """Scans ``keras_metadata.pb`` (tf_keras SavedModels): each layer's JSON config."""
 
@@ -464,10 +506,12 @@ __all__ = [
     "NETWORK_OPS",
     "PATH_OPS",
     "PYTHON_OPS",
+    "GraphDefScanner",
     "KerasMetadataScanner",
     "SavedModelScanner",
     "TfDataScanner",
     "escaping_path",
     "known_ops",
+    "looks_like_graphdef",
     "looks_like_savedmodel",
 ]

@@ -199,3 +199,11 @@ def test_random_bytes_never_raise(data: bytes) -> None:
         )
         for f in SavedModelScanner().scan(artifact, ScanContext(ScanOptions())):
             assert f.rule_id
+
+
+def test_frozen_graphdef_is_scanned(tmp_path: Path) -> None:
+    benign = scan_paths([BENIGN / "frozen_graph.pb"])
+    assert benign.results[0].format is ArtifactFormat.TF_GRAPHDEF
+    assert benign.findings == ()
+    bad = scan_paths([MALICIOUS / "frozen_read_file.pb"])
+    assert ("tf-io-op", Severity.HIGH) in rules(list(bad.findings))
