@@ -65,8 +65,8 @@ def classify_content(path: Path, head: bytes, size: int) -> F | None:
     from mlchain.scan.savedmodel import looks_like_graphdef, looks_like_savedmodel
 
     name = path.name.lower()
-    if any(head[at : at + 8] == HDF5_SIGNATURE for at in _HDF5_OFFSETS):
-        return F.HDF5  # libhdf5 also looks after a user block of 512, 1024, 2048... bytes
+    if head.startswith(HDF5_SIGNATURE):
+        return F.HDF5
     if len(head) >= 8 and head[4:8] == TFLITE_IDENTIFIER and _flatbuffer_root(head, size):
         return F.TFLITE
     if name == "saved_model.pb" or looks_like_savedmodel(head):
@@ -95,6 +95,10 @@ def _flatbuffer_root(head: bytes, size: int) -> bool:
 def classify_fallback(path: Path, head: bytes, size: int) -> F | None:
     """Format for content nothing else recognised: TF data by name, or an unreadable model."""
     name = path.name.lower()
+    if any(head[at : at + 8] == HDF5_SIGNATURE for at in _HDF5_OFFSETS[1:]):
+        # libhdf5 also looks after a user block of 512, 1024... bytes. Only here, after every
+        # other check: the user block may hold a (protocol 0) pickle, which must win.
+        return F.HDF5
     if _SHARD.match(name) and _has_checkpoint_index(path, name):
         return F.TF_DATA
     if name.endswith(".index") and _is_table(path, head, size):

@@ -128,3 +128,14 @@ def test_random_bytes_after_the_signature_never_raise(tail: bytes) -> None:
         read_root_attributes(b"\x89HDF\r\n\x1a\n" + tail)
     except Unreadable:
         pass
+
+
+def test_text_pickle_in_the_user_block_is_still_a_pickle(tmp_path: Path) -> None:
+    # A protocol-0 pickle in the first 512 bytes and HDF5 after it: pickle.load runs the former.
+    pickle_part = b"cos\nsystem\n(S'true'\ntR."
+    data = pickle_part + b" " * (512 - len(pickle_part)) + LAMBDA.read_bytes()
+    path = tmp_path / "m.pkl"
+    path.write_bytes(data)
+    report = scan_paths([path])
+    assert report.results[0].format is not ArtifactFormat.HDF5
+    assert any(f.severity is Severity.CRITICAL for f in report.findings)
