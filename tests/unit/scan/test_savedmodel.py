@@ -85,9 +85,11 @@ def test_savedmodel_is_no_longer_taken_for_onnx() -> None:
 
 
 def test_onnx_models_stay_onnx() -> None:
-    onnx_dir = FIXTURES.parent / "onnx" / "benign"
-    for path in onnx_dir.glob("*.onnx"):
-        assert detect(path, read_head(path), path.stat().st_size).format is ArtifactFormat.ONNX
+    paths = sorted((FIXTURES.parent / "onnx").glob("*/*.onnx"))
+    assert len(paths) > 5
+    for path in paths:
+        detected = detect(path, read_head(path), path.stat().st_size).format
+        assert detected is not ArtifactFormat.SAVEDMODEL, path
 
 
 @pytest.mark.parametrize(

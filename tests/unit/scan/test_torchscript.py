@@ -7,6 +7,7 @@ The benign archives are real ``torch.jit`` saves made by ``fixtures/gen_torchscr
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -136,3 +137,27 @@ def test_arbitrary_code_bytes_never_raise(data: bytes) -> None:
 @given(st.text(alphabet="torchops._()[]:\n xy=\"'#\\", max_size=120))
 def test_arbitrary_code_text_never_raises(text: str) -> None:
     check_code(text.encode(), LOC)
+
+
+def _code_members() -> list[tuple[str, str]]:
+    found = []
+    for archive_path in sorted(BENIGN.glob("*.pt")):
+        with zipfile.ZipFile(archive_path) as archive:
+            for name in archive.namelist():
+                text = archive.read(name).decode("utf-8", "replace")
+                if name.endswith(".py") and re.search(r"\btorch\.\w+\(", text):
+                    found.append((archive_path.name, name))
+    return found
+
+
+@pytest.mark.parametrize(("archive", "member"), _code_members())
+def test_every_real_call_site_is_seen(archive: str, member: str) -> None:
+    # Property over real code: turning any torch.<op>( call into torch.from_file( is caught.
+    with zipfile.ZipFile(BENIGN / archive) as handle:
+        text = handle.read(member).decode()
+    for match in list(re.finditer(r"\btorch\.(\w+)\(", text))[:5]:
+        mutated = text[: match.start(1)] + "from_file" + text[match.end(1) :]
+        findings = check_code(mutated.encode(), LOC)
+        assert ("torchscript-dangerous-op", Severity.CRITICAL) in {
+            (f.rule_id, f.severity) for f in findings
+        }, match.group(0)
