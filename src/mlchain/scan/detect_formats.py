@@ -25,6 +25,7 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 TFLITE_IDENTIFIER = b"TFL3"
 _LEVELDB_TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 _HDF5_OFFSETS = (0, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+_ONNX_TEST_DATA = re.compile(r"(input|output)_\d+\.pb")
 _SHARD = re.compile(r".+\.data-\d{5}-of-\d{5}$")
 
 UNSUPPORTED_MODEL_EXTENSIONS: dict[str, str] = {
@@ -107,6 +108,8 @@ def classify_fallback(path: Path, head: bytes, size: int) -> F | None:
 
     if is_model_data(path, head, size):
         return F.ML_DATA
+    if _ONNX_TEST_DATA.fullmatch(name) and _parses_as_protobuf(head):
+        return F.ML_DATA  # ONNX model-zoo test vectors: a TensorProto each, no code path
     if path.suffix.lower() in UNSUPPORTED_MODEL_EXTENSIONS and not _is_plain_text(head):
         return F.MODEL_UNSUPPORTED
     return None

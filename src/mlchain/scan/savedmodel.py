@@ -135,15 +135,25 @@ def looks_like_savedmodel(head: bytes) -> bool:
 
 
 def looks_like_graphdef(head: bytes) -> bool:
-    """A frozen ``GraphDef``: it opens with a NodeDef holding a name (1) and an op (2)."""
-    if not head.startswith(b"\x0a"):
-        return False
+    """A frozen ``GraphDef``: GraphDef fields only, with a NodeDef (name and op) or a library.
+
+    Field order is free on the wire, so every top-level field in the head is looked at, not
+    just the first (a graph may list ``versions`` or its function ``library`` before its nodes).
+    """
+    graph_like = False
     try:
-        first = next(iter_fields(head, 0, len(head)))
-        inner = {f.number for f in iter_fields(head, first.start, first.end)}
-    except (WireError, StopIteration):
-        return False
-    return first.number == _GRAPH_NODE and {_NODE_NAME, _NODE_OP} <= inner
+        for f in iter_fields(head, 0, len(head)):
+            if f.number not in (1, 2, 3, 4, 5):
+                return False
+            if f.number == _GRAPH_NODE and f.wire_type == LEN:
+                inner = {g.number for g in iter_fields(head, f.start, f.end)}
+                graph_like = graph_like or {_NODE_NAME, _NODE_OP} <= inner
+            elif f.number == _GRAPH_LIBRARY and f.wire_type == LEN:
+                graph_like = True
+    except WireError as exc:
+        # A field cut off by the end of the head is fine; garbage before it is not.
+        return graph_like and exc.offset > len(head) - (1 << 16) + 64
+    return graph_like
 
 
 def escaping_path(path: str) -> bool:

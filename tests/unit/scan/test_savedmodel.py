@@ -209,3 +209,26 @@ def test_frozen_graphdef_is_scanned(tmp_path: Path) -> None:
     assert benign.findings == ()
     bad = scan_paths([MALICIOUS / "frozen_read_file.pb"])
     assert ("tf-io-op", Severity.HIGH) in rules(list(bad.findings))
+
+
+def test_graphdef_with_versions_before_nodes_is_still_a_graph(tmp_path: Path) -> None:
+    # Protobuf field order is free: a graph listing `versions` (4) first is the same graph.
+    versions = fld(4, fld(1, 1))
+    data = versions + node("r", "ReadFile")
+    found = scan_pb(tmp_path, data, name="frozen.pb")
+    assert ("tf-io-op", Severity.HIGH) in rules(found)
+
+
+def test_graphdef_with_only_a_library(tmp_path: Path) -> None:
+    function = fld(1, fld(1, fld(1, b"f")) + fld(3, fld(1, b"n") + fld(2, b"WriteFile")))
+    found = scan_pb(tmp_path, fld(2, function), name="graph.pb")
+    assert ("tf-io-op", Severity.HIGH) in rules(found)
+
+
+def test_onnx_test_vectors_are_data(tmp_path: Path) -> None:
+    tensor = fld(1, 3) + fld(2, 1) + fld(8, b"x") + fld(9, bytes(12))  # dims, dtype, name, raw
+    path = tmp_path / "input_0.pb"
+    path.write_bytes(tensor)
+    result = scan_paths([path]).results[0]
+    assert result.format is ArtifactFormat.ML_DATA
+    assert result.findings == ()
