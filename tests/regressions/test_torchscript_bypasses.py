@@ -116,7 +116,7 @@ def test_torchscript_operator_hidden_in_string() -> None:
 def test_torchscript_mobile_bytecode_operator_table() -> None:
     # The lite interpreter runs bytecode.pkl's operator table, not code/: check it too.
     table = pickle.dumps(("operators", (("aten::linear", ""), ("aten::from_file", ""))), protocol=2)
-    data = replace_member(BENIGN / "zoo_mobile.ptl", "bytecode.pkl", table)
+    data = replace_member(BENIGN / "blocks_mobile.ptl", "bytecode.pkl", table)
     findings = scan_bytes(data, ArtifactFormat.TORCHSCRIPT)
     assert _worst(findings, "torchscript-dangerous-op") is Severity.CRITICAL
 
