@@ -74,7 +74,12 @@ def test_real_torchscript_saves_pass_the_default_gate(name: str) -> None:
 
 def test_benign_fixture_set_covers_scripted_traced_frozen_and_mobile() -> None:
     names = {p.name for p in BENIGN.iterdir()}
-    assert {"blocks_scripted.pt", "zoo_traced.pt", "blocks_frozen.pt", "blocks_mobile.ptl"} <= names
+    assert {
+        "blocks_scripted.pt",
+        "conv_traced.pt",
+        "blocks_frozen.pt",
+        "blocks_mobile.ptl",
+    } <= names
     with zipfile.ZipFile(BENIGN / "blocks_mobile.ptl") as archive:
         assert any(n.endswith("bytecode.pkl") for n in archive.namelist())
 
