@@ -282,7 +282,11 @@ def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions
     fmt = found.format
     findings: list[Finding] = []
     if found.mismatch:
-        findings.append(finding("format-mismatch", f"file is {found.mismatch}", loc))
+        from mlchain.scan.detect_formats import mismatch_severity
+
+        grade = mismatch_severity(entry.path, head) if fmt is ArtifactFormat.DATA else None
+        message = f"file is {found.mismatch}"
+        findings.append(finding("format-mismatch", message, loc, severity=grade))
     if fmt is ArtifactFormat.LFS_POINTER:
         findings.append(
             finding("lfs-pointer", "Git LFS pointer file: the model bytes were not fetched", loc)
