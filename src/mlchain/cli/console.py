@@ -62,8 +62,19 @@ def info(message: str) -> None:
         _plain(message)
 
 
-def error(message: str) -> None:
-    """Print an error paragraph to stderr (always, even with ``--quiet``)."""
+def error(message: str, *, lines: bool = False) -> None:
+    """Print an error paragraph to stderr (always, even with ``--quiet``).
+
+    With ``lines`` the message's own line breaks (several errors of one policy file) are kept,
+    each line cleaned on its own and indented under the first; otherwise a newline inside the
+    message is shown escaped (it may come from a hostile file name).
+    """
+    if lines:
+        first, *rest = message.split("\n")
+        _plain(f"error: {first}")
+        for line in rest:
+            _plain(f"  {line}")
+        return
     _plain(f"error: {message}")
 
 

@@ -16,7 +16,7 @@ import enum
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -352,6 +352,7 @@ def signing_method(
         )
     if chain and certificate is None:
         raise UsageError("--certificate-chain needs --certificate (the signing certificate).")
+    check_key_file(key, "private")
     password = _password(key)
     if certificate is not None:
         return SigningMethod.with_certificate(key, certificate, chain, password=password)
@@ -463,6 +464,45 @@ def digest_model_for_statement(
     return root, skip, digest_model(root, skip, allow_symlinks=allow_symlinks)
 
 
+def check_key_file(key: Path, need: Literal["public", "private"]) -> None:
+    """Refuse a key of the wrong kind before any work: a public key to sign, RSA, Ed25519...
+
+    A file that cannot be read or classified is left to the signing code, which says why.
+
+    Raises:
+        UsageError: naming what the file is and what the command needs (exit 2).
+    """
+    from mlchain.inputfile import read_regular_file
+    from mlchain.signing.keyinfo import key_problem
+
+    try:
+        data = read_regular_file(key, limit=1 << 20)
+    except (OSError, ValueError):
+        return
+    problem = key_problem(key, data, need)
+    if problem is not None:
+        raise UsageError(problem, hint="")
+
+
+def check_output_folder(path: Path, option: str) -> None:
+    """Refuse, before any work, an output whose folder does not exist (a usage error, exit 2).
+
+    Signing hashes the whole model first; a typo in ``--signature`` must not cost that.
+    """
+    target = path.expanduser()
+    if target.is_dir():
+        raise UsageError(
+            f"{option} {path} is a folder; give the file to write.",
+            hint=f"For example {option} {path / 'model.sig'}.",
+        )
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(
+            f"Cannot write {option} {path}: the folder {folder} does not exist.",
+            hint=f"Create it first (mkdir -p {folder}) or choose another path.",
+        )
+
+
 def _given(*options: tuple[str, bool]) -> list[str]:
     """The flags of ``(flag, given)`` pairs that were given, in order."""
     return [flag for flag, given in options if given]
@@ -555,6 +595,7 @@ def verification_method(
     if staging and trust_config is not None:
         raise UsageError("--staging and --trust-config are alternatives; give one.")
     if key is not None:
+        check_key_file(key, "public")
         return VerificationMethod.key(key)
     if chain:
         return VerificationMethod.with_certificate_chain(

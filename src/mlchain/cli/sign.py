@@ -17,6 +17,7 @@ from mlchain.cli.options import (
     certificate_chain_option,
     certificate_option,
     check_model_path,
+    check_output_folder,
     identity_token_option,
     signing_key_option,
     signing_method,
@@ -94,6 +95,8 @@ def sign(
         from mlchain.signing.sign import sign_model
 
         check_model_path(model_path, hint=None)
+        if signature is not None:
+            check_output_folder(signature, "--signature")
         method = signing_method(
             key=key,
             certificate=certificate,
