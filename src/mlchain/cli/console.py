@@ -21,6 +21,8 @@ class State:
 
     verbose: bool = False
     quiet: bool = False
+    no_progress: bool = False
+    """``--no-progress``: no progress bar or hashing log lines on stderr."""
 
 
 state = State()

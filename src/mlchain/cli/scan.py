@@ -338,7 +338,7 @@ def _progress_callback() -> Callable[[int, int], None] | None:
     """Return a progress callback drawing on stderr when it is a terminal, else ``None``."""
     import sys
 
-    if console.state.quiet or not sys.stderr.isatty():
+    if console.state.quiet or console.state.no_progress or not sys.stderr.isatty():
         return None
 
     def progress(done: int, total: int) -> None:

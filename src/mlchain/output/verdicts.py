@@ -103,7 +103,8 @@ def _verification_lines(result: ModelVerification) -> str:
 
     signer = result.signer or SignerInfo(method="key")
     if result.files:
-        counts = f"{len(result.files)} signed files, {result.hash_algorithm}"
+        plural = "" if len(result.files) == 1 else "s"
+        counts = f"{len(result.files)} signed file{plural}, {result.hash_algorithm}"
     else:
         counts = "signature not accepted"
     verdict = verification_verdict(result.verified).value
