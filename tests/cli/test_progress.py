@@ -199,3 +199,51 @@ def test_keyboard_interrupt_cancels_the_workers(
         hashwatch.run_hashing(endless, [data])
     assert ended.is_set()
     assert time.monotonic() - started < 1.0
+
+
+class _Terminal:
+    """A stderr that says it is a terminal."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_interrupt_message_starts_on_a_fresh_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`^Cerror: interrupted` was written over `scanning 1150/8070 files` (UX audit 3.9)."""
+    from mlchain.cli import console
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(console.state, "quiet", False)
+    monkeypatch.setattr(console.state, "no_progress", False)
+    monkeypatch.setattr(console.state, "progress_line_open", False)
+    count = progress.scan_counter()
+    assert count is not None
+    for done in range(1, 31):
+        count(done, 100)
+    assert terminal.text.endswith("\rscanning 30/100 files")
+    console.error("interrupted; no output was written.")
+    assert terminal.text.endswith(
+        "scanning 30/100 files\nerror: interrupted; no output was written.\n"
+    )
+
+
+def test_scan_counter_is_off_without_a_terminal_or_with_no_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlchain.cli import console
+
+    monkeypatch.setattr(console.state, "no_progress", False)
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    monkeypatch.setattr(console.state, "no_progress", True)
+    assert progress.scan_counter() is None

@@ -23,6 +23,8 @@ class State:
     quiet: bool = False
     no_progress: bool = False
     """``--no-progress``: no progress bar or hashing log lines on stderr."""
+    progress_line_open: bool = False
+    """A ``\r``-terminated progress line is on stderr: end it before printing anything else."""
 
 
 state = State()
@@ -86,6 +88,9 @@ def _plain(message: str) -> None:
     # and importing rich costs about 15 ms of every run.
     from mlchain.sanitize import clean
 
+    if state.progress_line_open:  # "error: interrupted" must not overwrite "scanning 1150/8070"
+        sys.stderr.write("\n")
+        state.progress_line_open = False
     sys.stderr.write(clean(message, limit=4000) + "\n")
     sys.stderr.flush()
 

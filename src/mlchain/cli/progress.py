@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlchain.cli import console
@@ -89,6 +90,30 @@ class ConsoleHashReporter:
             self._bar = None
         if self._logged and completed:
             console.info(throughput_line(progress))
+
+
+SCAN_MIN_FILES = 20
+"""Fewer files scan in a blink: no counter."""
+
+
+def scan_counter() -> Callable[[int, int], None] | None:
+    """A ``scanning N/M files`` counter for a terminal's stderr, else ``None``.
+
+    The line is redrawn in place (carriage return); :func:`mlchain.cli.console.error` ends it
+    first, so an ``interrupted`` message never overwrites it.
+    """
+    if console.state.quiet or console.state.no_progress or not sys.stderr.isatty():
+        return None
+
+    def count(done: int, total: int) -> None:
+        if total < SCAN_MIN_FILES or not (done % 10 == 0 or done == total):
+            return
+        last = done == total
+        sys.stderr.write(f"\rscanning {done}/{total} files" + ("\n" if last else ""))
+        sys.stderr.flush()
+        console.state.progress_line_open = not last
+
+    return count
 
 
 def install(*, enabled: bool) -> None:
