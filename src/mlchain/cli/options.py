@@ -374,25 +374,31 @@ def with_verifier_options(command: Callable[..., None]) -> Callable[..., None]:
 
     The command reads them back with :func:`verifier_method` (or ``ctx.params``).
     """
-    return _with_options(command, _VERIFIER_OPTIONS)
+    return _with_options(command, _VERIFIER_OPTIONS, first=True)
 
 
 def _with_options(
-    command: Callable[..., None], options: tuple[tuple[str, Any, Any], ...]
+    command: Callable[..., None], options: tuple[tuple[str, Any, Any], ...], *, first: bool = False
 ) -> Callable[..., None]:
-    """Append ``options`` (name, annotation, default) to ``command``'s signature for typer.
+    """Add ``options`` (name, annotation, default) to ``command``'s signature for typer.
 
+    They go last, or with ``first`` right after the arguments (so ``--help`` lists them first).
     The wrapper drops them from the keyword arguments: the command reads them from
-    ``ctx.params``, where click puts every parameter.
+    ``ctx.params``, where click puts every parameter (typer passes everything by keyword).
     """
     import functools
     import inspect
 
     base = inspect.signature(command, eval_str=True)
+    kind_of = inspect.Parameter.POSITIONAL_OR_KEYWORD if first else inspect.Parameter.KEYWORD_ONLY
     extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        inspect.Parameter(name, kind_of, default=default, annotation=kind)
         for name, kind, default in options
     ]
+    params = list(base.parameters.values())
+    at = len(params)
+    if first:  # after the last parameter without a default (ctx and the arguments)
+        at = max((i + 1 for i, p in enumerate(params) if p.default is p.empty), default=0)
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
@@ -401,7 +407,7 @@ def _with_options(
         command(*args, **kwargs)
 
     wrapper.__signature__ = base.replace(  # type: ignore[attr-defined]
-        parameters=[*base.parameters.values(), *extra]
+        parameters=[*params[:at], *extra, *params[at:]]
     )
     return wrapper
 
