@@ -36,7 +36,14 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         tmp_path / "models" / "evil.pkl",
     )
     monkeypatch.chdir(tmp_path)
-    for name in ("GITHUB_WORKSPACE", "SOURCE_DATE_EPOCH", "MLCHAIN_FAIL_ON", "MLCHAIN_FORMAT"):
+    for name in (
+        "SOURCE_DATE_EPOCH",
+        "MLCHAIN_FAIL_ON",
+        "MLCHAIN_FORMAT",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
     return tmp_path
@@ -99,3 +106,64 @@ def test_scan_sarif(workspace: Path, request: pytest.FixtureRequest) -> None:
 def test_sbom_cyclonedx(workspace: Path, request: pytest.FixtureRequest) -> None:
     document = _run("sbom", "models/llama")
     _compare("sbom.cdx.json", _normalise(document, workspace), request)
+
+
+def _fixed_key(folder: Path) -> tuple[Path, Path]:
+    """An EC P-256 pair derived from a constant: its fingerprint, hence the output, is stable."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.derive_private_key(0x6D6C636861696E, ec.SECP256R1())
+    private, public = folder / "release.key", folder / "release.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def test_verdicts(workspace: Path, request: pytest.FixtureRequest) -> None:
+    """verify, verify --attestation, verify-attestation and policy check, each ``-f json``."""
+    private, public = _fixed_key(workspace)
+    model = "models/llama"
+    for args in (
+        ("sign", model, "--key", str(private)),
+        (
+            "provenance",
+            model,
+            "--no-git",
+            "--builder-id",
+            "https://ci.example.org/builder",
+            "--sign",
+            "--key",
+            str(private),
+            "-o",
+            "prov.json",
+        ),
+    ):
+        made = CliRunner().invoke(app, list(args), env={"SOURCE_DATE_EPOCH": "1767225600"})
+        assert made.exit_code == 0, made.output
+    verified = _run(
+        "verify", model, "--key", str(public), "--attestation", "prov.json", "-f", "json"
+    )
+    attested = _run("verify-attestation", "prov.json", model, "--key", str(public), "-f", "json")
+    (workspace / "verify.json").write_text(json.dumps(verified))
+    policy = workspace / "policy.yaml"
+    policy.write_text(
+        "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: golden\nspec:\n"
+        f"  authorities:\n    - name: release\n      key:\n        path: {public}\n"
+        "  attestations:\n    - type: provenance\n"
+    )
+    decision = _run(
+        "policy", "check", "--policy", str(policy), "--verification", "verify.json", "-f", "json"
+    )
+    document = {"verify": verified, "verify-attestation": attested, "policy check": decision}
+    _compare("verdicts.json", _normalise(document, workspace), request)
