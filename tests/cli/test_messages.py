@@ -221,3 +221,15 @@ def test_key_bundle_without_a_key_authority_says_what_to_add(tmp_path: Path) -> 
     assert result.exit_code == 1
     assert "signed with a key, and the policy has no key authority" in result.stdout
     assert "docs/policies/key-signed.yaml" in result.stdout
+
+
+def test_failed_verification_ends_its_sentence(tmp_path: Path) -> None:
+    """`extra.py: extra file (present but not signed) Do not deploy` (UX audit 2.5)."""
+    model = _model(tmp_path)
+    pair = write_key(tmp_path)
+    assert run_cli("sign", str(model), "--key", str(pair.private)).exit_code == 0
+    (model / "extra.py").write_text("print('hi')\n")
+    result = run_cli("verify", str(model), "--key", str(pair.public))
+    assert result.exit_code == 1
+    assert "extra.py: extra file (present but not signed). Do not deploy" in result.stderr
+    assert ".." not in result.stderr

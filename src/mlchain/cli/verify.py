@@ -125,10 +125,10 @@ def verify(
             from mlchain.sanitize import clean, clean_path
 
             more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
+            first = clean(result.errors[0], 400).rstrip(".")
             console.error(
-                f"{clean_path(result.model)} failed verification: {clean(result.errors[0], 400)}"
-                f"{more} Do not deploy this "
-                "model; re-sign it or investigate who changed it."
+                f"{clean_path(result.model)} failed verification: {first}{more}. Do not deploy "
+                "this model; re-sign it or investigate who changed it."
             )
         if result.verified and not attested:
             console.error(

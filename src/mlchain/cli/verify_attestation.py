@@ -100,7 +100,8 @@ def verify_attestation(
 
             more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
             console.error(
-                f"the attestation does not match {model_path}: {clean(result.errors[0], 400)}"
-                f"{more}. Do not deploy this model; investigate who changed it."
+                f"the attestation does not match {model_path}: "
+                f"{clean(result.errors[0], 400).rstrip('.')}{more}. Do not deploy this model; "
+                "investigate who changed it."
             )
     raise typer.Exit(ExitCode.OK if result.verified else ExitCode.FAIL)
