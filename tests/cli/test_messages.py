@@ -233,3 +233,17 @@ def test_failed_verification_ends_its_sentence(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "extra.py: extra file (present but not signed). Do not deploy" in result.stderr
     assert ".." not in result.stderr
+
+
+def test_key_bundle_checked_for_an_identity_says_it_was_not_keyless(tmp_path: Path) -> None:
+    """`made with a private key ... not with identity` (UX audit 2.5): every signature is made
+    with a private key; what differs is keyless versus a key pair."""
+    model = _model(tmp_path)
+    pair = write_key(tmp_path)
+    assert run_cli("sign", str(model), "--key", str(pair.private)).exit_code == 0
+    result = run_cli(
+        "verify", str(model), "--identity", "a@example.org", "--issuer", "https://issuer.example"
+    )
+    assert result.exit_code == 1
+    assert "signed with a private key, not keylessly" in result.stderr
+    assert "verify with --key PUBLIC.pem" in result.stderr
