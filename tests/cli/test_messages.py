@@ -9,11 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from helpers import FIXTURES, run_cli
-from signing_helpers import write_key
+from signing_helpers import write_key, write_pem_pair
 
 
 def _model(tmp_path: Path) -> Path:
@@ -28,20 +27,8 @@ def _write_other_key(tmp_path: Path, kind: str) -> tuple[Path, Path]:
         if kind == "rsa"
         else ed25519.Ed25519PrivateKey.generate()
     )
-    private, public = tmp_path / f"{kind}.pem", tmp_path / f"{kind}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
+    pair = write_pem_pair(key, tmp_path / f"{kind}.pem", tmp_path / f"{kind}.pub")
+    return pair.private, pair.public
 
 
 def test_several_policy_errors_print_on_separate_lines(tmp_path: Path) -> None:

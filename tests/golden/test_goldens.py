@@ -110,24 +110,13 @@ def test_sbom_cyclonedx(workspace: Path, request: pytest.FixtureRequest) -> None
 
 def _fixed_key(folder: Path) -> tuple[Path, Path]:
     """An EC P-256 pair derived from a constant: its fingerprint, hence the output, is stable."""
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    from signing_helpers import write_pem_pair
+
     key = ec.derive_private_key(0x6D6C636861696E, ec.SECP256R1())
-    private, public = folder / "release.key", folder / "release.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
+    pair = write_pem_pair(key, folder / "release.key", folder / "release.pub")
+    return pair.private, pair.public
 
 
 def test_verdicts(workspace: Path, request: pytest.FixtureRequest) -> None:
