@@ -437,15 +437,6 @@ def _check_paths(args: list[str]) -> list[Path]:
 
 def _progress_callback() -> Callable[[int, int], None] | None:
     """Return a progress callback drawing on stderr when it is a terminal, else ``None``."""
-    import sys
+    from mlchain.cli.progress import scan_counter
 
-    if console.state.quiet or not sys.stderr.isatty():
-        return None
-
-    def progress(done: int, total: int) -> None:
-        if total >= 50 and (done % 25 == 0 or done == total):
-            end = "\n" if done == total else "\r"
-            sys.stderr.write(f"scanning {done}/{total} files{end}")
-            sys.stderr.flush()
-
-    return progress
+    return scan_counter()
