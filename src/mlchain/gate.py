@@ -44,6 +44,7 @@ from mlchain.intoto import CYCLONEDX_BOM, MLCHAIN_SCAN_V1, SLSA_PROVENANCE_V1
 
 if TYPE_CHECKING:
     from mlchain.attest.verify import AttestationCheck
+    from mlchain.pinned import PinnedFiles
     from mlchain.policy import ModelPolicy, PolicyDecision
     from mlchain.policy.evaluate import RuleResult
     from mlchain.policy.schema import Authority
@@ -149,8 +150,6 @@ def run_gate(
     jobs: int = 0,
 ) -> GateResult:
     """List, verify, re-scan and decide. See the module docstring for the steps."""
-    from mlchain.policy import PolicyInputs, evaluate
-    from mlchain.policy.inputs import describe_model
     from mlchain.signing.tree import UnreadableModelError, list_model
 
     gate_rules: list[RuleResult] = []
@@ -160,6 +159,46 @@ def run_gate(
     except UnreadableModelError as exc:
         tree = None
         gate_rules.append(_rule("model-readable", False, exc.message))
+    with _pin(tree) as pins:
+        return _run_pinned(
+            model_path,
+            policy,
+            tree,
+            pins,
+            gate_rules,
+            signature,
+            attestations,
+            trust_config,
+            allow_symlinks,
+            jobs,
+        )
+
+
+@contextmanager
+def _pin(tree: ModelTree | None) -> Iterator[PinnedFiles]:
+    """Open each file of the model once for the whole run (mlchain issues #15.5, #19.7)."""
+    from mlchain.pinned import pinned
+
+    files = [] if tree is None else [(p, tree.stamps.get(r)) for r, p, d in tree.entries if not d]
+    with pinned(files) as pins:
+        yield pins
+
+
+def _run_pinned(
+    model_path: Path,
+    policy: ModelPolicy,
+    tree: ModelTree | None,
+    pins: PinnedFiles,
+    gate_rules: list[RuleResult],
+    signature: Path | None,
+    attestations: Sequence[Path],
+    trust_config: Path | None,
+    allow_symlinks: bool,
+    jobs: int,
+) -> GateResult:
+    from mlchain.policy import PolicyInputs, evaluate
+    from mlchain.policy.inputs import describe_model
+
     with _methods(policy, trust_config) as methods:
         verification = _verify_signature(model_path, signature, methods, allow_symlinks)
         checks = _verify_attestations(
@@ -180,7 +219,7 @@ def run_gate(
         scan, scan_source = _scan_input(model_path, policy, inputs.get("scan"), jobs)
         if policy.scan is not None:
             gate_rules += _coverage_rules(verification, scan, scan_source, tree)
-        changed = tree.changed()
+        changed = sorted(set(tree.changed()) | set(_pins_changed(tree, pins)))
         if changed:
             gate_rules.append(
                 _rule(
@@ -215,6 +254,18 @@ def run_gate(
             results=results,
         )
     return GateResult(decision, document, scan, provenance, sbom, model, scan_source)
+
+
+def _pins_changed(tree: ModelTree, pins: PinnedFiles) -> list[str]:
+    """Files written in place (or swapped before they were opened) since the listing."""
+    import os
+
+    moved = set(pins.changed())
+    if not moved:
+        return []
+    return [
+        rel for rel, path, is_dir in tree.entries if not is_dir and os.path.realpath(path) in moved
+    ]
 
 
 def _rule(name: str, passed: bool, message: str) -> RuleResult:

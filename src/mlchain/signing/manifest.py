@@ -51,6 +51,7 @@ def hash_model(config: Any, model_path: Path, tree: ModelTree | None = None) -> 
         OSError, ValueError: from model-signing (unreadable or special files).
     """
     listing = tree if tree is not None else list_model(model_path)
+    _oms.read_pinned_files(config)  # the gate's one open of each file (mlchain issue #15, 5)
     return config.hash(model_path, files_to_hash=listing.hash_inputs())
 
 
