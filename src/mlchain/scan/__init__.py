@@ -96,9 +96,10 @@ def scan_paths(
 
 def _read_pinned(entries: list[Entry]) -> list[Entry]:
     """Inside a gate run, read each file through the descriptor the gate hashed it from."""
-    from mlchain.pinned import active
+    import sys
 
-    pins = active()
+    module = sys.modules.get("mlchain.pinned")  # not imported: no gate run pinned anything
+    pins = module.active() if module is not None else None
     if pins is None:
         return entries
     out: list[Entry] = []
