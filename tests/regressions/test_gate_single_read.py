@@ -139,3 +139,23 @@ def test_renamed_over_file_is_scanned_as_hashed(
     original = (FIXTURES / "safetensors" / "benign" / "f32.safetensors").stat().st_size
     sizes = {name.rpartition("/")[2]: size for name, size in seen["sizes"].items()}
     assert sizes["w.safetensors"] == original
+
+
+def test_gate_opens_a_single_file_model_once(tmp_path: Path, count_opens: Counter[str]) -> None:
+    """A single-file model (model-signing names it ``"."``) is pinned and read once too."""
+    keys = write_key(tmp_path, "signer")
+    folder = tmp_path / "one"
+    folder.mkdir()
+    model = folder / "w.safetensors"
+    shutil.copy(FIXTURES / "safetensors" / "benign" / "f32.safetensors", model)
+    assert run_cli("sign", str(model), "--key", str(keys.private)).exit_code == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: gate\n"
+        f"spec:\n  authorities:\n    - name: k\n      key:\n        path: {keys.public}\n"
+        "  scan:\n    failOn: medium\n"
+    )
+    _WATCHED.append(folder.resolve())
+    code, report = _gate(model, policy)
+    assert code == 0, report
+    assert count_opens["w.safetensors"] == 1
