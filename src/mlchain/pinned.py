@@ -148,7 +148,7 @@ def pinned(paths: Iterable[tuple[os.PathLike[str] | str, Stamp | None]]) -> Iter
     files = PinnedFiles()
     token = _ACTIVE.set(files)
     try:
-        for path, expected in paths:
+        for path, expected in paths if os.name == "posix" else ():  # elsewhere: read by name
             files.pin(path, expected)
         yield files
     finally:
@@ -167,6 +167,12 @@ def hash_fd(fd: int, content_hasher: Any, chunk: int = 1 << 20) -> None:
     ``os.preadv`` into one reused buffer: the descriptor's offset is untouched, nothing is
     allocated per chunk, and the process does not map (and so keep resident) the file.
     """
+    if not hasattr(os, "preadv"):  # macOS: pread allocates each chunk, same bytes
+        offset = 0
+        while data := os.pread(fd, chunk, offset):
+            content_hasher.update(data)
+            offset += len(data)
+        return
     buffer = bytearray(chunk)
     view = memoryview(buffer)
     offset = 0
