@@ -22,6 +22,12 @@ Steps, each feeding the policy's inputs (:class:`mlchain.policy.PolicyInputs`):
    scanned: that denies).
 4. **Unchanged.** Every file must still have the stamps it had at step 0 (a file swapped after
    being hashed and before being scanned changes its ctime): otherwise deny.
+
+Each file is **opened once** for steps 1-3 (:mod:`mlchain.pinned`): model-signing's hasher and
+the scanners read the descriptor opened right after the listing, never the name again, so a file
+renamed over the model's during the run is neither hashed nor scanned, and every byte is hashed
+once (mlchain issue #15, item 5; issue #19, item 7). A write into an opened file itself changes
+its ctime, which step 4 also checks on the open descriptor.
 5. **Decision.** The policy is evaluated (:func:`mlchain.policy.evaluate`); the gate's own checks
    above are added as rules. Anything missing, unreadable or unverifiable denies.
 
