@@ -232,6 +232,9 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
             ),
             skipped="symlink leaves the scan root",
         )
+    if entry.unreadable is not None:  # fail closed: what it holds was not scanned
+        found = finding("file-unreadable", f"{entry.unreadable}: {entry.rel}", loc)
+        return ScanResult(loc, ArtifactFormat.DATA, (found,), skipped=entry.unreadable)
     if entry.skipped is not None:
         return ScanResult(loc, ArtifactFormat.DATA, skipped=entry.skipped)
     try:

@@ -1,0 +1,195 @@
+"""Gaps left open by the first hardening pass, one regression test each.
+
+No public advisory covers these: each test cites the review item or issue it closes
+(shared/reviews/UX_AUDIT.md, shared/reviews/SECURITY_REVIEW.md, mlchain issues #13 and #15).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import run_cli
+
+EVIL_PICKLE = b"cos\nsystem\n(S'echo pwned'\ntR."
+"""A 27-byte protocol-0 pickle calling ``os.system`` (never loaded)."""
+
+
+def _as_uid(uid: int, *args: str) -> tuple[int, str, str]:
+    """Run the CLI in a forked child under ``uid``: (exit code, stdout, stderr)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to the unprivileged user, run, report, never return
+        code = 99
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            result = run_cli(*args)
+            code = result.exit_code
+            payload = json.dumps({"out": result.stdout, "err": result.stderr})
+            os.write(write, payload.encode()[:1_000_000])
+        except BaseException as exc:  # report anything, the parent asserts
+            os.write(write, json.dumps({"out": "", "err": repr(exc)}).encode())
+        finally:
+            os._exit(code)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    data = json.loads(b"".join(chunks) or b'{"out": "", "err": ""}')
+    return os.waitstatus_to_exitcode(status), data["out"], data["err"]
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder an unprivileged uid can traverse (pytest's own tmp folders are 0700)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged uid (os.setresuid)")
+    folder = Path(tempfile.mkdtemp(prefix="mlchain-uid-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(folder)
+
+
+def _json_scan(*args: str) -> tuple[int, dict[str, Any]]:
+    result = run_cli("scan", "--format", "json", *args)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def _rules(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for res in report["results"]:
+        for found in res["findings"]:
+            out.setdefault(found["rule_id"], []).append(found)
+    return out
+
+
+# -- 1. unlistable folders fail closed (UX audit, top-10 item 2) ------------------------------
+
+
+def test_unlistable_scan_root_is_a_finding_not_a_pass(shared_dir: Path) -> None:
+    """UX audit top-10 #2: ``mlchain scan closed/`` on a 0700 folder of another user exited 0,
+    listing the folder only as "not scanned". Now: a high ``file-unreadable`` finding naming it,
+    exit 1, as the unprivileged uid 65532."""
+    closed = shared_dir / "closed"
+    closed.mkdir()
+    (closed / "model.pkl").write_bytes(EVIL_PICKLE)
+    closed.chmod(0o700)
+    assert run_cli("scan", "--format", "json", str(closed)).exit_code == 1  # warm imports as root
+    code, out, err = _as_uid(65532, "scan", "--format", "json", str(closed))
+    assert code == 1, err
+    report = json.loads(out)
+    unreadable = _rules(report)["file-unreadable"]
+    assert unreadable[0]["severity"] == "high"
+    assert "could not be listed" in unreadable[0]["message"]
+
+
+def test_unlistable_subfolder_is_a_finding_naming_it(shared_dir: Path) -> None:
+    """UX audit top-10 #2 (and mlchain issue #15, item 1, for scanning): a mode-0311 subfolder
+    (traversable, not listable) hid a pickle from ``scan`` as a non-root uid."""
+    model = shared_dir / "m"
+    (model / "hidden").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "hidden" / "model.pkl").write_bytes(EVIL_PICKLE)
+    assert run_cli("scan", "--format", "json", str(model)).exit_code == 1  # warm imports as root
+    (model / "hidden").chmod(0o311)
+    code, out, err = _as_uid(65532, "scan", "--format", "json", str(model))
+    assert code == 1, err
+    report = json.loads(out)
+    unreadable = _rules(report)["file-unreadable"]
+    assert [f["location"]["path"] for f in unreadable] == ["hidden"]
+    assert "hidden" in unreadable[0]["message"]
+
+
+def test_tree_deeper_than_the_recursion_limit_is_walked(tmp_path: Path) -> None:
+    """UX audit top-10 #2 / mlchain issue #15, item 9: the recursive walker raised
+    ``RecursionError`` on a tree deeper than Python's recursion limit; the explicit stack walks
+    it and finds the file at the bottom. (The limit is lowered to keep the tree small.)"""
+    import inspect
+    import sys
+
+    from mlchain.scan.walk import walk
+
+    depth = 300
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(depth):  # by descriptor: no path grows with the depth
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        handle = os.open("model.pkl", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(handle, EVIL_PICKLE)
+        os.close(handle)
+    finally:
+        os.close(fd)
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + depth // 2)  # a recursive walk cannot finish
+    try:
+        entries = list(walk(tmp_path, []))
+    finally:
+        sys.setrecursionlimit(previous)
+    assert [str(e.rel) for e in entries] == ["d/" * depth + "model.pkl"]
+    _rmtree_deep(tmp_path)
+
+
+def test_tree_deeper_than_path_max_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    """mlchain issue #15, item 9 (for scanning): a folder deeper than ``PATH_MAX`` ended as an
+    internal error; now it is a ``file-unreadable`` finding (the walk fails closed, exit 1)."""
+    name = "x" * 200
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(25):  # 25 * 201 bytes > PATH_MAX (4096)
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        handle = os.open("model.pkl", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(handle, EVIL_PICKLE)
+        os.close(handle)
+    finally:
+        os.close(fd)
+    code, report = _json_scan(str(tmp_path))
+    assert code == 1
+    unreadable = _rules(report)["file-unreadable"]
+    assert any("nested too deeply" in f["message"] for f in unreadable), unreadable
+    _rmtree_deep(tmp_path)
+
+
+def _rmtree_deep(top: Path) -> None:
+    """Remove a tree too deep for path-based removal, by descriptor."""
+    fd = os.open(top, os.O_RDONLY)
+    chain = [fd]
+    while True:  # go down to the bottom
+        dirs = [n for n in os.listdir(chain[-1]) if _is_dir(chain[-1], n)]
+        if not dirs:
+            break
+        chain.append(os.open(dirs[0], os.O_RDONLY, dir_fd=chain[-1]))
+    while len(chain) > 1:  # and back up, emptying each folder
+        bottom = chain.pop()
+        for name in os.listdir(bottom):
+            os.unlink(name, dir_fd=bottom)
+        os.close(bottom)
+        for name in os.listdir(chain[-1]):
+            if _is_dir(chain[-1], name):
+                os.rmdir(name, dir_fd=chain[-1])
+    os.close(chain[0])
+
+
+def _is_dir(dir_fd: int, name: str) -> bool:
+    import stat
+
+    return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
