@@ -193,3 +193,56 @@ def _is_dir(dir_fd: int, name: str) -> bool:
     import stat
 
     return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+
+
+# -- 2. name-detected formats get the pickle check (mlchain issue #13, class 2) ---------------
+
+_PROTO4_NO_PROTO = b"\x8c\x02os\x8c\x06system\x93\x8c\x0aecho pwned\x85R."
+"""Protocol 4 opcodes with no PROTO/FRAME: the loader accepts any opcode first."""
+_BROKEN_AFTER_CALL = EVIL_PICKLE[:-1] + b"\xff"
+"""No STOP: the loader has run ``os.system`` before it fails on the bad opcode (nullifAI)."""
+_NAMED = (
+    "modeling_evil.py",
+    "chat_template.jinja",
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer_config.json",
+    "chat_template.json",
+    "model.safetensors.index.json",
+)
+
+
+@pytest.mark.parametrize("name", _NAMED)
+@pytest.mark.parametrize(
+    "payload",
+    [EVIL_PICKLE, _PROTO4_NO_PROTO, _BROKEN_AFTER_CALL],
+    ids=["protocol0", "protocol4-no-proto", "broken-after-call"],
+)
+def test_name_detected_polyglot_pickle_reaches_the_vm(
+    tmp_path: Path, name: str, payload: bytes
+) -> None:
+    """mlchain issue #13, class 2 (reported by helper "arch"): a pickle named like a format
+    that names decide (Python, Jinja, an HF/tokenizer config, a safetensors index) was scanned
+    only as that format; ``pickle.load``/``torch.load`` of the same file runs the pickle."""
+    (tmp_path / name).write_bytes(payload)
+    code, report = _json_scan(str(tmp_path / name))
+    assert code == 1
+    calls = _rules(report).get("pickle-dangerous-call", [])
+    assert calls and calls[0]["severity"] == "critical", report
+    assert report["results"][0]["format"] != "pickle"  # still scanned as its name says too
+
+
+@pytest.mark.parametrize("name", _NAMED)
+def test_name_detected_file_that_is_no_pickle_gets_no_pickle_finding(
+    tmp_path: Path, name: str
+) -> None:
+    """The pickle check of name-detected formats stays quiet on their ordinary content (a
+    Python module starting with ``import``/``class`` begins with an opcode byte)."""
+    text = {
+        ".py": "import os\nclass A:\n    pass\n",
+        ".jinja": "{% for m in messages %}{{ m['content'] }}{% endfor %}",
+        ".json": '{"model_type": "bert"}',
+    }[Path(name).suffix]
+    (tmp_path / name).write_text(text)
+    report = _json_scan(str(tmp_path / name))[1]
+    assert not [r for r in _rules(report) if r.startswith("pickle")], report

@@ -291,6 +291,11 @@ def classify_json(name: str) -> F:
     return F.DATA
 
 
+NAMED_FORMATS = frozenset({F.PYTHON, F.TOKENIZER_CONFIG, F.HF_CONFIG, F.SAFETENSORS_INDEX})
+"""Formats a file gets from its name (:func:`_named_text`), ahead of the text-pickle rule: the
+pipeline also runs the pickle check over their content (``inert.named_file_pickle``)."""
+
+
 def _named_text(p: Probe) -> F | None:
     # Names decide only among formats that are text on the wire; binary formats came first.
     name = p.name.lower()
