@@ -246,3 +246,78 @@ def test_name_detected_file_that_is_no_pickle_gets_no_pickle_finding(
     (tmp_path / name).write_text(text)
     report = _json_scan(str(tmp_path / name))[1]
     assert not [r for r in _rules(report) if r.startswith("pickle")], report
+
+
+# -- 3. UTF-16 YAML is YAML to PyYAML (mlchain issue #13, class 9) ----------------------------
+
+_YAML_PAYLOAD = "model: x\nrun: !!python/object/apply:os.system ['echo pwned']\n"
+
+
+def _pyyaml_tags(data: bytes) -> list[str]:
+    """The tags PyYAML's own reader and scanner find in ``data`` (builds no object)."""
+    import yaml
+
+    return [
+        t.value[1] for t in yaml.scan(data, Loader=yaml.SafeLoader) if isinstance(t, yaml.TagToken)
+    ]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("name", ["config.yaml", "hparams.yml", "MLmodel"])
+def test_utf16_yaml_python_tag_is_found(tmp_path: Path, codec: str, name: str) -> None:
+    """mlchain issue #13, class 9: a YAML file in UTF-16 with a byte-order mark was treated as
+    binary (NUL bytes) and listed as "not scanned", yet ``yaml.load(open(f, "rb"))`` decodes it
+    by its mark and constructs the python tag."""
+    data = codecs_bom(codec) + _YAML_PAYLOAD.encode(codec)
+    assert "python/object/apply:os.system" in _pyyaml_tags(data)  # PyYAML reads it as YAML
+    (tmp_path / name).write_bytes(data)
+    code, report = _json_scan(str(tmp_path / name))
+    assert code == 1
+    tags = _rules(report)["yaml-python-tag"]
+    assert tags[0]["severity"] == "critical"
+    # The offset is the tag's byte offset in the UTF-16 file.
+    assert tags[0]["location"]["offset"] == len(codecs_bom(codec)) + len(
+        _YAML_PAYLOAD[: _YAML_PAYLOAD.index("!!")].encode(codec)
+    )
+
+
+def test_large_utf16_yaml_python_tag_is_found(tmp_path: Path) -> None:
+    """mlchain issue #13, class 9: UTF-16 YAML above the tokenizing limit gets the lexical
+    check over its decoded text."""
+    from mlchain.scan.yaml_tags import MAX_TOKENIZED_BYTES
+
+    filler = "# padding\n" * (MAX_TOKENIZED_BYTES // 20 + 10)
+    data = codecs_bom("utf-16-le") + (filler + _YAML_PAYLOAD).encode("utf-16-le")
+    assert len(data) > MAX_TOKENIZED_BYTES
+    (tmp_path / "big.yaml").write_bytes(data)
+    code, report = _json_scan(str(tmp_path / "big.yaml"))
+    assert code == 1
+    assert _rules(report)["yaml-python-tag"][0]["severity"] == "critical"
+
+
+def test_utf16_yaml_that_does_not_decode_fails_closed(tmp_path: Path) -> None:
+    """mlchain issue #13, class 9: UTF-16 YAML PyYAML cannot decode (a lone surrogate) is a
+    parse error, and its tags are still looked for lexically."""
+    data = codecs_bom("utf-16-le") + _YAML_PAYLOAD.encode("utf-16-le") + b"\x00\xd8"
+    (tmp_path / "broken.yaml").write_bytes(data)
+    code, report = _json_scan(str(tmp_path / "broken.yaml"))
+    assert code == 1
+    rules = _rules(report)
+    assert rules["yaml-python-tag"][0]["severity"] == "critical"
+    assert "parse-error" in rules
+
+
+def test_benign_utf16_yaml_is_clean_text(tmp_path: Path) -> None:
+    """A UTF-16 YAML file without python tags is text: no finding, and no longer "not scanned"."""
+    data = codecs_bom("utf-16-be") + "lr: 0.1\nlayers: [1, 2]\n".encode("utf-16-be")
+    (tmp_path / "train.yaml").write_bytes(data)
+    code, report = _json_scan(str(tmp_path / "train.yaml"))
+    assert code == 0
+    assert report["results"][0]["findings"] == []
+    assert not report["results"][0].get("skipped")
+
+
+def codecs_bom(codec: str) -> bytes:
+    import codecs
+
+    return codecs.BOM_UTF16_LE if codec == "utf-16-le" else codecs.BOM_UTF16_BE

@@ -24,15 +24,19 @@ class InertScanner:
 
     def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Outcome]:
         """Yield YAML-tag findings for text; a :class:`Skip` for unrecognised binaries."""
+        from mlchain.scan.yaml_tags import is_utf16_yaml, yaml_tag_findings
+
         head = artifact.head or _read_head(artifact)
+        if is_utf16_yaml(artifact.path.name, head):
+            # Text to PyYAML, which reads UTF-16 by its byte-order mark: checked like any YAML.
+            yield from yaml_tag_findings(artifact, ctx)
+            return
         if not is_known_inert(head[:4096]):
             yield Skip(UNRECOGNISED)
             return
         if is_image(head):
             return
         yield from _text_pickle(artifact, ctx, head)
-        from mlchain.scan.yaml_tags import yaml_tag_findings
-
         yield from yaml_tag_findings(artifact, ctx)
 
 
