@@ -321,3 +321,101 @@ def codecs_bom(codec: str) -> bytes:
     import codecs
 
     return codecs.BOM_UTF16_LE if codec == "utf-16-le" else codecs.BOM_UTF16_BE
+
+
+# -- 4. links whose target depends on where the model is mounted (issue #15) -----------------
+
+
+def _signing_model(tmp_path: Path) -> Path:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"weights")
+    (model / "config.json").write_text("{}")
+    return model
+
+
+def _sign(model: Path, tmp_path: Path, **kwargs: Any) -> Any:
+    from mlchain.signing.sign import SigningMethod, sign_model
+    from signing_helpers import write_key
+
+    keys = write_key(tmp_path, "signer")
+    return keys, sign_model(model, SigningMethod.key(keys.private), **kwargs)
+
+
+def test_absolute_symlink_is_refused_at_signing_with_allow_symlinks(tmp_path: Path) -> None:
+    """mlchain issue #15 / docs/security-model.md: an absolute link resolves in the mount
+    namespace of whoever opens it (the verifier's check passes on its view; a server that mounts
+    the model elsewhere reads other bytes). ``--allow-symlinks`` now refuses it, naming it,
+    even when it points inside the model."""
+    from mlchain.signing.manifest import SymlinkError
+
+    model = _signing_model(tmp_path)
+    (model / "alias.bin").symlink_to(model / "weights.bin")  # absolute, but inside
+    with pytest.raises(SymlinkError, match=r"alias\.bin resolves through an absolute") as caught:
+        _sign(model, tmp_path, allow_symlinks=True)
+    assert caught.value.exit_code == 2
+
+
+def test_absolute_symlink_is_refused_at_verification(tmp_path: Path) -> None:
+    """mlchain issue #15: a relative link swapped for an absolute one to the same bytes after
+    signing still hashes the same; verification with ``--allow-symlinks`` now fails, naming it."""
+    from mlchain.signing.verify import VerificationMethod, verify_model
+
+    model = _signing_model(tmp_path)
+    (model / "alias.bin").symlink_to("weights.bin")
+    keys, _ = _sign(model, tmp_path, allow_symlinks=True)
+    method = VerificationMethod.key(keys.public)
+    assert verify_model(model, method, allow_symlinks=True).verified
+    (model / "alias.bin").unlink()
+    (model / "alias.bin").symlink_to(model / "weights.bin")
+    result = verify_model(model, method, allow_symlinks=True)
+    assert not result.verified
+    assert "alias.bin resolves through an absolute symbolic link" in result.errors[0]
+
+
+def test_symlink_chain_through_an_absolute_link_is_refused(tmp_path: Path) -> None:
+    """mlchain issue #15: a relative link whose path runs through an absolute one (a linked
+    folder in an ignored part of the model) depends on the mount just the same."""
+    from mlchain.signing.manifest import SymlinkError
+    from mlchain.signing.tree import link_hazard
+
+    model = _signing_model(tmp_path)
+    (model / "cache").mkdir()
+    (model / "cache" / "here").symlink_to(model, target_is_directory=True)
+    (model / "alias.bin").symlink_to("cache/here/weights.bin")
+    assert "absolute" in (link_hazard(model.resolve(), "alias.bin", model.resolve()) or "")
+    with pytest.raises(SymlinkError, match=r"absolute"):
+        _sign(model, tmp_path, allow_symlinks=True, ignore=[Path("cache")])
+
+
+def test_relative_symlink_climbing_out_and_back_is_refused(tmp_path: Path) -> None:
+    """mlchain issue #15: ``../m/weights.bin`` leaves the model folder and comes back by its
+    name, which the verifier's copy need not have."""
+    from mlchain.signing.manifest import SymlinkError
+
+    model = _signing_model(tmp_path)
+    (model / "alias.bin").symlink_to("../m/weights.bin")
+    with pytest.raises(SymlinkError, match=r"climbs out of the model folder"):
+        _sign(model, tmp_path, allow_symlinks=True)
+
+
+def test_relative_symlinks_inside_the_model_stay_accepted(tmp_path: Path) -> None:
+    """The rule keeps what ``--allow-symlinks`` is for: relative links inside the folder,
+    including through sub-folders and ``..`` that stays inside."""
+    model = _signing_model(tmp_path)
+    (model / "sub").mkdir()
+    (model / "sub" / "alias.bin").symlink_to("../weights.bin")
+    (model / "alias.bin").symlink_to("sub/alias.bin")
+    _, result = _sign(model, tmp_path, allow_symlinks=True)
+    assert result.files["alias.bin"] == result.files["weights.bin"]
+
+
+def test_hard_links_with_names_outside_the_model_are_detected(tmp_path: Path) -> None:
+    """mlchain issue #15 / docs/security-model.md: a hard link is indistinguishable from its
+    other names; what can be told is that a file has more names than the model holds."""
+    from mlchain.signing.tree import list_model, shared_hard_links
+
+    model = _signing_model(tmp_path)
+    os.link(model / "weights.bin", tmp_path / "elsewhere.bin")  # a name outside the model
+    os.link(model / "config.json", model / "config-copy.json")  # both names inside
+    assert shared_hard_links(list_model(model)) == ["weights.bin"]
