@@ -17,6 +17,7 @@ churn.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,7 @@ def rule_ids_in(source: str, sinks: frozenset[str] | set[str] = _CALLS) -> list[
     return found
 
 
+@functools.cache
 def _all_rule_ids() -> list[tuple[str, int, str]]:
     sources = {p.relative_to(SRC).as_posix(): p.read_text() for p in sorted(SRC.rglob("*.py"))}
     sinks = set(_CALLS)
