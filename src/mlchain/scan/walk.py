@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mlchain.errors import InputError
+from mlchain.fstree import walk_tree
 from mlchain.sanitize import clean_path
 from mlchain.sources.hfcache import CacheSnapshot, expected_blob_sha256
 
@@ -82,51 +83,23 @@ def walk(path: Path, excluded: list[str], *, cache: CacheSnapshot | None = None)
 
 
 def _walk_dir(state: _Walk, top: Path) -> Iterator[Entry]:
-    # An explicit stack of sorted listings: a tree deeper than Python's recursion limit cannot
-    # crash the walk, and the order (depth first, sorted by name) is the recursive order.
-    listing = _list(state, top)
-    if isinstance(listing, Entry):
-        yield listing
-        return
-    stack: list[Iterator[os.DirEntry[str]]] = [iter(listing)]
-    while stack:
-        entry = next(stack[-1], None)
-        if entry is None:
-            stack.pop()
-            continue
-        full = Path(entry.path)
+    # The traversal signing uses too (mlchain.fstree): explicit stack, sorted, depth first.
+    def skip(rel: str, is_dir: bool) -> bool:
+        if is_dir and rel.rpartition("/")[2] in EXCLUDED_DIRS:
+            state.excluded.append(str(_rel(state.root, top / rel)))
+            return True
+        return False
+
+    for node in walk_tree(top, skip=skip):
+        full = node.path
         rel = _rel(state.root, full)
-        try:
-            st = entry.stat(follow_symlinks=False)  # cached by scandir: no extra syscall
-        except OSError as exc:
-            yield Entry(full, rel, state.root, unreadable=_why("entry could not be examined", exc))
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            if entry.name in EXCLUDED_DIRS:
-                state.excluded.append(str(rel))
-                continue
-            listing = _list(state, full)
-            if isinstance(listing, Entry):
-                yield listing
-            else:
-                stack.append(iter(listing))
-        else:
-            yield _classify(state, full, rel, st)
-
-
-def _list(state: _Walk, directory: Path) -> list[os.DirEntry[str]] | Entry:
-    """The sorted entries of ``directory``, or an unreadable :class:`Entry` naming it.
-
-    A folder that cannot be listed (permissions, a path longer than ``PATH_MAX``) fails closed:
-    its files are unknown, so the folder itself becomes a ``file-unreadable`` finding, never a
-    quiet "not scanned" (UX audit, top-10 item 2).
-    """
-    try:
-        with os.scandir(directory) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        rel = _rel(state.root, directory)
-        return Entry(directory, rel, state.root, unreadable=_why("folder could not be listed", exc))
+        if node.error is not None:
+            # Fail closed: a folder that cannot be listed hides its files (UX audit, top-10
+            # item 2); it is a file-unreadable finding naming it, never a quiet "not scanned".
+            what = "folder could not be listed" if node.listing else "entry could not be examined"
+            yield Entry(full, rel, state.root, unreadable=_why(what, node.error))
+        elif node.st is not None and not node.is_dir:
+            yield _classify(state, full, rel, node.st)
 
 
 def _why(what: str, exc: OSError) -> str:

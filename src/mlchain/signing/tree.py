@@ -16,13 +16,13 @@ signature because an ignore entry or model-signing's fixed git ignores leave the
 from __future__ import annotations
 
 import errno
-import os
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mlchain.errors import InputError
+from mlchain.fstree import walk_tree
 
 GIT_IGNORES = (".git", ".gitattributes", ".github", ".gitignore")
 """Top-level paths model-signing always leaves out of a signature."""
@@ -141,33 +141,23 @@ def list_model(model_path: Path, *, skip: Sequence[str] = ()) -> ModelTree:
     skipped = {s.strip("/") for s in skip}
     entries: list[tuple[str, Path, bool]] = []
     stamps: dict[str, FileStamp] = {}
-    pending: list[tuple[Path, str]] = [(model_path, "")]
-    while pending:  # an explicit stack: a deep tree cannot exhaust Python's recursion limit
-        folder, prefix = pending.pop()
-        try:
-            with os.scandir(folder) as it:
-                children = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            raise _unreadable(prefix or str(model_path), exc) from exc
-        for child in children:
-            rel = f"{prefix}{child.name}"
-            if rel in skipped:
-                continue
-            path = Path(child.path)
-            try:
-                st = child.stat(follow_symlinks=False)
-            except OSError as exc:
-                raise _unreadable(rel, exc) from exc
-            is_dir = stat.S_ISDIR(st.st_mode)
-            entries.append((rel, path, is_dir))
-            if is_dir:
-                pending.append((path, rel + "/"))
-            elif stat.S_ISLNK(st.st_mode):
-                stamp = _stamp(path)
-                if stamp is not None:
-                    stamps[rel] = stamp
-            else:
-                stamps[rel] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    # The traversal scanning uses too (mlchain.fstree): explicit stack, so a deep tree cannot
+    # exhaust Python's recursion limit; any folder it cannot list or entry it cannot examine
+    # stops the listing.
+    for node in walk_tree(model_path, skip=lambda rel, _: rel in skipped):
+        if node.error is not None or node.st is None:
+            shown = node.rel or str(model_path)
+            raise _unreadable(shown, node.error or OSError(errno.EIO, "unknown")) from node.error
+        rel, path, st = node.rel, node.path, node.st
+        entries.append((rel, path, node.is_dir))
+        if node.is_dir:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            stamp = _stamp(path)
+            if stamp is not None:
+                stamps[rel] = stamp
+        else:
+            stamps[rel] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     entries.sort(key=lambda e: PurePosixPath(e[0]).parts)
     return ModelTree(model_path, tuple(entries), stamps)
 
