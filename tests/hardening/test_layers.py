@@ -194,6 +194,7 @@ FLOOR = {
     "mlchain.inputfile": set(),
     "mlchain.report": {"mlchain.models", "mlchain.errors", "mlchain.inputfile"},
     "mlchain.scan.containers.buffer": set(),
+    "mlchain.fstree": set(),
 }
 """Ground-floor modules and everything they may import of mlchain."""
 

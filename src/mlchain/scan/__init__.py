@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from mlchain import __version__
 from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
 from mlchain.scan import detect as detection  # as a module: tests replace its read_head
-from mlchain.scan.base import Artifact, ScanContext, ScanOptions, Skip, finding
+from mlchain.scan.base import Artifact, Outcome, ScanContext, ScanOptions, Skip, finding
+from mlchain.scan.inert import named_file_pickle
+from mlchain.scan.magic import NAMED_FORMATS
 from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
 from mlchain.scan.registry import UNSCANNED, scanner_for
 from mlchain.scan.walk import Entry, walk
@@ -240,6 +243,9 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
             ),
             skipped="symlink leaves the scan root",
         )
+    if entry.unreadable is not None:  # fail closed: what it holds was not scanned
+        found = finding("file-unreadable", f"{entry.unreadable}: {entry.rel}", loc)
+        return ScanResult(loc, ArtifactFormat.DATA, (found,), skipped=entry.unreadable)
     if entry.skipped is not None:
         return ScanResult(loc, ArtifactFormat.DATA, skipped=entry.skipped)
     try:
@@ -318,7 +324,11 @@ def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions
         try:
             # Appended one by one: findings yielded before an error are kept, so a file that
             # makes a scanner fail half-way cannot trade a critical finding for a milder one.
-            for item in scanner.scan(artifact, ScanContext(options)):
+            ctx = ScanContext(options)
+            outcomes: Iterable[Outcome] = scanner.scan(artifact, ctx)
+            if fmt in NAMED_FORMATS:  # a name decided the format: the pickle check still runs
+                outcomes = itertools.chain(outcomes, named_file_pickle(artifact, ctx))
+            for item in outcomes:
                 if isinstance(item, Skip):
                     skipped = item.reason
                 else:

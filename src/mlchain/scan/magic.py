@@ -313,6 +313,11 @@ def _fallback(p: Probe) -> F | None:
     return classify_fallback(p.path, p.head, p.size)
 
 
+NAMED_FORMATS = frozenset({F.PYTHON, F.TOKENIZER_CONFIG, F.HF_CONFIG, F.SAFETENSORS_INDEX})
+"""Formats a file gets from its name (:func:`_named_text`), ahead of the text-pickle rule: the
+pipeline also runs the pickle check over their content (``inert.named_file_pickle``)."""
+
+
 def _named_text(p: Probe) -> F | None:
     # Names decide only among formats that are text on the wire; binary formats came first.
     name = p.name.lower()

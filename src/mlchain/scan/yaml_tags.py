@@ -29,6 +29,7 @@ model ships with, and a string that merely mentions ``!!python/...`` there is no
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,6 +65,26 @@ _LEX_TAG = re.compile(rb"!(?:<([^>\s]*)>|([0-9A-Za-z_-]*!)?([^\s,\[\]{}]*))")
 _FRONT_MATTER_START = re.compile(r"\ufeff?\s*---[ \t]*\r?\n")
 """huggingface_hub's model-card regex allows blank lines before the opening ``---``."""
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
+
+
+def pyyaml_encoding(data: bytes) -> str:
+    """The codec PyYAML's reader decodes ``data`` with (``yaml.reader.Reader.determine_encoding``).
+
+    ``yaml.load`` of bytes or of a binary file reads UTF-16 when the content starts with a
+    UTF-16 byte-order mark (little or big endian) and UTF-8 otherwise; the mark is kept as the
+    first character, which the scanner skips. (A UTF-32 mark starts with the UTF-16-LE one: PyYAML
+    reads it as UTF-16-LE and fails on the NUL characters, as mlchain's tokenizer then does.)
+    """
+    if data.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16-le"
+    if data.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16-be"
+    return "utf-8"
+
+
+def is_utf16_yaml(name: str, head: bytes) -> bool:
+    """Whether a file a YAML loader reads is UTF-16 to PyYAML (text with NULs, not binary)."""
+    return yaml_kind(name) == "yaml" and pyyaml_encoding(head) != "utf-8"
 
 
 def yaml_kind(name: str) -> str | None:
@@ -125,11 +146,12 @@ def yaml_tag_findings(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]
     if kind == "front-matter":
         yield from _front_matter(artifact)
         return
+    encoding = pyyaml_encoding(_read(artifact, 2))
     if artifact.size > MAX_TOKENIZED_BYTES:
-        yield from _lexical_stream(artifact, ctx)
+        yield from _lexical_stream(artifact, ctx, encoding)
         return
     data = _read(artifact, artifact.size)
-    yield from _judge(data, 0, artifact, ctx)
+    yield from _judge(data, 0, artifact, ctx, encoding)
 
 
 def _read(artifact: Artifact, limit: int) -> bytes:
@@ -154,13 +176,20 @@ def _front_matter(artifact: Artifact) -> Iterator[Finding]:
 
 
 def _judge(
-    data: bytes, base: int, artifact: Artifact, ctx: ScanContext | None
+    data: bytes,
+    base: int,
+    artifact: Artifact,
+    ctx: ScanContext | None,
+    encoding: str = "utf-8",
 ) -> Iterator[Finding]:
-    """Tokenize ``data`` (found at byte ``base`` of the file) and report python tags."""
+    """Tokenize ``data`` (found at byte ``base`` of the file) and report python tags.
+
+    ``encoding`` is the codec PyYAML would read the bytes with (:func:`pyyaml_encoding`).
+    """
     if b"!" not in data:
-        return  # every tag token starts with '!'
+        return  # every tag token starts with '!' (0x21 in UTF-8 and in both UTF-16 orders)
     try:
-        text = data.decode("utf-8")
+        text = data.decode(encoding)
     except UnicodeDecodeError:
         text = ""
     tags = _tokenized_tags(text, ctx) if text else None
@@ -171,12 +200,14 @@ def _judge(
             artifact.location.at(base),
             severity=Severity.MEDIUM,
         )
+        if encoding != "utf-8":  # the lexical patterns read UTF-8 (offsets become approximate)
+            data = data.decode(encoding, errors="replace").encode("utf-8")
         yield from _lexical(data, base, artifact, _Directives())
         return
     inert: Finding | None = None
     for index, tag in tags:
         if is_python_tag(tag):
-            found = _python_tag_finding(artifact, base + len(text[:index].encode("utf-8")), tag)
+            found = _python_tag_finding(artifact, base + len(text[:index].encode(encoding)), tag)
             if found.severity > Severity.LOW:
                 yield found
                 return
@@ -232,14 +263,22 @@ def _lexical(
                 return
 
 
-def _lexical_stream(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
-    """The lexical check over a file too large to tokenize, in overlapping chunks."""
+def _lexical_stream(
+    artifact: Artifact, ctx: ScanContext, encoding: str = "utf-8"
+) -> Iterator[Finding]:
+    """The lexical check over a file too large to tokenize, in overlapping chunks.
+
+    UTF-16 content is decoded as it is read and matched as UTF-8 (offsets then count UTF-8).
+    """
     directives = _Directives()
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     with artifact.path.open("rb") as handle:
         offset = 0
         carry = b""
         while True:
             data = handle.read(_CHUNK)
+            if encoding != "utf-8":
+                data = decoder.decode(data, final=not data).encode("utf-8")
             if not data:
                 return
             found = list(_lexical(carry + data, offset - len(carry), artifact, directives))
@@ -275,4 +314,11 @@ def _python_tag_finding(artifact: Artifact, offset: int, tag: str) -> Finding:
     )
 
 
-__all__ = ["MAX_TOKENIZED_BYTES", "is_python_tag", "yaml_kind", "yaml_tag_findings"]
+__all__ = [
+    "MAX_TOKENIZED_BYTES",
+    "is_python_tag",
+    "is_utf16_yaml",
+    "pyyaml_encoding",
+    "yaml_kind",
+    "yaml_tag_findings",
+]

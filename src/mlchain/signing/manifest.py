@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 
 from mlchain.errors import MlchainError, UsageError
 from mlchain.signing import _oms
-from mlchain.signing.tree import ModelTree, list_model
+from mlchain.signing.tree import ModelTree, link_hazard, list_model
 
 HashAlgorithm = Literal["sha256", "blake2", "blake3"]
 
@@ -173,12 +173,20 @@ def _walk_links(
             return
     if not model_path.is_dir():
         return
+    start = model_path.resolve()
     for name, full, _ in list_model(model_path).entries:  # fails on an unlistable folder
         rel = Path(name)
         if any(rel == s or s in rel.parents for s in skipped):
             continue
         if full.is_symlink():
             _check_link(full, real_root, allow=allow, shown=rel.as_posix(), cache=cache)
+            # Resolving here is not resolving where the model is served (mlchain issue #15).
+            hazard = link_hazard(start, name, real_root)
+            if hazard is not None:
+                raise SymlinkError(
+                    f"{hazard}; mlchain refuses links whose target depends on where the model "
+                    "is mounted (use relative links that stay inside the model folder)."
+                )
 
 
 def _check_link(

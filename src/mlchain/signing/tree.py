@@ -16,13 +16,13 @@ signature because an ignore entry or model-signing's fixed git ignores leave the
 from __future__ import annotations
 
 import errno
-import os
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mlchain.errors import InputError
+from mlchain.fstree import walk_tree
 
 GIT_IGNORES = (".git", ".gitattributes", ".github", ".gitignore")
 """Top-level paths model-signing always leaves out of a signature."""
@@ -141,32 +141,97 @@ def list_model(model_path: Path, *, skip: Sequence[str] = ()) -> ModelTree:
     skipped = {s.strip("/") for s in skip}
     entries: list[tuple[str, Path, bool]] = []
     stamps: dict[str, FileStamp] = {}
-    pending: list[tuple[Path, str]] = [(model_path, "")]
-    while pending:  # an explicit stack: a deep tree cannot exhaust Python's recursion limit
-        folder, prefix = pending.pop()
-        try:
-            with os.scandir(folder) as it:
-                children = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            raise _unreadable(prefix or str(model_path), exc) from exc
-        for child in children:
-            rel = f"{prefix}{child.name}"
-            if rel in skipped:
-                continue
-            path = Path(child.path)
-            try:
-                st = child.stat(follow_symlinks=False)
-            except OSError as exc:
-                raise _unreadable(rel, exc) from exc
-            is_dir = stat.S_ISDIR(st.st_mode)
-            entries.append((rel, path, is_dir))
-            if is_dir:
-                pending.append((path, rel + "/"))
-            elif stat.S_ISLNK(st.st_mode):
-                stamp = _stamp(path)
-                if stamp is not None:
-                    stamps[rel] = stamp
-            else:
-                stamps[rel] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    # The traversal scanning uses too (mlchain.fstree): explicit stack, so a deep tree cannot
+    # exhaust Python's recursion limit; any folder it cannot list or entry it cannot examine
+    # stops the listing.
+    for node in walk_tree(model_path, skip=lambda rel, _: rel in skipped):
+        if node.error is not None or node.st is None:
+            shown = node.rel or str(model_path)
+            raise _unreadable(shown, node.error or OSError(errno.EIO, "unknown")) from node.error
+        rel, path, st = node.rel, node.path, node.st
+        entries.append((rel, path, node.is_dir))
+        if node.is_dir:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            stamp = _stamp(path)
+            if stamp is not None:
+                stamps[rel] = stamp
+        else:
+            stamps[rel] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     entries.sort(key=lambda e: PurePosixPath(e[0]).parts)
     return ModelTree(model_path, tuple(entries), stamps)
+
+
+MAX_LINK_HOPS = 40
+"""Linux's own limit on links followed while resolving one path (``ELOOP`` past it)."""
+
+
+def link_hazard(start: Path, rel: str, contain: Path) -> str | None:
+    """Why the link at ``start / rel`` resolves differently elsewhere, or ``None``.
+
+    The link is resolved one component at a time, as the kernel does, from ``start`` (the model
+    folder, resolved), and every link met on the way is read. Two things make the target depend
+    on where the folder is mounted rather than on what was signed:
+
+    * an **absolute** target (``/models/m/w.bin``): it resolves in the mount namespace of
+      whoever opens it; the verifier's check passes on its own view, and a server that mounts
+      the model elsewhere reads other bytes;
+    * a relative target that **leaves ``contain``** on the way (``../m/w.bin``, climbing out of
+      the folder and back in by name): it depends on the folder's name and parent.
+
+    ``contain`` is the folder the walk must stay inside: the model folder, or the cached
+    repository of a Hugging Face cache snapshot (whose links climb to ``../../blobs``).
+    """
+    current = start
+    todo = list(reversed(PurePosixPath(rel).parts))
+    hops = 0
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current.parent
+            if current != contain and contain not in current.parents:
+                return f"{rel} climbs out of the model folder while resolving (through '..')"
+            continue
+        candidate = current / part
+        try:
+            target = candidate.readlink()
+        except OSError:  # not a link (EINVAL), or missing: the resolver reports that
+            current = candidate
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            return f"{rel} is a symbolic link loop"
+        if target.is_absolute():
+            return f"{rel} resolves through an absolute symbolic link (to {target})"
+        todo.extend(reversed(target.parts))
+    return None
+
+
+def shared_hard_links(tree: ModelTree) -> list[str]:
+    """Regular files of ``tree`` that have names outside the listing (hard links), sorted.
+
+    A file's link count (``st_nlink``) says how many names it has, not where they are: when it
+    exceeds the names the listing found for the same ``(st_dev, st_ino)``, at least one name is
+    outside the model (or in a part of it that was not listed). What cannot be told: where that
+    name is, who can write through it, and whether it was made before or after signing. The
+    bytes are still hashed at signing and at verification, so a hard link cannot make a
+    verification pass on other bytes; it only gives another path to change them afterwards
+    (the time-of-use gap ``verify --copy-to`` closes).
+    """
+    names: dict[tuple[int, int], list[str]] = {}
+    links: dict[tuple[int, int], int] = {}
+    for rel, path, is_dir in tree.entries:
+        if is_dir:
+            continue
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+            continue
+        key = (st.st_dev, st.st_ino)
+        names.setdefault(key, []).append(rel)
+        links[key] = st.st_nlink
+    return sorted(rel for key, rels in names.items() if links[key] > len(rels) for rel in rels)
