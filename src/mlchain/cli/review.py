@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlchain.cli import console
 from mlchain.errors import UsageError
 from mlchain.models import ScanReport, ScanResult
+
+if TYPE_CHECKING:
+    from mlchain.suppress import Suppression
 
 IGNORE_FILE = ".mlchainignore"
 MAX_IGNORE_BYTES = 1 << 20
@@ -43,15 +48,32 @@ def exclude_patterns(exclude: list[str] | None, ignore_file: Path | None) -> tup
     return tuple(patterns)
 
 
-def apply_review(
-    report: ScanReport, config: Path | None, baseline: Path | None
-) -> tuple[ScanReport, int]:
-    """Apply the suppression file and the baseline; return the report and the expired count.
+@dataclass(frozen=True, slots=True)
+class Review:
+    """The project's suppressions and the baseline, loaded once and applied to reports."""
+
+    entries: list[Suppression]
+    baseline: dict[tuple[str, str, str, str], str | None] | None
+
+    def apply(self, report: ScanReport) -> ScanReport:
+        """``report`` with suppressed findings moved to ``report.suppressed``."""
+        from mlchain.suppress import apply
+
+        return apply(
+            report, self.entries, today=dt.date.today(), baseline=self.baseline, digest=_digest
+        ).report
+
+
+def load_review(config: Path | None, baseline: Path | None) -> tuple[Review | None, int]:
+    """Load the suppression file and the baseline; report expired entries once.
+
+    Returns the review (``None`` when there is nothing to apply) and the number of expired
+    suppressions, which fail the run.
 
     Raises:
         UsageError: on a malformed or unreadable suppression file or baseline.
     """
-    from mlchain.suppress import apply, baseline_keys, file_sha256, find_config, load_suppressions
+    from mlchain.suppress import baseline_keys, find_config, load_suppressions
 
     config = config if config is not None else find_config(Path.cwd())
     entries = load_suppressions(config) if config is not None else []
@@ -68,21 +90,37 @@ def apply_review(
                 hint="--baseline takes a report saved by `mlchain scan -f json -o FILE`.",
             ) from exc
         keys = baseline_keys(document)
-    if not entries and keys is None:
-        return report, 0
-
-    def digest(result: ScanResult) -> str | None:
-        if result.sha256 is not None:
-            return result.sha256
-        if result.location.root is None:
-            return None
-        return file_sha256(Path(result.location.root) / str(result.location.path))
-
-    outcome = apply(report, entries, today=dt.date.today(), baseline=keys, digest=digest)
-    for entry in outcome.expired:
+    today = dt.date.today()
+    expired = [entry for entry in entries if entry.expired(today)]
+    for entry in expired:
         console.error(
             f"suppression {entry.source} ({entry.rule} on {entry.path}) expired on "
             f"{entry.expires}; it no longer applies. Review it: renew its `expires` date or "
             "remove it."
         )
-    return outcome.report, len(outcome.expired)
+    if not entries and keys is None:
+        return None, 0
+    return Review(entries, keys), len(expired)
+
+
+def apply_review(
+    report: ScanReport, config: Path | None, baseline: Path | None
+) -> tuple[ScanReport, int]:
+    """Apply the suppression file and the baseline; return the report and the expired count.
+
+    Raises:
+        UsageError: on a malformed or unreadable suppression file or baseline.
+    """
+    review, expired = load_review(config, baseline)
+    return (review.apply(report) if review is not None else report), expired
+
+
+def _digest(result: ScanResult) -> str | None:
+    """A result's current sha256, for suppressions of critical findings (read on demand)."""
+    from mlchain.suppress import file_sha256
+
+    if result.sha256 is not None:
+        return result.sha256
+    if result.location.root is None:
+        return None
+    return file_sha256(Path(result.location.root) / str(result.location.path))

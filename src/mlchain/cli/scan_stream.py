@@ -9,18 +9,16 @@ kept, so the exit code is decided the same way as for a whole report.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import os
 import stat
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from mlchain.cli import console
+from mlchain.cli.review import Review, load_review
 from mlchain.errors import OutputError, UsageError
 from mlchain.models import ScanReport, ScanResult, Severity
 from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
     from mlchain.output.jsonl import JsonlWriter
     from mlchain.scan.base import ScanOptions
     from mlchain.sources.hub import HubRef
-    from mlchain.suppress import Suppression
 
 MAX_REFS_BYTES = 256 << 20
 """Largest ``--from-file`` listing read (a few million references)."""
@@ -69,61 +66,6 @@ def refuse_oci(ref: str) -> None:
         hint="Run `mlchain scan oci://...` for each reference (one report each), or pull the "
         "artifact into a folder first (oras pull) and list that folder.",
     )
-
-
-@dataclass(slots=True)
-class _Review:
-    entries: list[Suppression]
-    baseline: dict[tuple[str, str, str, str], str | None] | None
-
-    def apply(self, result: ScanResult) -> tuple[ScanResult, ScanReport]:
-        from mlchain.suppress import apply, file_sha256
-
-        def digest(r: ScanResult) -> str | None:
-            if r.sha256 is not None:
-                return r.sha256
-            if r.location.root is None:
-                return None
-            return file_sha256(Path(r.location.root) / str(r.location.path))
-
-        report = ScanReport(results=(result,), roots=(), tool_version="")
-        outcome = apply(
-            report, self.entries, today=dt.date.today(), baseline=self.baseline, digest=digest
-        )
-        return outcome.report.results[0], outcome.report
-
-
-def _load_review(config: Path | None, baseline: Path | None) -> tuple[_Review | None, int]:
-    """Suppressions and baseline as ``scan`` loads them; report expired entries once."""
-    from mlchain.cli.review import MAX_BASELINE_BYTES
-    from mlchain.suppress import baseline_keys, find_config, load_suppressions
-
-    config = config if config is not None else find_config(Path.cwd())
-    entries = load_suppressions(config) if config is not None else []
-    keys = None
-    if baseline is not None:
-        from mlchain.inputfile import read_regular_file
-
-        try:
-            document = json.loads(read_regular_file(baseline, limit=MAX_BASELINE_BYTES))
-        except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise UsageError(
-                f"Cannot use the baseline {baseline}: {reason}.",
-                hint="--baseline takes a report saved by `mlchain scan -f json -o FILE`.",
-            ) from exc
-        keys = baseline_keys(document)
-    if not entries and keys is None:
-        return None, 0
-    today = dt.date.today()
-    expired = [e for e in entries if e.expired(today)]
-    for entry in expired:
-        console.error(
-            f"suppression {entry.source} ({entry.rule} on {entry.path}) expired on "
-            f"{entry.expires}; it no longer applies. Review it: renew its `expires` date or "
-            "remove it."
-        )
-    return _Review(entries, keys), len(expired)
 
 
 @contextlib.contextmanager
@@ -222,7 +164,7 @@ def stream_scan(
             hint="Check the paths (in --from-file, relative paths are relative to the listing's "
             "folder).",
         )
-    review, expired = _load_review(config, baseline)
+    review, expired = load_review(config, baseline)
     state, results = iter_scan(local, options) if local else (None, iter(()))
     with _open_stream(output) as stream:
         writer = JsonlWriter(stream)
@@ -256,11 +198,11 @@ def stream_scan(
 
 
 def _emit(
-    writer: JsonlWriter, result: ScanResult, review: _Review | None, *, source: str | None = None
+    writer: JsonlWriter, result: ScanResult, review: Review | None, *, source: str | None = None
 ) -> None:
     if review is not None:
-        result, reviewed = review.apply(result)
-        writer.result(result, source=source)
+        reviewed = review.apply(ScanReport(results=(result,), roots=(), tool_version=""))
+        writer.result(reviewed.results[0], source=source)
         writer.suppressed(reviewed.suppressed)
     else:
         writer.result(result, source=source)
