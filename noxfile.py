@@ -88,3 +88,30 @@ def fuzz(session: nox.Session) -> None:
     """
     session.install("-e", ".", "atheris")
     session.run("python", "-m", "fuzz.run", *session.posargs)
+
+
+@nox.session(python=False)
+def realworld(session: nox.Session) -> None:
+    """Real-world corpus (not part of tests or CI): writes docs/realworld.md.
+
+    Builds artifacts with the real libraries (torch 2.13.0 CPU, transformers 4 and 5, Keras,
+    TensorFlow, ...) in three environments under .nox/realworld-envs (pip only; models are built
+    from configs, nothing is downloaded) and scans each with mlchain. Extra arguments go to
+    benchmarks/realworld.py (e.g. `-- --python tf=/path/to/python` to reuse an environment).
+    """
+    venv = ".nox/realworld-venv"
+    session.run("python", "-m", "venv", venv, external=True)
+    py = f"{venv}/bin/python"
+    session.run(py, "-m", "pip", "install", "--quiet", "-e", ".", external=True)
+    session.run(
+        py,
+        "benchmarks/realworld.py",
+        "--envs",
+        ".nox/realworld-envs",
+        "--work",
+        ".nox/realworld-corpus",
+        "--results",
+        "docs/realworld.md",
+        *session.posargs,
+        external=True,
+    )
