@@ -1148,6 +1148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="only these groups")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "realworld.md")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
+    parser.add_argument(
+        "--skip-build",
+        action="store_true",
+        help="rescan the artifacts a previous run left in --work (e.g. after merging a scanner)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "build":
@@ -1163,13 +1168,15 @@ def main(argv: list[str] | None = None) -> int:
     for group in GROUPS:
         if args.only and group not in args.only:
             continue
+        manifest = work / group / f"manifest-{group}.json"
+        if args.skip_build and (work / f"rows-{group}.json").exists():
+            rows.extend(json.loads((work / f"rows-{group}.json").read_text()))
+            continue
         python = pythons.get(group)
         failed: dict[str, str] = {}
         if python is None and args.envs is not None:
             print(f"{group}: installing into {args.envs / group}", flush=True)
             python, failed = setup_env(group, args.envs)
-        for package, why in failed.items():
-            rows.append({"group": group, "builder": f"(pip install {package})", "skipped": why})
         if python is None:
             rows.append(
                 {
@@ -1201,6 +1208,11 @@ def main(argv: list[str] | None = None) -> int:
         for row in group_rows:
             if "artifact" in row:
                 row["artifact"] = f"{group}/{row['artifact']}"
+        group_rows = [
+            {"group": group, "builder": f"(pip install {p})", "skipped": why}
+            for p, why in failed.items()
+        ] + group_rows
+        (work / f"rows-{group}.json").write_text(json.dumps(group_rows, indent=1))
         rows.extend(group_rows)
 
     print(f"scanning with {sys.executable} -m mlchain", flush=True)
