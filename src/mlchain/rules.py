@@ -371,6 +371,18 @@ _RULES: tuple[Rule, ...] = (
         "Replace the chat template with a reviewed one; never render it outside a sandbox.",
     ),
     Rule(
+        "chat-template-unlisted",
+        "Chat template uses a construct outside the allowlist",
+        _H,
+        "Chat templates are checked against an allowlist of the Jinja constructs real templates "
+        "use (see docs/chat-templates.md): node types, filters, tests, globals and methods, "
+        "literal attribute paths, and subscript keys that are numbers, context data or literals. "
+        "This template uses something else, e.g. a key or attribute path built at render time, "
+        "`attr`, `{% call %}`, `*args`/`**kwargs`, or a method no template needs. Tricks that "
+        "escape the Jinja sandbox are made of such constructs.",
+        "Review the template by hand; replace it with the model family's published template.",
+    ),
+    Rule(
         "chat-template-suspicious",
         "Chat template uses unusual constructs",
         _M,
@@ -380,11 +392,14 @@ _RULES: tuple[Rule, ...] = (
     # --- model repository -----------------------------------------------------------------------
     Rule(
         "yaml-python-tag",
-        "Text file carries a YAML python tag",
+        "YAML file carries a python tag",
         _C,
-        "A YAML document (training config, model card front matter, any text file) uses a "
-        "`!!python/...` tag. PyYAML's `yaml.load`, `full_load` and `unsafe_load` construct the "
-        "named Python objects, which runs code (CVE-2020-14343, CVE-2017-18342).",
+        "A YAML file (`.yaml`, `.yml`, MLflow `MLmodel`) or the YAML front matter of a Markdown "
+        "model card uses a tag that resolves to `tag:yaml.org,2002:python/...`, in any spelling "
+        "(`!!python/`, `%TAG` directives, verbatim `!<...>` tags, percent-escapes). PyYAML's "
+        "`yaml.load`, `full_load` and `unsafe_load` construct the named Python objects, which runs "
+        "code (CVE-2017-18342, CVE-2020-1747, CVE-2020-14343). Tags that build only builtin values "
+        "(`!!python/tuple`, written by `yaml.dump`) are reported at low severity.",
         "Remove the tag; load configuration only with yaml.safe_load.",
     ),
     Rule(

@@ -9,18 +9,12 @@ binary clean.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from mlchain.models import Finding
-from mlchain.scan.base import Artifact, Outcome, ScanContext, Skip, finding
+from mlchain.scan.base import Artifact, Outcome, ScanContext, Skip
 from mlchain.scan.magic import is_image, is_known_inert
 from mlchain.scan.pickle_sniff import OPCODE_BYTES
-
-_PYTHON_TAG = re.compile(rb"!!python/|!python/|tag:yaml\.org,2002:python/")
-_CHUNK = 1 << 20
-_OVERLAP = 64
-
 
 UNRECOGNISED = "unrecognised content: no model format detected"
 
@@ -37,7 +31,9 @@ class InertScanner:
         if is_image(head):
             return
         yield from _text_pickle(artifact, ctx, head)
-        yield from _python_tags(artifact, ctx)
+        from mlchain.scan.yaml_tags import yaml_tag_findings
+
+        yield from yaml_tag_findings(artifact, ctx)
 
 
 def _text_pickle(artifact: Artifact, ctx: ScanContext, head: bytes) -> Iterator[Finding]:
@@ -59,42 +55,6 @@ def _text_pickle(artifact: Artifact, ctx: ScanContext, head: bytes) -> Iterator[
     result = scan_pickle(data, artifact.location, ctx, max_pickles=1)
     if result.pickles >= 1:
         yield from result.findings
-
-
-def _python_tags(artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
-    """Stream the file once looking for PyYAML python tags (bounded by the file, not a limit)."""
-    if artifact.head and len(artifact.head) == artifact.size:
-        chunks: Iterator[tuple[int, bytes]] = iter([(0, artifact.head)])
-    else:
-        chunks = _read_chunks(artifact)
-    for base, chunk in chunks:
-        match = _PYTHON_TAG.search(chunk)
-        if match:
-            start = max(0, match.start() - 16)
-            evidence = chunk[start : match.end() + 48].decode("utf-8", "replace")
-            yield finding(
-                "yaml-python-tag",
-                "text carries a YAML python tag: yaml.load / full_load would build Python "
-                "objects (and can run code) when this file is read",
-                artifact.location.at(base + match.start()),
-                evidence=evidence,
-            )
-            return
-        if ctx.out_of_time():
-            return
-
-
-def _read_chunks(artifact: Artifact) -> Iterator[tuple[int, bytes]]:
-    with artifact.path.open("rb") as handle:
-        offset = 0
-        carry = b""
-        while True:
-            data = handle.read(_CHUNK)
-            if not data:
-                return
-            yield offset - len(carry), carry + data
-            carry = data[-_OVERLAP:]
-            offset += len(data)
 
 
 def _read_head(artifact: Artifact) -> bytes:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from mlchain.models import Finding, Severity
 from mlchain.scan.base import Artifact, ScanContext, finding
-from mlchain.scan.hf_config import load_config_references
+from mlchain.scan.remote_code import load_config_references
 
 MAX_SOURCE_BYTES = 10 * 1024 * 1024
 

@@ -43,7 +43,7 @@ def test_injection_payloads_are_critical(name: str) -> None:
     "source",
     [
         "{{ messages|attr('role') }}",
-        "{% set x = [] %}{{ x.append(1) }}",
+        "{% set x = [] %}{{ x.extend([1]) }}",
         "{% include 'other.jinja' %}",
         "{% for i in range(1000000000) %}{% endfor %}",
         "{{ messages[0]['ro' ~ 'le'] }}",
@@ -52,10 +52,10 @@ def test_injection_payloads_are_critical(name: str) -> None:
         "{% set k = messages[0].content ~ 'class__' %}{{ messages[k] }}",
     ],
 )
-def test_unusual_constructs_are_suspicious_not_critical(source: str) -> None:
+def test_unlisted_constructs_are_high_not_critical(source: str) -> None:
     findings = analyse_template(source, LOC)
-    assert {f.rule_id for f in findings} == {"chat-template-suspicious"}
-    assert max(f.severity for f in findings) is Severity.MEDIUM
+    assert {f.rule_id for f in findings} == {"chat-template-unlisted"}
+    assert max(f.severity for f in findings) is Severity.HIGH
 
 
 @pytest.mark.parametrize(

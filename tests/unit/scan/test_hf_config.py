@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from mlchain.models import ArtifactFormat, Finding, Location, Severity
 from mlchain.scan import scan_paths
 from mlchain.scan.base import Artifact, Limits, ScanContext, ScanOptions
-from mlchain.scan.hf_config import HfConfigScanner, code_references
+from mlchain.scan.hf_config import HfConfigScanner
+from mlchain.scan.remote_code import code_references
 from mlchain.scan.strict_json import JsonProblem, parse_strict
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "repo"
