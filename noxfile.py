@@ -90,6 +90,21 @@ def fuzz(session: nox.Session) -> None:
     session.run("python", "-m", "fuzz.run", *session.posargs)
 
 
+@nox.session(python=PYTHON)
+def formats(session: nox.Session) -> None:
+    """Rebuild the real-library fixtures (TensorFlow, Keras, torch, skops...) and print the table.
+
+    Not part of tests or CI: the libraries are heavy, so their small outputs are committed.
+    """
+    session.install(
+        ".", "torch==2.13.0", "tensorflow-cpu", "tf_keras", "keras", "h5py", "skops",
+        "scikit-learn", "xgboost", "lightgbm", "catboost", "sentencepiece", "msgpack",
+    )  # fmt: skip
+    for area in ("torchscript", "savedmodel", "hdf5", "tflite", "skops", "mldata"):
+        session.run("python", "fixtures/generate.py", area)
+    session.run("python", "fixtures/formats_table.py")
+
+
 @nox.session(python=False)
 def realworld(session: nox.Session) -> None:
     """Real-world corpus (not part of tests or CI): writes docs/realworld.md.

@@ -7,6 +7,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,13 +32,16 @@ def write_key(
 ) -> KeyPair:
     """Generate an EC key (P-256 by default) and write PEM private/public files."""
     key = ec.generate_private_key(curve or ec.SECP256R1())
+    return write_pem_pair(key, folder / f"{name}.pem", folder / f"{name}.pub.pem", password)
+
+
+def write_pem_pair(key: Any, private: Path, public: Path, password: bytes | None = None) -> KeyPair:
+    """Write any private ``key`` (EC, RSA, Ed25519...) as PKCS#8 PEM and its public half."""
     encryption = (
         serialization.BestAvailableEncryption(password)
         if password
         else serialization.NoEncryption()
     )
-    private = folder / f"{name}.pem"
-    public = folder / f"{name}.pub.pem"
     private.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     )

@@ -134,8 +134,26 @@ def first_verified(
         last = result
         errors += [f"{authority.name}: {e}" for e in getattr(result, "errors", ())]
     if not tried:
-        errors.insert(0, f"the bundle is signed with {kind}, and no policy authority of that kind")
+        errors.insert(0, _no_authority_of_kind(kind))
     return None, last, errors
+
+
+_KIND_WORDS = {
+    "key": ("a key", "key", "key-signed.yaml"),
+    "sigstore": ("Sigstore keyless", "keyless", "github-keyless.yaml"),
+    "certificate": ("a certificate", "certificateChain", "internal-pki.yaml"),
+}
+
+
+def _no_authority_of_kind(kind: str | None) -> str:
+    """Why no authority was tried: the bundle is unreadable, or the policy lacks that kind."""
+    if kind not in _KIND_WORDS:
+        return "not a readable Sigstore bundle, so it was not checked"
+    how, field, example = _KIND_WORDS[kind]
+    return (
+        f"the bundle is signed with {how}, and the policy has no {field} authority (add one to "
+        f"spec.authorities: see docs/policies/{example})"
+    )
 
 
 def run_gate(

@@ -231,12 +231,132 @@ _RULES: tuple[Rule, ...] = (
         "Do not load this file; re-export it with the original library.",
     ),
     Rule(
+        "tf-python-op",
+        "TensorFlow graph calls back into Python",
+        _C,
+        "A SavedModel function or graph holds a `PyFunc`, `PyFuncStateless` or `EagerPyFunc` op "
+        "(`tf.numpy_function`, `tf.py_function`): running the model calls a Python function "
+        "of the loading process.",
+        "Do not load this model; ask for one exported without Python ops.",
+    ),
+    Rule(
+        "tf-io-op",
+        "TensorFlow graph reads or writes files or the network",
+        _H,
+        "A SavedModel function or graph holds an op that reads, writes or lists files "
+        "(`ReadFile`, `WriteFile`, `MatchingFiles`, `ImmutableConst`, readers, file datasets, "
+        "summary writers, debug dumps), talks to other machines (`RemoteCall`, collectives, "
+        "tf.data service, RPC ops), or saves/restores/initialises a table from a constant path "
+        "outside the model. Standard exports never do.",
+        "Review what the op reads or writes; re-export the model without it.",
+    ),
+    Rule(
+        "tf-custom-op",
+        "TensorFlow graph uses an op stock TensorFlow does not register",
+        _H,
+        "The graph names an op that no stock TensorFlow build registers: a custom op library "
+        "(native code) must be loaded into the process to run it.",
+        "Find out which library provides the op and whether you trust it before loading.",
+    ),
+    Rule(
+        "keras-custom-object",
+        "Keras config names registered custom objects",
+        _L,
+        "The model config names custom classes registered as `package>Class`. Keras runs "
+        "their code when it rebuilds the model, taking it from the loading environment (the "
+        "file only names it), so the risk is in what is registered under those names.",
+        "Load only with the custom objects you expect, from code you trust.",
+    ),
+    Rule(
+        "tflite-custom-op",
+        "TFLite model needs a custom operator",
+        _H,
+        "The model's operator codes name a custom operator that the stock TFLite runtime does "
+        "not provide: the application must register a native implementation under that name, "
+        "and whatever is registered runs.",
+        "Find out which library implements the operator and whether you trust it.",
+    ),
+    Rule(
+        "tflite-flex-op",
+        "TFLite model runs TensorFlow kernels (Flex)",
+        _L,
+        "The model uses Flex operators: TensorFlow kernels run through the Flex delegate. The "
+        "TensorFlow op itself was checked (file, network and Python ops are reported as "
+        "`tf-io-op`/`tf-python-op`); this one is an ordinary compute op.",
+        "Nothing to do unless your runtime must stay builtin-only.",
+    ),
+    Rule(
+        "skops-untrusted-type",
+        "skops archive names a type skops does not trust",
+        _H,
+        "schema.json makes skops import a type or function outside its default trusted set "
+        "(the set `skops.io.get_untrusted_types` reports). Loading needs `trusted=` to list it, "
+        "and users often pass that list back unread. Functions that run commands or code "
+        "(`os.system`, `builtins.eval`, `functools.partial` wrappers...) are critical; "
+        "scikit-learn internals that skops refuses for memory safety are medium; reviewed "
+        "array-only internals are low.",
+        "Do not pass these types to `trusted=` unless you know why the model needs them.",
+    ),
+    Rule(
+        "nemo-config-target",
+        "NeMo config instantiates an unexpected import path",
+        _H,
+        "A `.nemo` archive's model_config.yaml names a `_target_` (Hydra instantiate) or "
+        "`target` (NeMo's model class) outside the NeMo, torch.nn/optim, Lightning, OmegaConf "
+        "and Megatron classes NeMo configs hold. Restoring the model imports and calls it with "
+        "the sibling keys as arguments; command, code and file-loading callables are critical.",
+        "Do not restore this model; check where its config came from.",
+    ),
+    Rule(
+        "model-unsupported",
+        "Model file mlchain cannot read",
+        _M,
+        "The file's name (or magic number) claims a model format that mlchain cannot parse "
+        "(a format it does not support yet, or a damaged or disguised file). A loader will "
+        "still try to read it, so its content is unknown, which fails closed.",
+        "Check where the file comes from; convert the model to a format mlchain reads "
+        "(safetensors, ONNX, GGUF) or remove the file.",
+    ),
+    Rule(
         "torchscript-code",
         "TorchScript archive carries code",
-        _M,
-        "The archive holds TorchScript code (`code/` members) that runs when the model is "
-        "loaded with torch.jit.load.",
-        "Load TorchScript only from trusted publishers; prefer safetensors weights.",
+        _I,
+        "The archive holds TorchScript code (`code/` members, mobile `bytecode.pkl`) that runs "
+        "when the model is loaded with torch.jit.load. TorchScript cannot import Python; mlchain "
+        "parsed the code (without compiling it) and checked every operator it calls against "
+        "torch's registry. Problems are reported as `torchscript-dangerous-op`, "
+        "`torchscript-unknown-op` and `torchscript-python-reach`.",
+        "Nothing to do when no other TorchScript finding is reported; prefer safetensors "
+        "weights where the architecture is available as code.",
+    ),
+    Rule(
+        "torchscript-dangerous-op",
+        "TorchScript code calls a file or network operator",
+        _C,
+        "TorchScript code in the archive calls an operator that reads or writes files "
+        "(`aten::save`, `aten::from_file`, `debugprims::load_tensor`), directly, as a method or "
+        "through getattr, or a distributed collective that exchanges data with other processes "
+        "(high). Standard torch.nn modules never do; loading the model runs the call.",
+        "Do not load this model; ask the publisher for safetensors weights.",
+    ),
+    Rule(
+        "torchscript-unknown-op",
+        "TorchScript code calls an operator torch does not define",
+        _H,
+        "TorchScript code calls `ops.<namespace>.<op>` from a namespace torch does not register, "
+        "which a native library loaded into the process must provide, or (medium) an operator "
+        "that the torch version mlchain knows does not register.",
+        "Find out which library provides the operator and whether you trust it before loading.",
+    ),
+    Rule(
+        "torchscript-python-reach",
+        "TorchScript code steps outside the TorchScript dialect",
+        _H,
+        "TorchScript code uses a free name, an import, lambda, global statement, computed "
+        "getattr, Python object internal (dunder attribute) or control character that the "
+        "TorchScript serializer never writes. Such code was crafted by hand and may be read "
+        "differently by torch's parser than by mlchain's.",
+        "Do not load this model; re-export it with torch.jit.save from trusted code.",
     ),
     Rule(
         "archive-suspicious-member",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,8 @@ def test_check_allows_exit_0(tmp_path: Path, policy: Path) -> None:
         str(write(tmp_path, "s.json", scan_report(finding("low")))),
     )
     assert result.exit_code == 0, result.output
-    assert "policy no-finding-above-low: ALLOW" in result.stdout
-    assert "PASS  scan" in result.stdout
+    assert "ALLOWED by policy no-finding-above-low" in result.stdout
+    assert re.search(r"\[pass\] +scan ", result.stdout)
 
 
 def test_check_denies_exit_1_with_messages(tmp_path: Path, policy: Path) -> None:
@@ -59,10 +60,10 @@ def test_check_denies_exit_1_with_messages(tmp_path: Path, policy: Path) -> None
         str(write(tmp_path, "s.json", scan_report(finding("critical")))),
     )
     assert result.exit_code == 1
-    assert "DENY" in result.stdout
-    assert "FAIL  scan" in result.stdout
+    assert "DENIED by policy no-finding-above-low" in result.stdout
+    assert re.search(r"\[FAIL\] +scan ", result.stdout)
     assert "critical pickle-unsafe-import" in result.stdout
-    assert "FAIL  max-severity-low" in result.stdout
+    assert re.search(r"\[FAIL\] +max-severity-low ", result.stdout)
 
 
 def test_check_json_output_to_file(tmp_path: Path, policy: Path) -> None:

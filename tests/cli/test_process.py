@@ -33,7 +33,7 @@ def test_help_lists_exit_codes_and_imports_nothing_heavy() -> None:
     code = (
         "import sys\nfrom mlchain.cli import app\n"
         "heavy = {'onnx', 'gguf', 'numpy', 'sigstore', 'model_signing', 'torch', 'cel',"
-        " 'fickling'}\n"
+        " 'fickling', 'ray'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )
     loaded = subprocess.run(

@@ -326,7 +326,7 @@ def test_signed_provenance_and_scan_attestation_verify_with_a_key(
     changed = cli("verify-attestation", str(scan), str(model), "--key", str(public))
     assert changed.exit_code == 1
     assert "model-00002-of-00002.safetensors: digest differs" in changed.stderr
-    assert "verified:       NO" in changed.stdout
+    assert f"attestation FAILED: {scan}" in changed.stdout
 
     (model / "extra.py").write_text("print('hi')\n")
     extra = cli("verify-attestation", str(prov), str(model), "--key", str(public), "-f", "json")

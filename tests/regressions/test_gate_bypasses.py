@@ -1063,4 +1063,7 @@ def test_held_kind_confusion_key_bundle_against_a_certificate_authority(
     )
     code, report = _gate(model, policy)
     assert code == 1
-    assert "no policy authority of that kind" in report["verification"]["errors"][0]
+    assert (
+        "signed with a key, and the policy has no key authority"
+        in report["verification"]["errors"][0]
+    )

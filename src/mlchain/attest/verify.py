@@ -9,7 +9,7 @@ statement) must be a subject. A scan attestation must also carry the verdict ``p
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,13 +188,12 @@ def check_bundles(
     model_path: Path,
     *,
     allow_symlinks: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[AttestationCheck]:
     """Verify attestation bundles for ``mlchain verify --attestation``.
 
-    Returns one entry per bundle in the shape policies read from a verification result's
-    ``attestations`` list (``predicate_type``, ``verified``, ``errors``, ``method``,
-    ``identity``, ``key_fingerprint``, plus ``bundle``). A signature that does not verify is an
-    unverified entry, not an exception, so every bundle is reported.
+    Returns one check per bundle (``bundle`` set); their :meth:`AttestationCheck.to_json` is the
+    shape policies read from a verification result's ``attestations`` list. A signature that
+    does not verify is an unverified check, not an exception, so every bundle is reported.
 
     Raises:
         InputError: a bundle or the model cannot be read.
@@ -204,7 +203,7 @@ def check_bundles(
     from mlchain.signing.bundle import read_bundle_text
     from mlchain.signing.verify import verify_statement
 
-    entries: list[dict[str, Any]] = []
+    checks: list[AttestationCheck] = []
     digests: dict[str, str] | None = None  # the model is hashed once, for every bundle
     for path in bundles:
         try:
@@ -219,21 +218,5 @@ def check_bundles(
             if digests is None:
                 digests = digest_model(model_path, allow_symlinks=allow_symlinks)
             check = check_statement(verified, digests)
-        entry = {**check.to_json(), "bundle": str(path)}
-        if check.signer is None:
-            entry["method"] = method.kind
-        entries.append(entry)
-    return entries
-
-
-def render_entries(entries: Sequence[dict[str, Any]]) -> str:
-    """Plain-text lines for ``verify --attestation`` results (strings sanitised)."""
-    from mlchain.sanitize import clean, clean_path
-
-    lines = []
-    for entry in entries:
-        status = "VERIFIED" if entry["verified"] else "FAILED"
-        kind = clean(str(entry.get("predicate_type") or "unknown predicate"), 200)
-        lines.append(f"attestation {status}: {clean_path(entry['bundle'])} ({kind})")
-        lines += [f"  - {clean(str(e), limit=400)}" for e in entry.get("errors", [])]
-    return "\n".join(lines) + "\n"
+        checks.append(replace(check, bundle=str(path)))
+    return checks

@@ -22,7 +22,7 @@ EXIT_CODES_HELP = (
     "2 usage error; 3 could not complete (I/O, network or internal error); 130 interrupted."
 )
 
-GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet"})
+GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet", "--no-progress"})
 
 
 class _Group(TyperGroup):
@@ -109,6 +109,14 @@ def _root(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors on stderr")
     ] = False,
+    no_progress: Annotated[
+        bool,
+        typer.Option(
+            "--no-progress",
+            envvar="MLCHAIN_NO_PROGRESS",
+            help="No progress bar (terminal) or hashing log lines (CI) on stderr",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -117,8 +125,12 @@ def _root(
     ] = False,
 ) -> None:
     """Secure the supply chain of machine-learning models: scan, sign, verify."""
+    from mlchain.cli import progress
+
     console.state.verbose = verbose
     console.state.quiet = quiet and not verbose
+    console.state.no_progress = no_progress
+    progress.install(enabled=not (no_progress or console.state.quiet))
     if verbose:
         import logging
 

@@ -15,23 +15,18 @@ from mlchain.cli.options import (
     IgnoreOption,
     ModelPathArgument,
     SeverityChoice,
-    SignFlag,
-    StatementCertificateOption,
-    StatementChainOption,
-    StatementIdentityTokenOption,
-    StatementKeyOption,
-    StatementStagingOption,
-    StatementTrustConfigOption,
     allow_global_option,
     allowed_globals,
     check_model_path,
+    digest_model_for_statement,
     fail_on_option,
-    ignored_paths,
     jobs_option,
     output_option,
     render_statement,
+    source_date_epoch,
     statement_signing_method,
     strict_option,
+    with_sign_options,
 )
 
 HELP = (
@@ -46,6 +41,7 @@ HELP = (
 )
 
 
+@with_sign_options
 def attest(
     ctx: typer.Context,
     model_path: ModelPathArgument,
@@ -65,46 +61,28 @@ def attest(
     output: Annotated[
         Path | None, output_option("Write the attestation to this file (atomically)")
     ] = None,
-    sign: SignFlag = False,
-    key: StatementKeyOption = None,
-    certificate: StatementCertificateOption = None,
-    certificate_chain: StatementChainOption = None,
-    identity_token: StatementIdentityTokenOption = None,
-    trust_config: StatementTrustConfigOption = None,
-    staging: StatementStagingOption = False,
 ) -> None:
     """Scan a model and write a scan attestation."""
     with error_boundary():
         from mlchain.attest.scan import build_scan_attestation
-        from mlchain.provenance.statement import digest_model, model_root, parse_timestamp
         from mlchain.scan import ScanOptions, scan_paths
 
         check_model_path(model_path)
-        method = statement_signing_method(
-            ctx,
-            sign=sign,
-            key=key,
-            certificate=certificate,
-            certificate_chain=certificate_chain,
-            identity_token=identity_token,
-            trust_config=trust_config,
-            staging=staging,
-        )
+        method = statement_signing_method(ctx)
         allowed = allowed_globals(allow_global)
-        model_path = model_root(model_path)
-        skip = ignored_paths(model_path, ignore or (), output)
         # Hash first, then scan: the statement names the bytes that were hashed, and the scan
         # must then have seen every one of those files (checked in the predicate).
-        digests = digest_model(model_path, skip, allow_symlinks=allow_symlinks)
+        model_path, skip, digests = digest_model_for_statement(
+            model_path, ignore, output, allow_symlinks=allow_symlinks
+        )
         report = scan_paths([model_path], ScanOptions(allow_globals=allowed, jobs=jobs))
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
         document = build_scan_attestation(
             report,
             digests,
             fail_on=fail_on.to_severity(),
             strict=strict,
             ignore=skip,
-            finished_on=parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None,
+            finished_on=source_date_epoch(os.environ),
         )
         console.write_output(render_statement(document, method), output)
         verdict = document["predicate"]["verdict"]

@@ -21,6 +21,10 @@ class State:
 
     verbose: bool = False
     quiet: bool = False
+    no_progress: bool = False
+    """``--no-progress``: no progress bar or hashing log lines on stderr."""
+    progress_line_open: bool = False
+    """A ``\r``-terminated progress line is on stderr: end it before printing anything else."""
 
 
 state = State()
@@ -62,8 +66,19 @@ def info(message: str) -> None:
         _plain(message)
 
 
-def error(message: str) -> None:
-    """Print an error paragraph to stderr (always, even with ``--quiet``)."""
+def error(message: str, *, lines: bool = False) -> None:
+    """Print an error paragraph to stderr (always, even with ``--quiet``).
+
+    With ``lines`` the message's own line breaks (several errors of one policy file) are kept,
+    each line cleaned on its own and indented under the first; otherwise a newline inside the
+    message is shown escaped (it may come from a hostile file name).
+    """
+    if lines:
+        first, *rest = message.split("\n")
+        _plain(f"error: {first}")
+        for line in rest:
+            _plain(f"  {line}")
+        return
     _plain(f"error: {message}")
 
 
@@ -73,6 +88,9 @@ def _plain(message: str) -> None:
     # and importing rich costs about 15 ms of every run.
     from mlchain.sanitize import clean
 
+    if state.progress_line_open:  # "error: interrupted" must not overwrite "scanning 1150/8070"
+        sys.stderr.write("\n")
+        state.progress_line_open = False
     sys.stderr.write(clean(message, limit=4000) + "\n")
     sys.stderr.flush()
 

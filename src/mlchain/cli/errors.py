@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import typer
 
 from mlchain.cli import console
-from mlchain.errors import MlchainError
+from mlchain.errors import MlchainError, PolicyError
 
 
 @enum.unique
@@ -39,7 +39,11 @@ def error_boundary() -> Iterator[None]:
         raise
     except MlchainError as exc:
         _maybe_traceback()
-        console.error(exc.diagnostics())
+        if isinstance(exc, PolicyError) and "\n" in exc.message:
+            # A policy file's errors, one per line (file:line: problem), then what to do.
+            console.error(f"{exc.message}\n{exc.hint}", lines=True)
+        else:
+            console.error(exc.diagnostics())
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         console.error("interrupted; no output was written.")

@@ -16,7 +16,7 @@ import enum
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -24,6 +24,9 @@ from mlchain.errors import UsageError
 from mlchain.models import Severity
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Mapping
+
     from mlchain.signing.sign import SigningMethod
     from mlchain.signing.verify import VerificationMethod
 
@@ -235,6 +238,16 @@ StatementTrustConfigOption = Annotated[
 StatementStagingOption = Annotated[
     bool, staging_option("With --sign: use the Sigstore staging instance")
 ]
+_SIGN_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("sign", SignFlag, False),
+    ("key", StatementKeyOption, None),
+    ("certificate", StatementCertificateOption, None),
+    ("certificate_chain", StatementChainOption, None),
+    ("identity_token", StatementIdentityTokenOption, None),
+    ("trust_config", StatementTrustConfigOption, None),
+    ("staging", StatementStagingOption, False),
+)
+"""The options :func:`with_sign_options` adds: (parameter name, annotation, default)."""
 
 # verify and verify-attestation
 IdentityOption = Annotated[
@@ -272,13 +285,19 @@ _TRUSTED_CHAIN_HELP = "Trusted CA certificates (PEM); repeatable"
 TrustedChainOption = Annotated[
     list[Path] | None, certificate_chain_option(_TRUSTED_CHAIN_HELP, metavar="<path>")
 ]
-# verify-attestation has always shown typer's own metavar for this option; kept as it was.
-TrustedChainDefaultMetavarOption = Annotated[
-    list[Path] | None, certificate_chain_option(_TRUSTED_CHAIN_HELP)
-]
 TrustStagingOption = Annotated[
     bool, staging_option("Trust the Sigstore staging instance (tests only)")
 ]
+_VERIFIER_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("identity", IdentityOption, None),
+    ("identity_regexp", IdentityRegexpOption, None),
+    ("issuer", IssuerOption, None),
+    ("key", PublicKeyOption, None),
+    ("certificate_chain", TrustedChainOption, None),
+    ("trust_config", TrustConfigOption, None),
+    ("staging", TrustStagingOption, False),
+)
+"""The options :func:`with_verifier_options` adds: (parameter name, annotation, default)."""
 
 
 # --- Signer options -> methods ---
@@ -333,46 +352,161 @@ def signing_method(
         )
     if chain and certificate is None:
         raise UsageError("--certificate-chain needs --certificate (the signing certificate).")
+    check_key_file(key, "private")
     password = _password(key)
     if certificate is not None:
         return SigningMethod.with_certificate(key, certificate, chain, password=password)
     return SigningMethod.key(key, password=password)
 
 
-def statement_signing_method(
-    ctx: typer.Context,
-    *,
-    sign: bool,
-    key: Path | None,
-    certificate: Path | None,
-    certificate_chain: list[Path] | None,
-    identity_token: str | None,
-    trust_config: Path | None,
-    staging: bool,
-) -> SigningMethod | None:
+def with_sign_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add ``--sign`` and its six signer options to a publish-side command, declared once here.
+
+    provenance, sbom and attest take the same seven options. The command does not list them: it
+    reads them back with :func:`statement_signing_method` from ``ctx.params`` (so it must take a
+    ``ctx: typer.Context``).
+    """
+    return _with_options(command, _SIGN_OPTIONS)
+
+
+def with_verifier_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the seven options naming the expected signer (verify, verify-attestation).
+
+    The command reads them back with :func:`verifier_method` (or ``ctx.params``).
+    """
+    return _with_options(command, _VERIFIER_OPTIONS, first=True)
+
+
+def _with_options(
+    command: Callable[..., None], options: tuple[tuple[str, Any, Any], ...], *, first: bool = False
+) -> Callable[..., None]:
+    """Add ``options`` (name, annotation, default) to ``command``'s signature for typer.
+
+    They go last, or with ``first`` right after the arguments (so ``--help`` lists them first).
+    The wrapper drops them from the keyword arguments: the command reads them from
+    ``ctx.params``, where click puts every parameter (typer passes everything by keyword).
+    """
+    import functools
+    import inspect
+
+    base = inspect.signature(command, eval_str=True)
+    kind_of = inspect.Parameter.POSITIONAL_OR_KEYWORD if first else inspect.Parameter.KEYWORD_ONLY
+    extra = [
+        inspect.Parameter(name, kind_of, default=default, annotation=kind)
+        for name, kind, default in options
+    ]
+    params = list(base.parameters.values())
+    at = len(params)
+    if first:  # after the last parameter without a default (ctx and the arguments)
+        at = max((i + 1 for i, p in enumerate(params) if p.default is p.empty), default=0)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        for name, _, _ in options:
+            kwargs.pop(name, None)
+        command(*args, **kwargs)
+
+    wrapper.__signature__ = base.replace(  # type: ignore[attr-defined]
+        parameters=[*params[:at], *extra, *params[at:]]
+    )
+    return wrapper
+
+
+def statement_signing_method(ctx: typer.Context) -> SigningMethod | None:
     """The signing method for ``--sign``, or ``None`` for an unsigned statement.
 
-    Signing options typed on the command line without ``--sign`` are a usage error (a key the
-    user meant to use must never be silently ignored); the same options coming from environment
-    variables are ignored, so a CI can export them once.
+    Reads the options :func:`with_sign_options` added. Signing options typed on the command line
+    without ``--sign`` are a usage error (a key the user meant to use must never be silently
+    ignored); the same options coming from environment variables are ignored, so a CI can
+    export them once.
 
     Raises:
         UsageError: on options that do not go together.
     """
-    if not sign:
+    params = ctx.params
+    if not params.get("sign"):
         typed = [flag for name, flag in _STATEMENT_SIGNING_PARAMS if _typed(ctx, name)]
         if typed:
             verb = "applies" if len(typed) == 1 else "apply"
             raise UsageError(f"{', '.join(typed)} {verb} only together with --sign.")
         return None
     return signing_method(
-        key=key,
-        certificate=certificate,
-        certificate_chain=certificate_chain,
-        identity_token=identity_token,
-        trust_config=trust_config,
-        staging=staging,
+        key=_path(params.get("key")),
+        certificate=_path(params.get("certificate")),
+        certificate_chain=[Path(p) for p in params.get("certificate_chain") or ()],
+        identity_token=params.get("identity_token"),
+        trust_config=_path(params.get("trust_config")),
+        staging=bool(params.get("staging")),
     )
+
+
+def source_date_epoch(env: Mapping[str, str]) -> dt.datetime | None:
+    """``SOURCE_DATE_EPOCH`` as a timestamp (reproducible builds), or ``None`` when unset.
+
+    Raises:
+        UsageError: if it is not a timestamp.
+    """
+    from mlchain.provenance.statement import parse_timestamp
+
+    epoch = env.get("SOURCE_DATE_EPOCH")
+    return parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None
+
+
+def digest_model_for_statement(
+    model_path: Path, ignore: list[str] | None, output: Path | None, *, allow_symlinks: bool
+) -> tuple[Path, list[str], dict[str, str]]:
+    """The model folder, the paths left out, and the per-file digests a statement's subjects name.
+
+    A Hugging Face cache repository becomes its snapshot; ``--ignore``, ``model.sig`` and an
+    output file inside the model are left out (:func:`ignored_paths`).
+
+    Raises:
+        InputError: if the model cannot be read.
+    """
+    from mlchain.intoto import digest_model, model_root
+
+    root = model_root(model_path)
+    skip = ignored_paths(root, ignore or (), output)
+    return root, skip, digest_model(root, skip, allow_symlinks=allow_symlinks)
+
+
+def check_key_file(key: Path, need: Literal["public", "private"]) -> None:
+    """Refuse a key of the wrong kind before any work: a public key to sign, RSA, Ed25519...
+
+    A file that cannot be read or classified is left to the signing code, which says why.
+
+    Raises:
+        UsageError: naming what the file is and what the command needs (exit 2).
+    """
+    from mlchain.inputfile import read_regular_file
+    from mlchain.signing.keyinfo import key_problem
+
+    try:
+        data = read_regular_file(key, limit=1 << 20)
+    except (OSError, ValueError):
+        return
+    problem = key_problem(key, data, need)
+    if problem is not None:
+        raise UsageError(problem, hint="")
+
+
+def check_output_folder(path: Path, option: str) -> None:
+    """Refuse, before any work, an output whose folder does not exist (a usage error, exit 2).
+
+    Signing hashes the whole model first; a typo in ``--signature`` must not cost that.
+    """
+    target = path.expanduser()
+    if target.is_dir():
+        raise UsageError(
+            f"{option} {path} is a folder; give the file to write.",
+            hint=f"For example {option} {path / 'model.sig'}.",
+        )
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(
+            f"Cannot write {option} {path}: the folder {folder} does not exist.",
+            hint=f"Create it first (mkdir -p {folder}) or choose another path.",
+        )
 
 
 def _given(*options: tuple[str, bool]) -> list[str]:
@@ -467,6 +601,7 @@ def verification_method(
     if staging and trust_config is not None:
         raise UsageError("--staging and --trust-config are alternatives; give one.")
     if key is not None:
+        check_key_file(key, "public")
         return VerificationMethod.key(key)
     if chain:
         return VerificationMethod.with_certificate_chain(
@@ -483,6 +618,43 @@ def verification_method(
             staging=staging,
         )
     raise UsageError(_missing_method_message(model_path, signature))
+
+
+def verifier_method(
+    ctx: typer.Context, model_path: Path, signature: Path | None
+) -> VerificationMethod:
+    """:func:`verification_method` for the options :func:`with_verifier_options` added.
+
+    Raises:
+        UsageError: on options that do not go together, or none at all.
+    """
+    params = ctx.params
+    return verification_method(
+        model_path,
+        signature,
+        identity=params.get("identity"),
+        identity_regexp=params.get("identity_regexp"),
+        issuer=params.get("issuer"),
+        key=_path(params.get("key")),
+        certificate_chain=[Path(p) for p in params.get("certificate_chain") or ()],
+        trust_config=_path(params.get("trust_config")),
+        staging=bool(params.get("staging")),
+    )
+
+
+def _path(value: object) -> Path | None:
+    """A path option read from ``ctx.params`` (click keeps it a ``str``; typer converts later)."""
+    return None if value is None else Path(str(value))
+
+
+def trust_config_param(ctx: typer.Context) -> Path | None:
+    """``--trust-config`` as given to a command decorated with :func:`with_verifier_options`."""
+    return _path(ctx.params.get("trust_config"))
+
+
+def verifier_given(ctx: typer.Context) -> bool:
+    """Whether an option naming an expected signer was given (``--trust-config`` names none)."""
+    return any(ctx.params.get(name) for name, _, _ in _VERIFIER_OPTIONS if name != "trust_config")
 
 
 def _missing_method_message(model_path: Path, signature: Path | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -13,9 +13,7 @@ from mlchain.cli import console
 from mlchain.cli.errors import ExitCode, error_boundary
 from mlchain.cli.options import ResultFormat, format_option, output_option
 from mlchain.errors import UsageError
-
-if TYPE_CHECKING:
-    from mlchain.policy import PolicyDecision
+from mlchain.output.verdicts import decision_summary, render_decision
 
 HELP = (
     "Check saved results against a model policy, or write a starter policy.\n\n"
@@ -74,18 +72,9 @@ def check(
             model=describe_path(model) if model is not None else None,
         )
         decision = evaluate(loaded, inputs)
-        if fmt is ResultFormat.JSON:
-            import json
-
-            text = json.dumps(decision.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        else:
-            text = render_table(decision)
+        text = render_decision(decision, json_format=fmt is ResultFormat.JSON)
         console.write_output(text, output)
-        verdict = "allowed" if decision.allowed else "DENIED"
-        failed = len(decision.failures)
-        console.info(
-            f"policy {loaded.name}: {verdict} ({len(decision.results)} rules, {failed} failed)"
-        )
+        console.info(decision_summary(decision))
     raise typer.Exit(ExitCode.OK if decision.allowed else ExitCode.FAIL)
 
 
@@ -120,18 +109,6 @@ def _read(path: Path | None, what: str) -> dict[str, Any] | None:
     from mlchain.policy.inputs import read_json_input
 
     return None if path is None else read_json_input(path, what)
-
-
-def render_table(decision: PolicyDecision) -> str:
-    """Plain-text rendering: one line per rule, hostile strings cleaned."""
-    from mlchain.sanitize import clean
-
-    width = max((len(r.name) for r in decision.results), default=4)
-    lines = [f"policy {clean(decision.policy)}: {'ALLOW' if decision.allowed else 'DENY'}"]
-    for r in decision.results:
-        status = "PASS" if r.passed else "FAIL"
-        lines.append(f"  {status}  {clean(r.name).ljust(width)}  {clean(r.message, limit=600)}")
-    return "\n".join(lines) + "\n"
 
 
 @app.command(name="init")

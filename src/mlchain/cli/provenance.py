@@ -14,18 +14,13 @@ from mlchain.cli.options import (
     AllowSymlinksOption,
     IgnoreOption,
     ModelPathArgument,
-    SignFlag,
-    StatementCertificateOption,
-    StatementChainOption,
-    StatementIdentityTokenOption,
-    StatementKeyOption,
-    StatementStagingOption,
-    StatementTrustConfigOption,
     check_model_path,
-    ignored_paths,
+    digest_model_for_statement,
     output_option,
     render_statement,
+    source_date_epoch,
     statement_signing_method,
+    with_sign_options,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +38,7 @@ HELP = (
 )
 
 
+@with_sign_options
 def provenance(
     ctx: typer.Context,
     model_path: ModelPathArgument,
@@ -91,13 +87,6 @@ def provenance(
     output: Annotated[
         Path | None, output_option("Write the statement to this file (atomically)")
     ] = None,
-    sign: SignFlag = False,
-    key: StatementKeyOption = None,
-    certificate: StatementCertificateOption = None,
-    certificate_chain: StatementChainOption = None,
-    identity_token: StatementIdentityTokenOption = None,
-    trust_config: StatementTrustConfigOption = None,
-    staging: StatementStagingOption = False,
 ) -> None:
     """Describe how a model was built (SLSA Provenance v1)."""
     with error_boundary():
@@ -106,16 +95,7 @@ def provenance(
 
         check_model_path(model_path)
         env = dict(os.environ)
-        method = statement_signing_method(
-            ctx,
-            sign=sign,
-            key=key,
-            certificate=certificate,
-            certificate_chain=certificate_chain,
-            identity_token=identity_token,
-            trust_config=trust_config,
-            staging=staging,
-        )
+        method = statement_signing_method(ctx)
         inputs = st.ProvenanceInputs(
             config=st.config_parameter(config, config.as_posix()) if config else None,
             parameters=st.parse_parameters(param or ()),
@@ -137,9 +117,9 @@ def provenance(
             from dataclasses import replace
 
             context = replace(context, builder_id=builder_id)
-        model_path = st.model_root(model_path)
-        skip = ignored_paths(model_path, ignore or (), output)
-        digests = st.digest_model(model_path, skip, allow_symlinks=allow_symlinks)
+        model_path, skip, digests = digest_model_for_statement(
+            model_path, ignore, output, allow_symlinks=allow_symlinks
+        )
         source = None if no_git else build_ctx.git_source(Path.cwd())
         document = st.build_provenance(digests, inputs, context, source=source, ignore=skip)
         console.write_output(render_statement(document, method), output)
@@ -157,5 +137,4 @@ def _finished_on(text: str | None, env: dict[str, str]) -> dt.datetime | None:
 
     if text:
         return st.parse_timestamp(text, "--finished-on")
-    epoch = env.get("SOURCE_DATE_EPOCH")
-    return st.parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None
+    return source_date_epoch(env)

@@ -15,19 +15,14 @@ from mlchain.cli.options import (
     AllowSymlinksOption,
     IgnoreOption,
     ModelPathArgument,
-    SignFlag,
-    StatementCertificateOption,
-    StatementChainOption,
-    StatementIdentityTokenOption,
-    StatementKeyOption,
-    StatementStagingOption,
-    StatementTrustConfigOption,
     check_model_path,
+    digest_model_for_statement,
     format_option,
-    ignored_paths,
     output_option,
     render_statement,
+    source_date_epoch,
     statement_signing_method,
+    with_sign_options,
 )
 from mlchain.errors import UsageError
 
@@ -51,6 +46,7 @@ class SbomFormat(str, enum.Enum):
     XML = "xml"
 
 
+@with_sign_options
 def sbom(
     ctx: typer.Context,
     model_path: ModelPathArgument,
@@ -89,38 +85,20 @@ def sbom(
             help="Wrap the BOM in an in-toto statement over the model files (implied by --sign)",
         ),
     ] = False,
-    sign: SignFlag = False,
-    key: StatementKeyOption = None,
-    certificate: StatementCertificateOption = None,
-    certificate_chain: StatementChainOption = None,
-    identity_token: StatementIdentityTokenOption = None,
-    trust_config: StatementTrustConfigOption = None,
-    staging: StatementStagingOption = False,
 ) -> None:
     """Write a CycloneDX 1.6 ML-BOM for a model."""
     with error_boundary():
-        from mlchain.provenance.statement import digest_model, model_root, parse_timestamp
         from mlchain.sbom import cyclonedx
         from mlchain.sbom.modelinfo import extract_model_info
 
         check_model_path(model_path)
-        method = statement_signing_method(
-            ctx,
-            sign=sign,
-            key=key,
-            certificate=certificate,
-            certificate_chain=certificate_chain,
-            identity_token=identity_token,
-            trust_config=trust_config,
-            staging=staging,
-        )
+        method = statement_signing_method(ctx)
         as_statement = attestation or method is not None
         if as_statement and fmt is SbomFormat.XML:
             raise UsageError("--attestation and --sign wrap the JSON BOM; drop -f xml.")
         if hf_repo is not None:
             cyclonedx.parse_hf_repo(hf_repo)
         report = cyclonedx.load_scan_report(scan_report) if scan_report else None
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
         inputs = cyclonedx.BomInputs(
             hf_repo=hf_repo,
             base_models=tuple(base_model or ()),
@@ -128,13 +106,10 @@ def sbom(
             use_cases=tuple(use_case or ()),
             limitations=tuple(limitation or ()),
             scan_report=report,
-            timestamp=parse_timestamp(epoch, "SOURCE_DATE_EPOCH") if epoch else None,
+            timestamp=source_date_epoch(os.environ),
         )
-        model_path = model_root(model_path)
-        digests = digest_model(
-            model_path,
-            ignored_paths(model_path, ignore or (), output),
-            allow_symlinks=allow_symlinks,
+        model_path, _, digests = digest_model_for_statement(
+            model_path, ignore, output, allow_symlinks=allow_symlinks
         )
         info = extract_model_info(model_path, list(digests))
         if fmt is SbomFormat.XML:

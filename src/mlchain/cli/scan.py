@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
     from mlchain.sources.hub import HubRef
     from mlchain.sources.oci import OciRef
 
+
+class Executor(str, enum.Enum):
+    """Values of ``--executor``."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
+
 HELP = (
     "Scan model files and folders for unsafe content, without loading them.\n\n"
     "Formats are detected from content: pickle (raw, PyTorch zip/legacy, NumPy, joblib), "
@@ -44,14 +53,14 @@ HELP = (
 
 def scan(
     paths: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="Model files or folders, a Hugging Face cache folder, or one hf://org/name[@rev] "
             "or oci://REGISTRY/REPO[:TAG|@DIGEST] reference",
             show_default=False,
             metavar="PATH...",
         ),
-    ],
+    ] = None,
     fmt: Annotated[
         OutputFormat, format_option("Output format", envvar="MLCHAIN_FORMAT")
     ] = OutputFormat.TABLE,
@@ -88,6 +97,26 @@ def scan(
         ),
     ] = False,
     jobs: Annotated[int, jobs_option("Worker processes (0: one per core)")] = 0,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            "--executor",
+            envvar="MLCHAIN_EXECUTOR",
+            case_sensitive=False,
+            help="Where files are scanned: local (this machine) or ray (a Ray cluster: "
+            "RAY_ADDRESS, else a local Ray; needs pip install 'mlchain[ray]')",
+        ),
+    ] = Executor.LOCAL,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file",
+            envvar="MLCHAIN_FROM_FILE",
+            help="Also scan the paths and hf:// references listed in this file, one a line "
+            "(# comments; relative paths are relative to the file's folder; - reads stdin)",
+            show_default=False,
+        ),
+    ] = None,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -178,7 +207,32 @@ def scan(
             jobs=jobs,
             cache_dir=cache,
             exclude=exclude_patterns(exclude, ignore_file),
+            executor=executor.value,
         )
+        paths = list(paths or ())
+        if from_file is not None:
+            from mlchain.cli.scan_stream import read_from_file
+
+            paths += read_from_file(from_file)
+        if not paths:
+            raise UsageError(
+                "Nothing to scan.", hint="Name files or folders, or a list of them (--from-file)."
+            )
+        if fmt is OutputFormat.JSONL:
+            _refuse_with_jsonl(explain, sarif_output, json_output, junit_output)
+            from mlchain.cli.scan_stream import stream_scan
+
+            failed = stream_scan(
+                paths,
+                options,
+                output=output,
+                config=config,
+                baseline=baseline,
+                fail_on=fail_on.to_severity(),
+                strict=strict,
+                require_pinned=require_pinned,
+            )
+            raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
         hub = _hub_reference(paths)
         local: list[Path] = []
         oci = _oci_reference(paths)
@@ -246,6 +300,16 @@ def scan(
             "drop --strict."
         )
     raise typer.Exit(ExitCode.FAIL if failed else ExitCode.OK)
+
+
+def _refuse_with_jsonl(explain: bool, *reports: Path | None) -> None:
+    """``-f jsonl`` streams and keeps no report: refuse what needs one."""
+    if explain or any(r is not None for r in reports):
+        raise UsageError(
+            "-f jsonl streams results and keeps no whole report, so it cannot be combined with "
+            "--explain, --sarif-output, --json-output or --junit-output.",
+            hint="Run a second scan for those (with --cache, the second one reads no file again).",
+        )
 
 
 def _repository() -> tuple[PurePosixPath, PurePosixPath]:
@@ -357,6 +421,10 @@ def _hub_reference(args: list[str]) -> HubRef | None:
 
 
 def _check_paths(args: list[str]) -> list[Path]:
+    if any(a.startswith("oci://") for a in args):
+        from mlchain.cli.scan_stream import refuse_oci
+
+        refuse_oci(next(a for a in args if a.startswith("oci://")))
     paths = [Path(a) for a in args]
     missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:
@@ -369,15 +437,6 @@ def _check_paths(args: list[str]) -> list[Path]:
 
 def _progress_callback() -> Callable[[int, int], None] | None:
     """Return a progress callback drawing on stderr when it is a terminal, else ``None``."""
-    import sys
+    from mlchain.cli.progress import scan_counter
 
-    if console.state.quiet or not sys.stderr.isatty():
-        return None
-
-    def progress(done: int, total: int) -> None:
-        if total >= 50 and (done % 25 == 0 or done == total):
-            end = "\n" if done == total else "\r"
-            sys.stderr.write(f"scanning {done}/{total} files{end}")
-            sys.stderr.flush()
-
-    return progress
+    return scan_counter()

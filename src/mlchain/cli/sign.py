@@ -17,6 +17,7 @@ from mlchain.cli.options import (
     certificate_chain_option,
     certificate_option,
     check_model_path,
+    check_output_folder,
     identity_token_option,
     signing_key_option,
     signing_method,
@@ -108,6 +109,8 @@ def sign(
             check_model_path(model_path, hint=None)
             if attach:
                 raise UsageError("--attach works with oci:// models (docs/oci.md).")
+            if signature is not None:
+                check_output_folder(signature, "--signature")
         method = signing_method(
             key=key,
             certificate=certificate,

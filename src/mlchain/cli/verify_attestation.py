@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -12,25 +12,17 @@ from mlchain.cli import console
 from mlchain.cli.errors import ExitCode, error_boundary
 from mlchain.cli.options import (
     AllowSymlinksOption,
-    IdentityOption,
-    IdentityRegexpOption,
     IgnoreOption,
-    IssuerOption,
-    PublicKeyOption,
     ResultFormat,
-    TrustConfigOption,
-    TrustedChainDefaultMetavarOption,
-    TrustStagingOption,
     check_model_path,
     format_option,
     ignored_paths,
     output_option,
-    verification_method,
+    verifier_method,
+    with_verifier_options,
 )
 from mlchain.errors import InputError
-
-if TYPE_CHECKING:
-    from mlchain.attest.verify import AttestationCheck
+from mlchain.output.verdicts import render_attestations
 
 HELP = (
     "Verify a signed attestation (provenance or scan attestation bundle) and check that its "
@@ -43,20 +35,15 @@ HELP = (
 )
 
 
+@with_verifier_options
 def verify_attestation(
+    ctx: typer.Context,
     bundle: Annotated[
         Path, typer.Argument(help="Attestation bundle (from --sign)", show_default=False)
     ],
     model_path: Annotated[
         Path, typer.Argument(help="Model file or folder it describes", show_default=False)
     ],
-    identity: IdentityOption = None,
-    identity_regexp: IdentityRegexpOption = None,
-    issuer: IssuerOption = None,
-    key: PublicKeyOption = None,
-    certificate_chain: TrustedChainDefaultMetavarOption = None,
-    trust_config: TrustConfigOption = None,
-    staging: TrustStagingOption = False,
     predicate_type: Annotated[
         str | None,
         typer.Option("--predicate-type", help="Require this predicate type URI"),
@@ -83,17 +70,7 @@ def verify_attestation(
         from mlchain.provenance.statement import model_root
 
         check_model_path(model_path)
-        method = verification_method(
-            model_path,
-            bundle,
-            identity=identity,
-            identity_regexp=identity_regexp,
-            issuer=issuer,
-            key=key,
-            certificate_chain=certificate_chain,
-            trust_config=trust_config,
-            staging=staging,
-        )
+        method = verifier_method(ctx, model_path, bundle)
         try:
             from mlchain.signing.bundle import read_bundle_text
 
@@ -111,11 +88,8 @@ def verify_attestation(
             builder_id=builder_id,
             allow_symlinks=allow_symlinks,
         )
-        text = (
-            json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n"
-            if fmt is ResultFormat.JSON
-            else render_table(result)
-        )
+        result = replace(result, bundle=str(bundle))
+        text = render_attestations([result], json_format=fmt is ResultFormat.JSON)
         console.write_output(text, output)
         if statement_output is not None and result.verified:
             from mlchain.provenance.statement import dumps
@@ -126,27 +100,8 @@ def verify_attestation(
 
             more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
             console.error(
-                f"the attestation does not match {model_path}: {clean(result.errors[0], 400)}"
-                f"{more}. Do not deploy this model; investigate who changed it."
+                f"the attestation does not match {model_path}: "
+                f"{clean(result.errors[0], 400).rstrip('.')}{more}. Do not deploy this model; "
+                "investigate who changed it."
             )
     raise typer.Exit(ExitCode.OK if result.verified else ExitCode.FAIL)
-
-
-def render_table(result: AttestationCheck) -> str:
-    """Plain-text summary, one fact per line (attestation strings are sanitised)."""
-    from mlchain.sanitize import clean
-    from mlchain.signing.bundle import SignerInfo
-
-    signer = result.signer or SignerInfo(method="key")
-    who = signer.subject or (
-        f"key sha256:{signer.key_fingerprint}" if signer.key_fingerprint else ""
-    )
-    lines = [
-        f"verified:       {'yes' if result.verified else 'NO'}",
-        f"predicate type: {clean(result.predicate_type or 'unknown', 200)}",
-        f"signed by:      {clean(who, 200)} ({signer.method})",
-        f"subjects:       {result.subjects}",
-    ]
-    lines += [f"{k + ':':<16}{clean(v, 200)}" for k, v in sorted(result.details.items())]
-    lines += [f"error:          {clean(e, 400)}" for e in result.errors]
-    return "\n".join(lines) + "\n"

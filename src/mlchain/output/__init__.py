@@ -27,6 +27,7 @@ class OutputFormat(str, enum.Enum):
     SARIF = "sarif"
     JUNIT = "junit"
     GITHUB = "github"
+    JSONL = "jsonl"
 
     def formatter(
         self,
@@ -67,5 +68,9 @@ class OutputFormat(str, enum.Enum):
                 from mlchain.output.github import GithubFormatter
 
                 return GithubFormatter()
+            case OutputFormat.JSONL:
+                from mlchain.output.jsonl import JsonlFormatter
+
+                return JsonlFormatter()
             case _ as unreachable:  # pragma: no cover - mypy proves exhaustiveness
                 assert_never(unreachable)

@@ -270,7 +270,11 @@ def _attestation_rule(
         if not isinstance(entry, Mapping) or entry.get("predicate_type") != req.predicate_type:
             continue
         if entry.get("verified") is not True or entry.get("errors"):
-            problems.append("present but not verified")
+            errors = entry.get("errors")
+            first = errors[0] if isinstance(errors, list) and errors else None
+            problems.append(
+                f"present but not verified ({first})" if first else "present but not verified"
+            )
             continue
         for authority in _candidates(allowed, entry):
             if signer_mismatch(authority, entry) is None:
@@ -282,6 +286,17 @@ def _attestation_rule(
                 )
         problems.append("signed by none of " + ", ".join(a.name for a in allowed))
     if not problems:
+        # A bundle that could not be read or verified has no known predicate type: it may be
+        # this attestation, so say it was not checked rather than call the attestation missing.
+        unread = [e for e in entries if isinstance(e, Mapping) and e.get("predicate_type") is None]
+        if unread:
+            errors = unread[0].get("errors")
+            why = errors[0] if isinstance(errors, list) and errors else "unreadable"
+            return fail(
+                f"{req.type} attestation ({req.predicate_type}) not checked: {len(unread)} "
+                f"bundle(s) could not be read or verified (first: {unread[0].get('bundle')}: "
+                f"{why})."
+            )
         return fail(f"{req.type} attestation ({req.predicate_type}) is missing.")
     return fail(f"{req.type} attestation ({req.predicate_type}) " + "; ".join(problems) + ".")
 

@@ -139,23 +139,9 @@ def _run_cached(
     """Serve unchanged files from the opt-in cache; scan the rest."""
     if options.cache_dir is None:
         return _run(entries, options, progress)
-    from mlchain.scan.cache import ResultCache  # opt-in: sqlite3 only when --cache is used
+    from mlchain.scan.cache import run_cached  # opt-in: sqlite3 only when --cache is used
 
-    cache = ResultCache(options.cache_dir, options)
-    try:
-        keys = [cache.key(e) for e in entries]
-        hits = [cache.get(k) if k else None for k in keys]
-        missing = [i for i, hit in enumerate(hits) if hit is None]
-        fresh = _run([entries[i] for i in missing], options, progress)
-        for index, result in zip(missing, fresh, strict=True):
-            hits[index] = result
-            key = keys[index]
-            if key is not None:
-                cache.put(key, result)
-    finally:
-        cache.close()
-    log.debug("cache: %d of %d files reused", len(entries) - len(missing), len(entries))
-    return [r for r in hits if r is not None]
+    return run_cached(entries, options, progress, _run)
 
 
 def _run(
@@ -163,6 +149,10 @@ def _run(
     options: ScanOptions,
     progress: Callable[[int, int], None] | None,
 ) -> list[ScanResult]:
+    if options.executor == "ray":
+        from mlchain.scan.executors import run_ray
+
+        return run_ray(entries, options, progress, scan=scan_entry)
     total = len(entries)
     jobs = options.jobs or usable_cores()
     results: list[ScanResult] = []
@@ -292,7 +282,11 @@ def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions
     fmt = found.format
     findings: list[Finding] = []
     if found.mismatch:
-        findings.append(finding("format-mismatch", f"file is {found.mismatch}", loc))
+        from mlchain.scan.detect_formats import mismatch_severity
+
+        grade = mismatch_severity(entry.path, head) if fmt is ArtifactFormat.DATA else None
+        message = f"file is {found.mismatch}"
+        findings.append(finding("format-mismatch", message, loc, severity=grade))
     if fmt is ArtifactFormat.LFS_POINTER:
         findings.append(
             finding("lfs-pointer", "Git LFS pointer file: the model bytes were not fetched", loc)

@@ -61,6 +61,9 @@ class ScanOptions:
     exclude: tuple[str, ...] = ()
     """gitignore-syntax patterns (``--exclude``, ``.mlchainignore``) matched against each file as
     reports name it (relative to the current folder); matching files are listed, not scanned."""
+    executor: str = "local"
+    """Where the per-file work runs: ``local`` (this process and its pool) or ``ray`` (a Ray
+    cluster; see :mod:`mlchain.scan.executors`). Results are identical either way."""
 
 
 @dataclass(frozen=True, slots=True)

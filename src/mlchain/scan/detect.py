@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from mlchain.models import ArtifactFormat as F
 from mlchain.scan import magic
 from mlchain.scan.containers.buffer import SNIFF_BYTES
-from mlchain.scan.magic import PICKLE_FAMILY, is_known_inert, is_text
+from mlchain.scan.magic import PICKLE_FAMILY, is_known_inert
+from mlchain.scan.text import is_text
 
 HEAD_BYTES = SNIFF_BYTES
 """How much of a file detection reads."""

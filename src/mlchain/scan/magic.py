@@ -29,6 +29,7 @@ from mlchain.scan.containers.buffer import SNIFF_BYTES, Buf, mapped
 from mlchain.scan.containers.tarreader import classify_tar_buffer, looks_like_tar_header
 from mlchain.scan.containers.zipreader import EOCD_SIG, classify_zip_buffer, find_eocd
 from mlchain.scan.pickle_sniff import OPCODE_BYTES, sniff_pickle
+from mlchain.scan.text import is_text
 
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -92,6 +93,9 @@ class Probe:
     """The file name, top level only: nested content has no name that decides anything."""
     size_known: bool = True
     """False for the head of content whose size is not at hand (:meth:`of_prefix`)."""
+    path: Path | None = None
+    """The file, top level only: the fallback rules read siblings (TF checkpoint index) or more
+    of the file; nested content has none, so those rules never match there."""
 
     @property
     def whole(self) -> bool:
@@ -116,7 +120,7 @@ class Probe:
     @classmethod
     def of_file(cls, path: Path, head: bytes, size: int) -> Probe:
         """A probe of the top-level file at ``path`` whose first bytes are ``head``."""
-        return cls(head, size, lambda: mapped(path), path.name)
+        return cls(head, size, lambda: mapped(path), path.name, path=path)
 
 
 def _no_content() -> AbstractContextManager[Buf]:
@@ -291,6 +295,24 @@ def classify_json(name: str) -> F:
     return F.DATA
 
 
+def _model_formats(p: Probe) -> F | None:
+    # HDF5, TFLite, TensorFlow SavedModel/GraphDef (by structure, or a name a loader opens as
+    # is), before the ONNX heuristic, which a SavedModel's protobuf also passes (issue #14).
+    from mlchain.scan.detect_formats import classify_content
+
+    return classify_content(p.name, p.head, p.size)
+
+
+def _fallback(p: Probe) -> F | None:
+    # Content nothing else recognised: TF data by name and siblings, inert ML data, or a file
+    # whose name claims a model format mlchain cannot read (model-unsupported). Top level only.
+    if p.path is None:
+        return None
+    from mlchain.scan.detect_formats import classify_fallback
+
+    return classify_fallback(p.path, p.head, p.size)
+
+
 def _named_text(p: Probe) -> F | None:
     # Names decide only among formats that are text on the wire; binary formats came first.
     name = p.name.lower()
@@ -325,10 +347,12 @@ RULES: tuple[Callable[[Probe], F | None], ...] = (
     _tar,
     _zlib,
     _lzma_alone,
+    _model_formats,
     _onnx,
     _named_text,
     _text_pickle,
     _zip_tail,  # data prepended to a zip: zip readers find the end record
+    _fallback,
 )
 """The detection table, first match wins."""
 
@@ -386,17 +410,6 @@ def _classify_tar(p: Probe) -> F:
             return classify_tar_buffer(buf)
     except Exception:  # detection must never stop the run; the tar scanner reports the damage
         return F.TAR
-
-
-def is_text(head: bytes) -> bool:
-    """Whether ``head`` decodes as UTF-8 text (a cut multi-byte character at the end is fine)."""
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
-    return True
 
 
 def is_image(head: bytes) -> bool:

@@ -106,6 +106,69 @@ def _keras() -> Scanner:
     return KerasScanner()
 
 
+@cache
+def _savedmodel() -> Scanner:
+    from mlchain.scan.savedmodel import SavedModelScanner
+
+    return SavedModelScanner()
+
+
+@cache
+def _tf_graphdef() -> Scanner:
+    from mlchain.scan.savedmodel import GraphDefScanner
+
+    return GraphDefScanner()
+
+
+@cache
+def _keras_metadata() -> Scanner:
+    from mlchain.scan.savedmodel import KerasMetadataScanner
+
+    return KerasMetadataScanner()
+
+
+@cache
+def _tf_data() -> Scanner:
+    from mlchain.scan.savedmodel import TfDataScanner
+
+    return TfDataScanner()
+
+
+@cache
+def _hdf5() -> Scanner:
+    from mlchain.scan.hdf5 import Hdf5Scanner
+
+    return Hdf5Scanner()
+
+
+@cache
+def _tflite() -> Scanner:
+    from mlchain.scan.tflite import TfliteScanner
+
+    return TfliteScanner()
+
+
+@cache
+def _skops() -> Scanner:
+    from mlchain.scan.skops import SkopsScanner
+
+    return SkopsScanner()
+
+
+@cache
+def _ml_data() -> Scanner:
+    from mlchain.scan.mldata import MlDataScanner
+
+    return MlDataScanner()
+
+
+@cache
+def _model_unsupported() -> Scanner:
+    from mlchain.scan.unsupported import UnsupportedModelScanner
+
+    return UnsupportedModelScanner()
+
+
 SCANNERS: dict[F, Callable[[], Scanner]] = {
     F.DATA: _inert,
     F.PICKLE: _pickle,
@@ -131,6 +194,15 @@ SCANNERS: dict[F, Callable[[], Scanner]] = {
     F.HF_CONFIG: _hf_config,
     F.PYTHON: _python,
     F.KERAS: _keras,
+    F.SAVEDMODEL: _savedmodel,
+    F.TF_GRAPHDEF: _tf_graphdef,
+    F.KERAS_METADATA: _keras_metadata,
+    F.TF_DATA: _tf_data,
+    F.HDF5: _hdf5,
+    F.TFLITE: _tflite,
+    F.SKOPS: _skops,
+    F.ML_DATA: _ml_data,
+    F.MODEL_UNSUPPORTED: _model_unsupported,
 }
 """Format -> factory of its (shared) scanner."""
 

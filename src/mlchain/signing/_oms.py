@@ -9,6 +9,8 @@ Every such import is here, together with model-signing's quirk of naming a singl
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -80,3 +82,76 @@ def display_names(model_path: Path, digests: dict[str, str]) -> dict[str, str]:
 def display_name(model_path: Path, identifier: str) -> str:
     """One manifest identifier as mlchain shows it (``"."`` is the single file's name)."""
     return model_path.name if identifier == "." else identifier
+
+
+def manifest_from_digests(files: dict[str, str], model_name: str) -> Any:
+    """A model-signing ``Manifest`` of (file name, sha256) pairs computed elsewhere.
+
+    ``oci://`` models are signed by their layer digests: the registry's content addressing binds
+    each digest to the bytes, so the weights need not be read. The per-file, sha256, no-symlink
+    serialization is the one ``mlchain sign`` uses for folders.
+    """
+    from model_signing import manifest as ms_manifest
+    from model_signing._hashing import hashing
+
+    serialization = ms_manifest._FileSerialization("sha256", False, ())
+    items = [
+        ms_manifest.FileManifestItem(
+            path=Path(name), digest=hashing.Digest("sha256", bytes.fromhex(value))
+        )
+        for name, value in sorted(files.items())
+    ]
+    return ms_manifest.Manifest(model_name, items, serialization)
+
+
+class _WatchedFile:
+    """A file model-signing reads: every read is counted and may be cancelled first."""
+
+    def __init__(self, raw: Any, count: Callable[[int], None], check: Callable[[], None]) -> None:
+        self._raw = raw
+        self._count = count
+        self._check = check
+
+    def read(self, size: int = -1) -> bytes:
+        self._check()
+        data: bytes = self._raw.read(size)
+        self._count(len(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def __enter__(self) -> _WatchedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
+
+
+@contextmanager
+def watched_reads(count: Callable[[int], None], check: Callable[[], None]) -> Iterator[None]:
+    """While inside, model-signing's file hashers read through :class:`_WatchedFile`.
+
+    ``SimpleFileHasher`` and ``ShardedFileHasher`` (``model_signing._hashing.io``) read files
+    with ``open(path, "rb")`` and ``read(chunk)`` (1 MiB): a module-level ``open`` shadows the
+    builtin there. ``check`` runs before each read (it raises to cancel), ``count`` after it.
+    BLAKE3 reads through ``mmap`` and is neither counted nor cancelled mid-file.
+    """
+    import builtins
+
+    from model_signing._hashing import io as hashing_io
+
+    def watched_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        raw = builtins.open(file, mode, *args, **kwargs)  # noqa: PTH123, SIM115 (closed by the wrapper)
+        return _WatchedFile(raw, count, check) if "r" in mode else raw
+
+    had = "open" in vars(hashing_io)
+    previous = vars(hashing_io).get("open")
+    hashing_io.open = watched_open  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if had:
+            hashing_io.open = previous  # type: ignore[attr-defined]
+        else:
+            del hashing_io.open  # type: ignore[attr-defined]

@@ -50,8 +50,12 @@ def hash_model(config: Any, model_path: Path, tree: ModelTree | None = None) -> 
         UnreadableModelError: a folder of the model cannot be listed.
         OSError, ValueError: from model-signing (unreadable or special files).
     """
+    from mlchain.signing.hashwatch import run_hashing
+
     listing = tree if tree is not None else list_model(model_path)
-    return config.hash(model_path, files_to_hash=listing.hash_inputs())
+    inputs = listing.hash_inputs()
+    # Interruptible within a 1 MiB read, with progress for a front end (signing/hashwatch.py).
+    return run_hashing(lambda: config.hash(model_path, files_to_hash=inputs), inputs)
 
 
 def signature_ignore(model_path: Path, signature: Path) -> list[Path]:

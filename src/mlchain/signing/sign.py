@@ -282,7 +282,12 @@ def _model_signer(method: SigningMethod) -> Any:
             hint="Check the key and certificate paths.",
         ) from exc
     except (ValueError, TypeError, AttributeError, UnsupportedAlgorithm) as exc:
-        raise SigningError(_key_problem(exc, method)) from exc
+        # A key problem, not an identity token or trust configuration one: say so.
+        hint = "Check --key" + (", --certificate" if method.certificate else "")
+        raise SigningError(_key_problem(exc, method), hint=f"{hint} and {_PASSWORD_ENV}.") from exc
+
+
+_PASSWORD_ENV = "MLCHAIN_KEY_PASSWORD"  # noqa: S105 (a variable name, not a secret)
 
 
 def _check_regular_files(*paths: Path | None) -> None:

@@ -497,12 +497,16 @@ def _trust_root(method: VerificationMethod) -> str:
 
 
 def _kind_mismatch(kind: str, method: VerificationMethod) -> str:
-    how = {
-        "sigstore": "Sigstore keyless (verify with --identity and --issuer)",
-        "key": "a private key (verify with --key PUBLIC.pem)",
-        "certificate": "a certificate (verify with --certificate-chain CA.pem)",
+    signed = {
+        "sigstore": ("keylessly with Sigstore", "verify with --identity and --issuer"),
+        "key": ("with a private key", "verify with --key PUBLIC.pem"),
+        "certificate": ("with a certificate", "verify with --certificate-chain CA.pem"),
     }[kind]
-    return f"The signature was made with {how}, not with {method.describe()}."
+    expected = {"sigstore": "keylessly", "key": "by a key", "certificate": "with a CA"}
+    return (
+        f"The model was signed {signed[0]}, not {expected[method.kind]} as {method.describe()} "
+        f"expects: {signed[1]}."
+    )
 
 
 def _verify_traditional(parsed: ParsedBundle, method: VerificationMethod) -> tuple[str, bytes]:

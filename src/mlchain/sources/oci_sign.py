@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlchain.errors import UsageError
+from mlchain.intoto import OMS_SIGNATURE_V1
 from mlchain.sources.oci import (
     OCI_EMPTY,
     OCI_MANIFEST,
@@ -38,7 +39,7 @@ from mlchain.sources.oci_client import RegistryClient
 from mlchain.sources.oci_model import MODELPACK_FILEPATH, TITLE, describe_layout
 
 BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
-OMS_PREDICATE = "https://model_signing/signature/v1.0"
+OMS_PREDICATE = OMS_SIGNATURE_V1
 MAX_BUNDLE_BYTES = 4 * 1024 * 1024
 PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 MAX_CANDIDATES = 32
@@ -100,17 +101,9 @@ def _layer_name(descriptor: dict[str, Any]) -> str | None:
 
 
 def _oms_manifest(files: dict[str, str], model_name: str) -> Any:
-    from model_signing import manifest as ms_manifest
-    from model_signing._hashing import hashing
+    from mlchain.signing import _oms
 
-    serialization = ms_manifest._FileSerialization("sha256", False, ())
-    items = [
-        ms_manifest.FileManifestItem(
-            path=Path(name), digest=hashing.Digest("sha256", bytes.fromhex(value))
-        )
-        for name, value in sorted(files.items())
-    ]
-    return ms_manifest.Manifest(model_name, items, serialization)
+    return _oms.manifest_from_digests(files, model_name)
 
 
 def bound_name(ref: OciRef, manifest_digest: str) -> str:
@@ -133,8 +126,9 @@ def sign_oci(
         SigningError: the key, certificate or identity token is unusable.
         RegistryError: the registry failed (reading, or storing the bundle).
     """
-    from model_signing._signing import signing as ms_signing
+    from mlchain.signing import _oms
 
+    ms_signing = _oms.signing()
     # NOTE(oci): mlchain.signing.sign builds model-signing's signer from a SigningMethod (key,
     # certificate, keyless) and maps its errors; reused here so all three methods work alike.
     from mlchain.signing.sign import _model_signer, _run_signer
@@ -328,9 +322,8 @@ def _check_one(
     ref: OciRef,
     manifest_digest: str,
 ) -> Any:
-    from model_signing._signing import signing as ms_signing
-
     from mlchain.errors import VerificationError
+    from mlchain.signing import _oms
     from mlchain.signing.verify import verify_statement
 
     base = replace(base, signer=parsed.signer)
@@ -346,7 +339,7 @@ def _check_one(
             errors=(f"The bundle is not a model signature ({statement.get('predicateType')!r}).",),
         )
     try:
-        signed = ms_signing.dsse_payload_to_manifest(statement)
+        signed = _oms.signing().dsse_payload_to_manifest(statement)
     except (ValueError, KeyError, TypeError) as exc:
         return replace(base, errors=(f"The signed model manifest is inconsistent: {exc}",))
     serialization = dict(signed.serialization_type)

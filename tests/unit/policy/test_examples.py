@@ -258,13 +258,29 @@ def test_licence_allowlist_allows() -> None:
 
 
 @pytest.mark.parametrize(
-    "licences", [("Apache-2.0", "GPL-3.0-only"), ("Apache-2.0", None), ("proprietary",)]
+    ("licences", "rule"),
+    [
+        (("Apache-2.0", "GPL-3.0-only"), "dependency-licences-allowed"),
+        (("proprietary",), "licence-allowed"),
+        ((None,), "licence-allowed"),  # the model itself must declare one
+    ],
 )
-def test_licence_allowlist_denies(licences: tuple[str | None, ...]) -> None:
+def test_licence_allowlist_denies(licences: tuple[str | None, ...], rule: str) -> None:
     decision = run(
         "licence-allowlist.yaml", verification=signed_sbom_verification(), sbom=sbom(*licences)
     )
-    assert failed(decision) == {"licence-allowed"}
+    assert failed(decision) == {rule}
+
+
+def test_licence_allowlist_allows_a_dependency_that_declares_no_licence() -> None:
+    """A base model or dataset without a declared licence is NOASSERTION, not a deny (the
+    policy's comment says how to require one)."""
+    decision = run(
+        "licence-allowlist.yaml",
+        verification=signed_sbom_verification(),
+        sbom=sbom("Apache-2.0", None),
+    )
+    assert decision.allowed, decision
 
 
 def test_licence_allowlist_denies_unsigned_sbom() -> None:
@@ -286,18 +302,26 @@ def test_licence_allowlist_denies_sbom_signed_by_stranger() -> None:
 
 def test_licence_allowlist_denies_without_sbom_input() -> None:
     decision = run("licence-allowlist.yaml", verification=signed_sbom_verification())
-    assert failed(decision) == {"cyclonedx", "licence-allowed"}
+    assert failed(decision) == {"cyclonedx", "licence-allowed", "dependency-licences-allowed"}
     assert all("'sbom'" in r.message for r in decision.failures)
 
 
 # --- provenance-builder ----------------------------------------------------------------------
 
 
-def test_provenance_builder_allows() -> None:
+RELEASE_BUILDER = (
+    "https://github.com/example-org/models/.github/workflows/release.yml@refs/tags/v1.0.0"
+)
+
+
+@pytest.mark.parametrize(
+    "builder", [RELEASE_BUILDER, "https://ci.example.com/builders/gpu-training@v2"]
+)
+def test_provenance_builder_allows(builder: str) -> None:
     decision = run(
         "provenance-builder.yaml",
         verification=verification(attestations=[attestation(SLSA)]),
-        provenance=provenance(),
+        provenance=provenance(builder=builder),
     )
     assert decision.allowed, decision
 
@@ -317,7 +341,7 @@ def test_provenance_builder_denies_unverified_attestation() -> None:
     decision = run(
         "provenance-builder.yaml",
         verification=verification(attestations=[bad]),
-        provenance=provenance(),
+        provenance=provenance(builder=RELEASE_BUILDER),
     )
     assert failed(decision) == {"attestation:slsa"}
 
@@ -380,3 +404,62 @@ def test_signed_base_model_denies_without_provenance_attestation() -> None:
         provenance=provenance(dependencies=[base_model_dep()]),
     )
     assert failed(decision) == {"attestation:provenance"}
+
+
+# --- what mlchain itself produces (UX audit 2.2: three examples could never allow it) --------
+
+
+def _mlchain(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    import json
+
+    from typer.testing import CliRunner
+
+    from mlchain.cli import app
+
+    result = CliRunner().invoke(app, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+TINY_LLAMA = str(POLICIES.parents[1] / "fixtures" / "hfmodel" / "benign" / "tiny-llama")
+
+
+def test_licence_allowlist_allows_an_sbom_mlchain_wrote() -> None:
+    bom = _mlchain("sbom", TINY_LLAMA)
+    decision = run("licence-allowlist.yaml", verification=signed_sbom_verification(), sbom=bom)
+    assert decision.allowed, decision
+
+
+def test_provenance_builder_allows_provenance_mlchain_wrote_in_github_actions() -> None:
+    github = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "example-org/models",
+        "GITHUB_WORKFLOW_REF": "example-org/models/.github/workflows/release.yml@refs/tags/v1.0.0",
+        "GITHUB_RUN_ID": "1",
+        "GITHUB_SHA": "0" * 40,
+    }
+    statement = _mlchain("provenance", TINY_LLAMA, "--no-git", env=github)
+    assert statement["predicate"]["runDetails"]["builder"]["id"] == RELEASE_BUILDER
+    decision = run(
+        "provenance-builder.yaml",
+        verification=verification(attestations=[attestation(SLSA)]),
+        provenance=statement,
+    )
+    assert decision.allowed, decision
+
+
+def test_signed_base_model_allows_a_pinned_hub_base_model_mlchain_recorded() -> None:
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    statement = _mlchain(
+        "provenance", TINY_LLAMA, "--no-git", "--base-model", f"hf://example-org/base-7b@{commit}"
+    )
+    decision = run("signed-base-model.yaml", verification=base_verification(), provenance=statement)
+    assert decision.allowed, decision
+    other = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    for dep in other:
+        if dep.get("digest", {}).get("gitCommit"):
+            dep["digest"]["gitCommit"] = "f" * 40
+    decision = run("signed-base-model.yaml", verification=base_verification(), provenance=statement)
+    assert failed(decision) == {"base-model-verified"}

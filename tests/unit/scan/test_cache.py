@@ -90,3 +90,90 @@ def test_cli_cache_flag(tmp_path: Path) -> None:
     assert first.exit_code == second.exit_code == 1
     assert first.stdout == second.stdout
     assert (cache / "mlchain-scan-cache.sqlite3").is_file()
+
+
+# Content keys: an unchanged blob scanned anywhere is not scanned again (mlchain issue #19 item 3).
+
+
+def test_same_content_elsewhere_is_served_by_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, cache = _model(tmp_path), tmp_path / "cache"
+    options = ScanOptions(jobs=1, cache_dir=cache)
+    first = scan_paths([model], options)
+    elsewhere = tmp_path / "other" / "org" / "repo"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "evil.pkl").write_bytes((model / "evil.pkl").read_bytes())
+    (elsewhere / "README.md").write_text("# m\n")
+    seen = _counting(monkeypatch)
+    second = scan_paths([elsewhere], options)
+    assert seen == ["README.md"], "only self-contained formats are shared by content"
+    evil = next(r for r in second.results if r.location.path.name == "evil.pkl")
+    before = next(r for r in first.results if r.location.path.name == "evil.pkl")
+    assert evil.findings == before.findings
+    assert evil.location.root != before.location.root
+    assert evil.sha256 is not None
+
+
+def test_another_name_is_another_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, cache = _model(tmp_path), tmp_path / "cache"
+    options = ScanOptions(jobs=1, cache_dir=cache)
+    scan_paths([model], options)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "evil.safetensors").write_bytes((model / "evil.pkl").read_bytes())
+    seen = _counting(monkeypatch)
+    report = scan_paths([other], options)
+    assert seen == ["evil.safetensors"], "detection reads the name: it is part of the key"
+    assert "format-mismatch" in {f.rule_id for f in report.findings}
+
+
+def test_a_cache_replica_serves_another_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    model, cache = _model(tmp_path), tmp_path / "cache"
+    scan_paths([model], ScanOptions(jobs=1, cache_dir=cache))
+    replica = tmp_path / "replica"
+    replica.mkdir(mode=0o700)
+    shutil.copy(cache / "mlchain-scan-cache.sqlite3", replica)
+    copy = tmp_path / "node2" / "model"
+    shutil.copytree(model, copy)
+    monkeypatch.setattr("mlchain.scan.cache.os.access", lambda *a, **k: False)  # read-only
+    seen = _counting(monkeypatch)
+    report = scan_paths([copy], ScanOptions(jobs=1, cache_dir=replica))
+    assert seen == ["README.md"]
+    assert {f.rule_id for f in report.findings} >= {"pickle-dangerous-call"}
+
+
+def test_a_file_swapped_between_hashing_and_scanning_is_never_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TOCTOU poisoning: hash the payload, scan a clean file, file it under the payload digest."""
+    model, cache = _model(tmp_path), tmp_path / "cache"
+    payload = (model / "evil.pkl").read_bytes()
+    real = mlchain.scan._run
+
+    def swap_then_scan(entries, options, progress):  # type: ignore[no-untyped-def]
+        (model / "evil.pkl").write_bytes(b"\x80\x04K\x01.")  # a clean pickle: the int 1
+        return real(entries, options, progress)
+
+    monkeypatch.setattr(mlchain.scan, "_run", swap_then_scan)
+    options = ScanOptions(jobs=1, cache_dir=cache)
+    scan_paths([model], options)
+    monkeypatch.setattr(mlchain.scan, "_run", real)
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "evil.pkl").write_bytes(payload)
+    report = scan_paths([again], options)
+    assert "pickle-dangerous-call" in {f.rule_id for f in report.findings}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the folder to another user")
+def test_a_cache_folder_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    os.chown(cache, 12345, 12345)
+    with pytest.raises(UsageError, match="writable by other users"):
+        scan_paths([_model(tmp_path)], ScanOptions(jobs=1, cache_dir=cache))

@@ -35,6 +35,18 @@ NAME_DECIDED = {
 }
 """Top-level formats that come from the file name, which nested content does not have."""
 
+FILE_DECIDED = {
+    F.TF_DATA: "checkpoint shards and .index tables: by name and the sibling index",
+    F.ML_DATA: "msgpack, SentencePiece, CatBoost, UBJSON: inert data recognised with the file",
+    F.MODEL_UNSUPPORTED: "a name claiming a model format mlchain cannot read",
+    F.SAVEDMODEL: "saved_model.pb by name (its protobuf framing is also content-checked)",
+    F.KERAS_METADATA: "keras_metadata.pb by name",
+    F.TF_GRAPHDEF: "a frozen *.pb GraphDef: the .pb name plus the graph's structure",
+}
+"""Top-level formats decided with the file's name or folder (issue #14). Nested, the same bytes
+are no format: TensorFlow and these libraries load from a folder on disk, never from inside an
+archive, so the archive is unpacked first and its files are then scanned at the top level."""
+
 NAMED_SAFETENSORS = {
     "safetensors/malicious/header_past_eof.safetensors",
     "safetensors/malicious/huge_header_length.safetensors",
@@ -56,6 +68,10 @@ def test_top_level_and_nested_detection_agree_on_every_fixture(path: Path) -> No
     top = _top(path)
     nested = magic.sniff(magic.Probe.of_buffer(data))
     rel = str(path.relative_to(FIXTURES))
+    if top in FILE_DECIDED:
+        assert nested in (None, top), f"{rel}: the bytes alone decide {nested}"
+        assert top not in magic.NESTED_SCANNABLE
+        return
     if top in NAME_DECIDED or rel in NAMED_SAFETENSORS:
         assert nested is None, f"{rel}: the bytes alone decide {nested}"
         named = magic.Probe(

@@ -19,7 +19,8 @@ Severity decisions:
   pickles on a model hub, and an opaque archive is not proof of anything.
 * Limits (size, ratio, nesting, overlapping members) are ``archive-bomb``; time and pickle size
   limits are ``scan-limit-exceeded``.
-* TorchScript archives are ``torchscript-code`` (medium). Their pickles are read by torch's C++
-  unpickler, which resolves only ``__torch__`` classes and ``torch.jit._pickle`` helpers, so those
-  globals are not reported as Python imports; anything else in them still is.
+* TorchScript code members are checked by :mod:`mlchain.scan.torchscript`. Their pickles are
+  read by torch's C++ unpickler, which resolves only ``__torch__`` classes and
+  ``torch.jit._pickle`` helpers, so those globals are not reported as Python imports; anything
+  else in them still is.
 """

@@ -52,7 +52,7 @@ def scan_buffer(
         return
     if fmt in (F.PICKLE, F.JOBLIB):
         yield from scan_pickle_stream(buf, location, ctx, depth=depth).findings
-    elif fmt in (F.ZIP, F.PYTORCH_ZIP, F.TORCHSCRIPT, F.NUMPY_ZIP):
+    elif fmt in (F.ZIP, F.PYTORCH_ZIP, F.TORCHSCRIPT, F.NUMPY_ZIP, F.KERAS, F.SKOPS):
         yield from scan_zip(buf, fmt, location, ctx, state, depth)
     elif fmt in (F.TAR, F.PYTORCH_TAR):
         yield from _pickle_in_front(buf, location, ctx, depth)

@@ -122,6 +122,10 @@ def _scan_member(
     elif torch and name in {"storages", "tensors"}:
         yield from _walk_records(view, name, loc, ctx, depth)
     else:
+        if name.endswith("model_config.yaml"):  # a .nemo archive (mlchain issue #14, item 8)
+            from mlchain.scan.nemo import MAX_CONFIG_BYTES, check_config
+
+            yield from check_config(bytes(view[: MAX_CONFIG_BYTES + 1]), loc)
         head = bytes(view[:SNIFF_BYTES])
         if worth_scanning(view):  # the whole member: detection may need its end
             yield from state.nested(view, loc, ctx, depth + 1)

@@ -495,6 +495,8 @@ def classify_names(names: list[str]) -> F:
         return F.NUMPY_ZIP
     if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
         return F.KERAS
+    if "schema.json" in names:
+        return F.SKOPS  # skops.io.dump (mlchain issue #14, item 8)
     return F.ZIP
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 
 from mlchain.models import ArtifactFormat as F
-from mlchain.models import Finding, Location
+from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import ScanContext, finding
 from mlchain.scan.containers.buffer import SNIFF_BYTES, Buf
 from mlchain.scan.containers.common import (
@@ -142,14 +142,10 @@ def _scan_zip(
     # torch.load hands archives with <prefix>/constants.pkl to torch.jit.load, whose C++
     # unpickler resolves only torch's own globals and TorchScript classes, never Python imports.
     jit = is_torch and any(e.name == f"{prefix}/constants.pkl" for e in entries)
-    code = [e.name for e in entries if "/code/" in f"/{e.name}" and e.name.endswith(".py")]
-    if code:
-        yield finding(
-            "torchscript-code",
-            f"TorchScript archive with {len(code)} code members; torch.jit.load runs them",
-            location.with_member(code[0]),
-            evidence=", ".join(code[:5]),
-        )
+    from mlchain.scan.torchscript import is_code_member, scan_archive_code
+
+    if is_torch or any(is_code_member(e.name) for e in entries):  # mlchain issue #14, item 1
+        yield from scan_archive_code(buf, entries, location)
     counts = Counter(e.raw_name for e in entries)
     for raw, n in counts.items():
         if n > 1:
@@ -253,11 +249,16 @@ def _scan_member(
         return
     if entry.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION):
         # miniz refuses encrypted members, but a loader holding the password does not; the
-        # bytes are still scanned as stored below in case the flag is a decoy.
+        # bytes are still scanned as stored below in case the flag is a decoy. A member a
+        # loader would unpickle fails the default gate (medium: no stock loader can open it,
+        # a custom one with the password could); any other member is only "not scanned"
+        # (mlchain issue #14, item 5).
+        unpickled = kind in _PICKLE_KINDS or kind == "npy"
         yield finding(
-            "archive-unsupported",
+            "archive-unsupported" if unpickled else "not-scanned",
             "member is marked encrypted; its real content cannot be inspected",
             loc,
+            severity=Severity.MEDIUM if unpickled else None,
         )
     if kind == "sniff":
         try:

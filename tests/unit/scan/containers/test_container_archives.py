@@ -114,7 +114,7 @@ def test_torchscript_code_is_reported() -> None:
     assert dispatch.sniff(data) is F.TORCHSCRIPT
     found = scan_bytes(data, F.TORCHSCRIPT)
     assert rules(found) == {"torchscript-code"}
-    assert found[0].severity is Severity.MEDIUM
+    assert found[0].severity is Severity.INFO  # operators checked: mlchain issue #14, item 1
 
 
 def test_npz_members_are_parsed() -> None:
@@ -351,3 +351,19 @@ def test_legacy_pickles_do_not_share_a_memo() -> None:
     data = pickle.dumps(0x1950A86A20F9469CFC6C, 2) + first + later * 3
     found = scan_bytes(data, F.PYTORCH_LEGACY)
     assert "parse-error" in rules(found)
+
+
+def test_encrypted_pickle_member_fails_the_gate_at_medium() -> None:
+    # mlchain issue #14, item 5: no stock loader opens it, so medium (not high); still fails.
+    data = build_zip([Member("a.pkl", b"\x80\x02N.", flags=0x0001)])
+    found = [f for f in scan_bytes(data, F.ZIP) if f.rule_id == "archive-unsupported"]
+    assert [f.severity for f in found] == [Severity.MEDIUM]
+
+
+def test_encrypted_data_member_is_only_not_scanned() -> None:
+    # mlchain issue #14, item 5: an encrypted member no loader unpickles is "not scanned" (info).
+    data = build_zip([Member("notes.bin", bytes(range(64)), flags=0x0001)])
+    found = scan_bytes(data, F.ZIP)
+    assert "archive-unsupported" not in rules(found)
+    encrypted = [f for f in found if "encrypted" in f.message]
+    assert [(f.rule_id, f.severity) for f in encrypted] == [("not-scanned", Severity.INFO)]
