@@ -1070,6 +1070,13 @@ def write_results(rows: list[dict[str, object]], results: Path, meta: dict[str, 
     """The Markdown table of docs/realworld.md."""
     built = [r for r in rows if "artifact" in r]
     failing = [r for r in built if r.get("exit") != 0]
+    seconds = sorted(float(r["seconds"]) for r in built if "seconds" in r)
+    if seconds:
+        meta = {
+            **meta,
+            "median": f"{seconds[len(seconds) // 2]:.2f}",
+            "total": f"{sum(seconds):.0f}",
+        }
     lines = [
         "# Real-world corpus: what mlchain says about what the libraries write",
         "",
@@ -1085,10 +1092,10 @@ def write_results(rows: list[dict[str, object]], results: Path, meta: dict[str, 
         f"Artifacts: {len(built)}; pass at `--fail-on medium`: {len(built) - len(failing)}; fail: {len(failing)}",
         "",
         "Time is the wall time of the whole `mlchain scan` process, Python start-up included",
-        f"({meta['startup']} s of it: the median of five `mlchain --version` runs, measured in the same",
-        "run; the machine is shared, so times vary). A folder artifact is scanned as one run;",
-        '"not scanned" counts its files that mlchain reported as not scanned (a reason is always',
-        "given).",
+        f"(`mlchain --version` alone takes {meta['startup']} s here; the scanners' imports add to it).",
+        f"Median scan time {meta.get('median', '?')} s, total {meta.get('total', '?')} s. The machine is",
+        'shared, so times vary. A folder artifact is scanned as one run; "not scanned" counts its',
+        "files that mlchain reported as not scanned (a reason is always given).",
         "",
         "| artifact | library | files | not scanned | max severity | rule ids | --fail-on medium | scan s |",
         "|---|---|---:|---:|---|---|---|---:|",
@@ -1114,7 +1121,13 @@ def write_results(rows: list[dict[str, object]], results: Path, meta: dict[str, 
             for r in skipped
         ]
     if failing:
-        lines += ["", "## Why the failures fail", "", NOTES.rstrip("\n")]
+        present = [
+            text
+            for key, text in NOTES.items()
+            if any(key in str(r.get("note", "")) for r in failing)
+        ]
+        if present:
+            lines += ["", "## Why the failures fail", "", *present]
         lines += ["", "## Findings at or above medium", ""]
         for r in failing:
             lines.append(
@@ -1145,18 +1158,20 @@ PENDING = {
 
 # Pickles of the gradient-boosting libraries' own classes: not allowlisted (see NOTES).
 UNREVIEWED = {
-    "xgboost/model.": "not allowlisted: native-parser state, see Notes",
-    "lightgbm/model.": "not allowlisted: native-parser state, see Notes",
-    "catboost/model.pkl": "not allowlisted: native-parser state, see Notes",
+    "xgboost/model.": "not allowlisted: native-parser state, see below",
+    "lightgbm/model.": "not allowlisted: native-parser state, see below",
+    "catboost/model.pkl": "not allowlisted: native-parser state, see below",
 }
 
-NOTES = """\
+NOTES = {
+    "pending h/formats": """\
 - **pending h/formats**: TorchScript archives (`torchscript-code` for merely having code
   members), TensorFlow SavedModels (`saved_model.pb` detected as a malformed ONNX model) and the
   formats reported as not scanned (Keras HDF5 `.h5`, TFLite, TF checkpoints, SavedModel
   `variables/`, `fingerprint.pb`, `keras_metadata.pb`) are issue 14 items 1, 4 and 6-9, which
   the "formats" branch implements; re-run after merging it (`--skip-build` rescans a kept
-  corpus).
+  corpus).""",
+    "native-parser": """\
 - **not allowlisted: native-parser state**: `pickle.dump`/`joblib.dump` of an XGBoost,
   LightGBM or CatBoost model rebuilds the library's Booster/estimator, whose `__setstate__`
   hands bytes from the pickle to the library's native model parser
@@ -1164,8 +1179,8 @@ NOTES = """\
   `CatBoost._load_from_string`). That is Python-inert (no callable, import or I/O chosen by the
   pickle) but not provably inert: its safety is the C++ parser's. mlchain keeps them high until
   someone reviews those loaders. The libraries' own formats written beside them (XGBoost JSON and
-  UBJSON, LightGBM text, CatBoost `.cbm`/JSON/ONNX) pass, and are what to ship.
-"""
+  UBJSON, LightGBM text, CatBoost `.cbm`/JSON/ONNX) pass, and are what to ship.""",
+}
 
 
 def _note(artifact: str, row: dict[str, object]) -> str:
@@ -1173,6 +1188,19 @@ def _note(artifact: str, row: dict[str, object]) -> str:
         return ""
     notes = {**PENDING, **UNREVIEWED}
     return next((why for key, why in notes.items() if key in artifact), "")
+
+
+def _meta() -> dict[str, str]:
+    from mlchain import __version__
+    from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+
+    return {
+        "startup": _startup(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "mlchain": __version__,
+        "allowlist": ALLOWLIST_VERSION,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1194,12 +1222,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "realworld.md")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw rows here")
     parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        help="only rewrite --results from the rows a previous run saved with --json",
+    )
+    parser.add_argument(
         "--skip-build",
         action="store_true",
         help="rescan the artifacts a previous run left in --work (e.g. after merging a scanner)",
     )
     args = parser.parse_args(argv)
 
+    if args.render is not None:
+        rows = json.loads(args.render.read_text())
+        write_results(rows, args.results, _meta())
+        return 0
     if args.command == "build":
         args.out.mkdir(parents=True, exist_ok=True)
         rows = build_group(args.group, args.out)
@@ -1272,17 +1310,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    from mlchain import __version__
-    from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
-
-    meta = {
-        "startup": _startup(),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "mlchain": __version__,
-        "allowlist": ALLOWLIST_VERSION,
-    }
-    write_results(rows, args.results, meta)
+    write_results(rows, args.results, _meta())
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     bad = [r for r in rows if "artifact" in r and r.get("exit") != 0]
