@@ -22,6 +22,12 @@ Steps, each feeding the policy's inputs (:class:`mlchain.policy.PolicyInputs`):
    scanned: that denies).
 4. **Unchanged.** Every file must still have the stamps it had at step 0 (a file swapped after
    being hashed and before being scanned changes its ctime): otherwise deny.
+
+Each file is **opened once** for steps 1-3 (:mod:`mlchain.pinned`): model-signing's hasher and
+the scanners read the descriptor opened right after the listing, never the name again, so a file
+renamed over the model's during the run is neither hashed nor scanned, and every byte is hashed
+once (mlchain issue #15, item 5; issue #19, item 7). A write into an opened file itself changes
+its ctime, which step 4 also checks on the open descriptor.
 5. **Decision.** The policy is evaluated (:func:`mlchain.policy.evaluate`); the gate's own checks
    above are added as rules. Anything missing, unreadable or unverifiable denies.
 
@@ -44,6 +50,7 @@ from mlchain.intoto import CYCLONEDX_BOM, MLCHAIN_SCAN_V1, SLSA_PROVENANCE_V1
 
 if TYPE_CHECKING:
     from mlchain.attest.verify import AttestationCheck
+    from mlchain.pinned import PinnedFiles
     from mlchain.policy import ModelPolicy, PolicyDecision
     from mlchain.policy.evaluate import RuleResult
     from mlchain.policy.schema import Authority
@@ -167,8 +174,6 @@ def run_gate(
     jobs: int = 0,
 ) -> GateResult:
     """List, verify, re-scan and decide. See the module docstring for the steps."""
-    from mlchain.policy import PolicyInputs, evaluate
-    from mlchain.policy.inputs import describe_model
     from mlchain.signing.tree import UnreadableModelError, list_model
 
     gate_rules: list[RuleResult] = []
@@ -178,6 +183,46 @@ def run_gate(
     except UnreadableModelError as exc:
         tree = None
         gate_rules.append(_rule("model-readable", False, exc.message))
+    with _pin(tree) as pins:
+        return _run_pinned(
+            model_path,
+            policy,
+            tree,
+            pins,
+            gate_rules,
+            signature,
+            attestations,
+            trust_config,
+            allow_symlinks,
+            jobs,
+        )
+
+
+@contextmanager
+def _pin(tree: ModelTree | None) -> Iterator[PinnedFiles]:
+    """Open each file of the model once for the whole run (mlchain issues #15.5, #19.7)."""
+    from mlchain.pinned import pinned
+
+    files = [] if tree is None else [(p, tree.stamps.get(r)) for r, p, d in tree.entries if not d]
+    with pinned(files) as pins:
+        yield pins
+
+
+def _run_pinned(
+    model_path: Path,
+    policy: ModelPolicy,
+    tree: ModelTree | None,
+    pins: PinnedFiles,
+    gate_rules: list[RuleResult],
+    signature: Path | None,
+    attestations: Sequence[Path],
+    trust_config: Path | None,
+    allow_symlinks: bool,
+    jobs: int,
+) -> GateResult:
+    from mlchain.policy import PolicyInputs, evaluate
+    from mlchain.policy.inputs import describe_model
+
     with _methods(policy, trust_config) as methods:
         verification = _verify_signature(model_path, signature, methods, allow_symlinks)
         checks = _verify_attestations(
@@ -198,7 +243,7 @@ def run_gate(
         scan, scan_source = _scan_input(model_path, policy, inputs.get("scan"), jobs)
         if policy.scan is not None:
             gate_rules += _coverage_rules(verification, scan, scan_source, tree)
-        changed = tree.changed()
+        changed = sorted(set(tree.changed()) | set(_pins_changed(tree, pins)))
         if changed:
             gate_rules.append(
                 _rule(
@@ -233,6 +278,18 @@ def run_gate(
             results=results,
         )
     return GateResult(decision, document, scan, provenance, sbom, model, scan_source)
+
+
+def _pins_changed(tree: ModelTree, pins: PinnedFiles) -> list[str]:
+    """Files written in place (or swapped before they were opened) since the listing."""
+    import os
+
+    moved = set(pins.changed())
+    if not moved:
+        return []
+    return [
+        rel for rel, path, is_dir in tree.entries if not is_dir and os.path.realpath(path) in moved
+    ]
 
 
 def _rule(name: str, passed: bool, message: str) -> RuleResult:

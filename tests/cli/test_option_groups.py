@@ -17,7 +17,7 @@ VERIFIER = [name for name, _, _ in options._VERIFIER_OPTIONS]
 
 def _command(name: str) -> Any:
     group: Any = typer.main.get_command(app)
-    return group.commands[name]
+    return group.get_command(None, name)  # commands are registered lazily (cli/__init__.py)
 
 
 def _help_of(command: Any, names: list[str]) -> dict[str, tuple[tuple[str, ...], str]]:

@@ -55,7 +55,7 @@ def _server() -> dict[str, Any]:
 
 def _scan_command() -> Any:
     group: Any = typer.main.get_command(app)
-    return group.commands["scan"]
+    return group.get_command(None, "scan")
 
 
 # --- Kubernetes ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The ``mlchain`` command line: the only place that parses arguments or picks exit codes.
 
-Command modules are imported here but import their heavy dependencies (sigstore, onnx, ...)
-only inside the command body, so ``mlchain --help`` and ``--version`` stay fast.
+Commands are registered lazily (:data:`COMMANDS`): only the invoked command's module is
+imported, and command modules import their heavy dependencies (sigstore, onnx, ...) only inside
+the command body, so ``mlchain --help``, ``--version`` and a one-file scan stay fast.
 """
 
 from __future__ import annotations
@@ -25,8 +26,83 @@ EXIT_CODES_HELP = (
 GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet", "--no-progress"})
 
 
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    # name: (module under mlchain.cli, attribute, the first line of the module's HELP)
+    "scan": (
+        "scan",
+        "scan",
+        "Scan model files and folders for unsafe content, without loading them.",
+    ),
+    "sign": (
+        "sign",
+        "sign",
+        "Sign a model file or folder (OpenSSF model signing, Sigstore bundle).",
+    ),
+    "verify": (
+        "verify",
+        "verify",
+        "Verify a model file or folder against its signature (OpenSSF model signing).",
+    ),
+    "provenance": (
+        "provenance",
+        "provenance",
+        "Describe how a model was built as an in-toto Statement v1 with a SLSA Provenance v1 "
+        "predicate.",
+    ),
+    "sbom": (
+        "sbom",
+        "sbom",
+        "Write a CycloneDX 1.6 ML-BOM for a model: the model with its model card,",
+    ),
+    "attest": (
+        "attest",
+        "attest",
+        "Scan a model and write an in-toto Statement v1 saying what the scan found (predicate",
+    ),
+    "verify-attestation": (
+        "verify_attestation",
+        "verify_attestation",
+        "Verify a signed attestation (provenance or scan attestation bundle) and check that its",
+    ),
+    "keygen": (
+        "keygen",
+        "keygen",
+        "Generate an EC P-256 key pair for `mlchain sign --key` and `mlchain verify --key`.",
+    ),
+    "policy": (
+        "policy",
+        "app",
+        "Check saved results against a model policy, or write a starter policy.",
+    ),
+}
+"""Every command, in ``--help`` order. A command's module (and its options) is imported only when
+that command runs: ``mlchain scan`` never imports signing, policy or attestation code, and
+``--help`` lists the commands from this table alone (mlchain issue #19, item 6). A test checks
+the help lines against each module's ``HELP``."""
+
+_NO_ARGS_HELP = frozenset(COMMANDS) - {"keygen", "policy"}
+
+
+def load_command(name: str) -> Any:
+    """Import one command's module and build its click command (``None``: no such command)."""
+    import importlib
+
+    entry = COMMANDS.get(name)
+    if entry is None:
+        return None
+    module = importlib.import_module(f"mlchain.cli.{entry[0]}")
+    target = getattr(module, entry[1])
+    if isinstance(target, typer.Typer):  # a group of its own (``policy``)
+        group = typer.main.get_group(target)
+        group.name, group.help = name, module.HELP
+        return group
+    single = typer.Typer(rich_markup_mode=None, add_completion=False)
+    single.command(name=name, no_args_is_help=name in _NO_ARGS_HELP, help=module.HELP)(target)
+    return typer.main.get_command(single)
+
+
 class _Group(TyperGroup):
-    """The root group, which also accepts ``-v``/``-q`` after the subcommand.
+    """The root group: commands load on first use, and ``-v``/``-q`` may follow the subcommand.
 
     Users of kubectl, trivy and cosign type global flags anywhere (``mlchain scan -q models/``).
     """
@@ -34,6 +110,28 @@ class _Group(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         """Move global flags that follow the subcommand in front of it, then parse."""
         return super().parse_args(ctx, hoist_global_flags(self, ctx, args))
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command's name, without importing any."""
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command, built (and its module imported) on first use."""
+        if cmd_name not in self.commands:
+            command = load_command(cmd_name)
+            if command is None:
+                return None
+            self.commands[cmd_name] = command
+        return self.commands[cmd_name]
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """List the commands from :data:`COMMANDS` (importing none of them)."""
+        from typer._click.utils import make_default_short_help
+
+        limit = formatter.width - 6 - max(len(n) for n in COMMANDS)
+        rows = [(n, make_default_short_help(COMMANDS[n][2], limit)) for n in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def hoist_global_flags(group: Any, ctx: Any, args: list[str]) -> list[str]:
@@ -135,37 +233,6 @@ def _root(
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-
-
-def _register() -> None:
-    from mlchain.cli import (
-        attest,
-        keygen,
-        policy,
-        provenance,
-        sbom,
-        scan,
-        sign,
-        verify,
-        verify_attestation,
-    )
-
-    app.command(name="scan", no_args_is_help=True, help=scan.HELP)(scan.scan)
-    app.command(name="sign", no_args_is_help=True, help=sign.HELP)(sign.sign)
-    app.command(name="verify", no_args_is_help=True, help=verify.HELP)(verify.verify)
-    app.add_typer(policy.app, name="policy", help=policy.HELP)
-    app.command(name="provenance", no_args_is_help=True, help=provenance.HELP)(
-        provenance.provenance
-    )
-    app.command(name="sbom", no_args_is_help=True, help=sbom.HELP)(sbom.sbom)
-    app.command(name="attest", no_args_is_help=True, help=attest.HELP)(attest.attest)
-    app.command(name="verify-attestation", no_args_is_help=True, help=verify_attestation.HELP)(
-        verify_attestation.verify_attestation
-    )
-    app.command(name="keygen", help=keygen.HELP)(keygen.keygen)
-
-
-_register()
 
 
 def main() -> None:

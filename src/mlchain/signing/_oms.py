@@ -155,3 +155,43 @@ def watched_reads(count: Callable[[int], None], check: Callable[[], None]) -> It
             hashing_io.open = previous  # type: ignore[attr-defined]
         else:
             del hashing_io.open  # type: ignore[attr-defined]
+
+
+def read_pinned_files(config: Any) -> None:
+    """Make ``config`` hash every file pinned by the gate through its pinned descriptor.
+
+    model-signing's per-file serializer builds one ``io.SimpleFileHasher`` per file through its
+    private ``_serializer._hasher_factory``; each such hasher whose file is pinned
+    (:func:`mlchain.pinned.active`) gets a ``compute`` that feeds the *same* content hasher (so
+    the digest is exactly model-signing's) from the pinned descriptor instead of re-opening the
+    name. Other hashers (blake3, shards, files not pinned) are model-signing's own, untouched.
+    """
+    from model_signing._hashing import io as oms_io
+    from model_signing._serialization import file as oms_file
+
+    from mlchain.pinned import active, hash_fd
+
+    pins = active()
+    serializer = getattr(config, "_serializer", None)
+    if pins is None or not isinstance(serializer, oms_file.Serializer):
+        return
+    inner = serializer._hasher_factory
+
+    def factory(path: Path) -> Any:
+        hasher = inner(path)
+        fd = pins.fd(path)
+        if fd is None or type(hasher) is not oms_io.SimpleFileHasher:
+            return hasher
+
+        def compute() -> Any:
+            from model_signing._hashing import hashing as oms_hashing
+
+            engine = hasher._content_hasher
+            engine.reset()
+            hash_fd(fd, engine)
+            return oms_hashing.Digest(hasher.digest_name, engine.compute().digest_value)
+
+        hasher.compute = compute  # type: ignore[method-assign]
+        return hasher
+
+    serializer._hasher_factory = factory

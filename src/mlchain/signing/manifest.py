@@ -54,6 +54,7 @@ def hash_model(config: Any, model_path: Path, tree: ModelTree | None = None) -> 
 
     listing = tree if tree is not None else list_model(model_path)
     inputs = listing.hash_inputs()
+    _oms.read_pinned_files(config)  # the gate's one open of each file (mlchain issue #15, 5)
     # Interruptible within a 1 MiB read, with progress for a front end (signing/hashwatch.py).
     return run_hashing(lambda: config.hash(model_path, files_to_hash=inputs), inputs)
 
