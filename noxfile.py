@@ -91,7 +91,7 @@ def fuzz(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-def realworld(session: nox.Session) -> None:
+def formats(session: nox.Session) -> None:
     """Rebuild the real-library fixtures (TensorFlow, Keras, torch, skops...) and print the table.
 
     Not part of tests or CI: the libraries are heavy, so their small outputs are committed.
@@ -103,3 +103,30 @@ def realworld(session: nox.Session) -> None:
     for area in ("torchscript", "savedmodel", "hdf5", "tflite", "skops", "mldata"):
         session.run("python", "fixtures/generate.py", area)
     session.run("python", "fixtures/formats_table.py")
+
+
+@nox.session(python=False)
+def realworld(session: nox.Session) -> None:
+    """Real-world corpus (not part of tests or CI): writes docs/realworld.md.
+
+    Builds artifacts with the real libraries (torch 2.13.0 CPU, transformers 4 and 5, Keras,
+    TensorFlow, ...) in three environments under .nox/realworld-envs (pip only; models are built
+    from configs, nothing is downloaded) and scans each with mlchain. Extra arguments go to
+    benchmarks/realworld.py (e.g. `-- --python tf=/path/to/python` to reuse an environment).
+    """
+    venv = ".nox/realworld-venv"
+    session.run("python", "-m", "venv", venv, external=True)
+    py = f"{venv}/bin/python"
+    session.run(py, "-m", "pip", "install", "--quiet", "-e", ".", external=True)
+    session.run(
+        py,
+        "benchmarks/realworld.py",
+        "--envs",
+        ".nox/realworld-envs",
+        "--work",
+        ".nox/realworld-corpus",
+        "--results",
+        "docs/realworld.md",
+        *session.posargs,
+        external=True,
+    )

@@ -1081,6 +1081,150 @@ _TRAINING_ENTRIES: list[Entry] = [
     ),
 ]
 
+# ------------------------------------------------------------------------- real-world corpus --
+# Added from benchmarks/realworld.py (issue 14 acceptance): classes that fitted scikit-learn
+# models pickle beside the estimators above. Read in scikit-learn 1.9.1 (sklearn/_loss/*.py,
+# _loss.pyx.tp, ensemble/_hist_gradient_boosting/{binning,predictor}.py,
+# neighbors/_binary_tree.pxi.tp, metrics/_dist_metrics.pyx.tp); regression test:
+# tests/unit/scan/test_realworld_allowlist.py on fixtures/realworld/.
+
+_SK_LOSS_PLAIN = (
+    "loss/link helper rebuilt by NEWOBJ + BUILD: no __new__/__setstate__/__getattr__/__del__ on "
+    "its MRO, so BUILD is a __dict__ update (its closs, link and Interval attributes are "
+    "themselves rebuilt from reviewed entries)"
+)
+_SK_CY_LOSS = (
+    "Cython loss object: CyLossFunction.__reduce__ is (cls, ()) or (cls, (param,)); tp_new "
+    "allocates the empty object and __init__ stores the float parameter (no __cinit__, no "
+    "__setstate__)"
+)
+_SK_TREES = frozenset(
+    {
+        ("sklearn.neighbors._kd_tree", "KDTree"),
+        ("sklearn.neighbors._kd_tree", "KDTree64"),
+        ("sklearn.neighbors._kd_tree", "KDTree32"),
+        ("sklearn.neighbors._ball_tree", "BallTree"),
+        ("sklearn.neighbors._ball_tree", "BallTree64"),
+        ("sklearn.neighbors._ball_tree", "BallTree32"),
+    }
+)
+_SK_METRIC_NAMES = (
+    "Euclidean",
+    "SEuclidean",
+    "Manhattan",
+    "Chebyshev",
+    "Minkowski",
+    "Mahalanobis",
+    "Hamming",
+    "Canberra",
+    "BrayCurtis",
+    "Jaccard",
+    "Matching",
+    "Dice",
+    "Kulsinski",
+    "RogersTanimoto",
+    "RussellRao",
+    "SokalMichener",
+    "SokalSneath",
+    "Haversine",
+)
+# PyFuncDistance is deliberately absent: its state carries a Python callable and kwargs.
+_SK_METRICS = frozenset(
+    ("sklearn.metrics._dist_metrics", f"{name}Distance{bits}")
+    for name in _SK_METRIC_NAMES
+    for bits in ("64", "32")
+)
+_SK_NEWOBJ = (
+    "Cython helper newObj(cls) returns cls.__new__(cls) (tp_new: an empty object); admitted only "
+    "with a reviewed {what} class as its argument, whose __setstate__ then applies the state"
+)
+_REALWORLD_ENTRIES: list[Entry] = [
+    _e("sklearn._loss.link.Interval", _DATACLASS, _SKLEARN, new=NOTHING),
+    *(
+        _e(f"sklearn._loss.link.{name}", _SK_LOSS_PLAIN, _SKLEARN, new=NOTHING)
+        for name in ("IdentityLink", "LogLink", "LogitLink", "HalfLogitLink")
+    ),
+    *(
+        _e(f"sklearn._loss.loss.{name}", _SK_LOSS_PLAIN, _SKLEARN, new=NOTHING)
+        for name in (
+            "HalfSquaredError",
+            "AbsoluteError",
+            "PinballLoss",
+            "HuberLoss",
+            "HalfPoissonLoss",
+            "HalfGammaLoss",
+            "HalfTweedieLoss",
+            "HalfTweedieLossIdentity",
+            "HalfBinomialLoss",
+            "ExponentialLoss",
+        )
+    ),
+    *(
+        _e(f"sklearn._loss._loss.{name}", _SK_CY_LOSS, _SKLEARN, call=PLAIN)
+        for name in (
+            "CyHalfSquaredError",
+            "CyAbsoluteError",
+            "CyPinballLoss",
+            "CyHuberLoss",
+            "CyHalfPoissonLoss",
+            "CyHalfGammaLoss",
+            "CyHalfTweedieLoss",
+            "CyHalfTweedieLossIdentity",
+            "CyHalfBinomialLoss",
+            "CyExponentialLoss",
+        )
+    ),
+    _e(
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        _SK_EST,
+        _SKLEARN,
+        new=NOTHING,
+    ),
+    _e(
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "TreePredictor.__setstate__ updates __dict__ (object has no __setstate__ to defer to) "
+        "and casts the nodes array to the predictor record dtype with casting='same_kind' "
+        "(a copy proportional to the array); no __new__/__getattr__/__del__",
+        _SKLEARN,
+        new=NOTHING,
+    ),
+    *(
+        _e(
+            f"{module}.newObj",
+            _SK_NEWOBJ.format(what="KDTree/BallTree"),
+            _SKLEARN,
+            call=_first_class(_SK_TREES, "KDTree/BallTree"),
+        )
+        for module in ("sklearn.neighbors._kd_tree", "sklearn.neighbors._ball_tree")
+    ),
+    *(
+        _ref(
+            f"{module}.{name}",
+            "Cython neighbours tree, created only through newObj; BinaryTree.__setstate__ assigns "
+            "typed array and int fields (Cython checks their types), keeps a DistanceMetric "
+            "instance and np.asarray/np.sum's the optional sample weights",
+            _SKLEARN,
+        )
+        for module, name in sorted(_SK_TREES)
+    ),
+    _e(
+        "sklearn.metrics._dist_metrics.newObj",
+        _SK_NEWOBJ.format(what="DistanceMetric"),
+        _SKLEARN,
+        call=_first_class(_SK_METRICS, "DistanceMetric"),
+    ),
+    *(
+        _ref(
+            f"{module}.{name}",
+            "Cython distance metric, created only through newObj; DistanceMetric.__setstate__ "
+            "assigns p and the vec/mat arrays (Mahalanobis also allocates a buffer of "
+            "mat.shape[0] floats, bounded by the array it was given)",
+            _SKLEARN,
+        )
+        for module, name in sorted(_SK_METRICS)
+    ),
+]
+
 ENTRIES: tuple[Entry, ...] = (
     *_BUILTINS,
     *_STDLIB,
@@ -1090,5 +1234,6 @@ ENTRIES: tuple[Entry, ...] = (
     *_PANDAS_ENTRIES,
     *_SKLEARN_ENTRIES,
     *_TRAINING_ENTRIES,
+    *_REALWORLD_ENTRIES,
 )
 """Every entry, grouped by library (the order of docs/allowlist.md)."""
