@@ -21,7 +21,7 @@ from mlchain.cli import console
 from mlchain.cli.review import Review, load_review
 from mlchain.errors import OutputError, UsageError
 from mlchain.models import ScanReport, ScanResult, Severity
-from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+from mlchain.scan.pickle.version import ALLOWLIST_VERSION
 
 if TYPE_CHECKING:
     from mlchain.output.jsonl import JsonlWriter

@@ -21,7 +21,7 @@ from mlchain.scan import detect as detection  # as a module: tests replace its r
 from mlchain.scan.base import Artifact, Outcome, ScanContext, ScanOptions, Skip, finding
 from mlchain.scan.inert import named_file_pickle
 from mlchain.scan.magic import NAMED_FORMATS
-from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+from mlchain.scan.pickle.version import ALLOWLIST_VERSION
 from mlchain.scan.registry import UNSCANNED, scanner_for
 from mlchain.scan.walk import Entry, walk
 from mlchain.sources.hfcache import locate

@@ -46,7 +46,7 @@ from mlchain.report import result_from_dict, result_to_dict
 from mlchain.rules import RULES
 from mlchain.scan.base import ScanOptions
 from mlchain.scan.digest import file_digest
-from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+from mlchain.scan.pickle.version import ALLOWLIST_VERSION
 from mlchain.scan.walk import Entry
 
 CACHE_FILE = "mlchain-scan-cache.sqlite3"

@@ -4,7 +4,7 @@ Public API (stable; the container scanners build on it):
 
 * :func:`scan_pickle` and :class:`PickleScan` (:mod:`.vm`) scan one raw pickle stream.
 * :class:`PickleScanner` (:mod:`.scanner`) is the registered scanner for raw pickle files.
-* :data:`ALLOWLIST_VERSION` (:mod:`.allowlist`) identifies the allowlist behind a verdict.
+* :data:`ALLOWLIST_VERSION` (:mod:`.version`) identifies the allowlist behind a verdict.
 
 Inside, :mod:`.vm` drives passes of :class:`~.machine.Machine` (one pass over a stream), whose
 opcode handlers live in :mod:`.opcodes`; :mod:`.verdict` grades the globals a pass saw and
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+from mlchain.scan.pickle.version import ALLOWLIST_VERSION
 
 __all__ = ["ALLOWLIST_VERSION", "PickleScan", "scan_pickle"]
 

@@ -21,8 +21,8 @@ Each :class:`Entry` records *how* the global may be used and *why* that use is i
 The entries live in :mod:`mlchain.scan.pickle.allowlist_data`; ``docs/allowlist.md`` is generated
 from them (``docs/gen_allowlist.py``) and a drift test keeps the two equal. Users extend the list
 only with ``--allow-global module.name`` (``ScanOptions.allow_globals``), never from a file shipped
-next to the model. Bump :data:`ALLOWLIST_VERSION` on every change: it is recorded in reports and
-in the cache key, so a verdict can be traced to the list that produced it.
+next to the model. Bump :data:`ALLOWLIST_VERSION` (in :mod:`.version`) on every change: it is
+recorded in reports and in the cache key, so a verdict can be traced to the list that produced it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from mlchain.scan.pickle.allowlist_shapes import (
     is_plain,
 )
 from mlchain.scan.pickle.values import Global, SDict
+from mlchain.scan.pickle.version import ALLOWLIST_VERSION
 
 __all__ = [
     "ALLOWLIST",
@@ -58,7 +59,6 @@ __all__ = [
     "use_is_inert",
 ]
 
-ALLOWLIST_VERSION = "2026.12.2"
 
 # ------------------------------------------------------------------------- the list ------------
 
