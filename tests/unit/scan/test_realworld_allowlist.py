@@ -23,6 +23,7 @@ from mlchain.scan import scan_paths
 from mlchain.scan.base import ScanContext, ScanOptions
 from mlchain.scan.pickle import scan_pickle
 from mlchain.scan.pickle.allowlist import ALLOWLIST_VERSION
+from pickle_vm_helpers import InertStub
 
 REALWORLD = FIXTURES / "realworld"
 MANIFEST = json.loads((REALWORLD / "MANIFEST.json").read_text(encoding="utf-8"))
@@ -99,38 +100,13 @@ def test_realworld_pickle_carries_the_reviewed_classes(name: str) -> None:
     assert findings == []
 
 
-class _Stub:
-    """Inert stand-in for every global (records nothing, runs nothing)."""
-
-    def __new__(cls, *args: object, **kwargs: object) -> _Stub:
-        return object.__new__(cls)
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def __call__(self, *args: object, **kwargs: object) -> _Stub:
-        return _Stub()
-
-    def __setstate__(self, state: object) -> None:
-        pass
-
-    def __setitem__(self, key: object, value: object) -> None:
-        pass
-
-    def append(self, item: object) -> None:
-        pass
-
-    def extend(self, items: object) -> None:
-        pass
-
-
 def _cpython_asked(data: bytes) -> set[str]:
     asked: set[str] = set()
 
     class Recorder(pickle.Unpickler):  # noqa: TID251 - stub-only recording loader
         def find_class(self, module: str, name: str) -> type:
             asked.add(f"{module}.{name}")
-            return _Stub
+            return InertStub
 
     Recorder(io.BytesIO(data)).load()  # stubs only: find_class imports nothing
     return asked

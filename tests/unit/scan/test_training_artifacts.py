@@ -22,6 +22,7 @@ from mlchain.models import Location, Severity
 from mlchain.scan import scan_paths
 from mlchain.scan.base import ScanContext, ScanOptions
 from mlchain.scan.pickle import scan_pickle
+from pickle_vm_helpers import InertStub
 
 TRAINING = FIXTURES / "training" / "benign"
 MANIFEST = json.loads((TRAINING / "MANIFEST.json").read_text(encoding="utf-8"))
@@ -150,31 +151,6 @@ def test_transformers_checkpoint_files_are_scanned_as_torch_zips() -> None:
         assert report.max_severity is None or report.max_severity < Severity.MEDIUM
 
 
-class _Stub:
-    """Inert stand-in for every global: accepts any construction, call or state."""
-
-    def __new__(cls, *args: object, **kwargs: object) -> _Stub:
-        return object.__new__(cls)
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def __call__(self, *args: object, **kwargs: object) -> _Stub:
-        return _Stub()
-
-    def __setstate__(self, state: object) -> None:
-        pass
-
-    def __setitem__(self, key: object, value: object) -> None:
-        pass
-
-    def append(self, item: object) -> None:
-        pass
-
-    def extend(self, items: object) -> None:
-        pass
-
-
 def _cpython_asked(data: bytes) -> tuple[set[str], bool]:
     """Globals CPython's unpickler asks find_class for (stubs only, nothing is imported)."""
     asked: set[str] = set()
@@ -182,10 +158,10 @@ def _cpython_asked(data: bytes) -> tuple[set[str], bool]:
     class Recorder(pickle.Unpickler):  # noqa: TID251 - stub-only recording loader
         def find_class(self, module: str, name: str) -> type:
             asked.add(f"{module}.{name}")
-            return _Stub
+            return InertStub
 
         def persistent_load(self, pid: object) -> object:
-            return _Stub()
+            return InertStub()
 
     try:
         Recorder(io.BytesIO(data)).load()  # stubs only: find_class imports nothing

@@ -1,8 +1,8 @@
 r"""Evaluate, exactly and without running anything from the file, values built while loading.
 
 A pickle can compute the bytes it hands to a nested deserializer (``torch.storage.
-_load_from_bytes``, ``pickle.loads``, ``torch.load(io.BytesIO(...))``...) instead of storing them
-as a constant: ``bytes([...])``, ``str.encode(..., 'latin-1')``, ``codecs.encode``,
+_load_from_bytes``, ``pickle.loads``, ``torch.load`` of an ``io.BytesIO``...) instead of
+storing them as a constant: ``bytes([...])``, ``str.encode(..., 'latin-1')``, ``codecs.encode``,
 ``bytes.fromhex``, ``b''.join``, ``operator.add``, ``base64.b64decode``, ``zlib.decompress``,
 memo aliasing and lists mutated after a reference was taken. :func:`evaluate` folds such a
 symbolic value into the concrete Python value the loader would compute, using only a table of

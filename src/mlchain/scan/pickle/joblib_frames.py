@@ -82,7 +82,7 @@ def array_frame(instance: object, state: object, data: Buffer, pos: int, end: in
     if layout.hasobject:
         if allow_mmap:
             raise FrameError(
-                "object array marked allow_mmap: joblib.load(mmap_mode=...) maps it as raw "
+                "object array marked allow_mmap: joblib.load with mmap_mode maps it as raw "
                 "bytes and plain joblib.load unpickles it, so the two read different streams"
             )
         _count(attrs["shape"], strict=False)

@@ -26,37 +26,9 @@ from fixtures.gen_pickle import MALICIOUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pickle_vm_helpers import run
+from pickle_vm_helpers import InertStub, run
 
 FIXTURES = Path(__file__).resolve().parents[4] / "fixtures" / "pickle"
-
-
-class _Stub:
-    """Inert stand-in for every imported global (a type, so NEWOBJ accepts it)."""
-
-    def __new__(cls, *args: object, **kwargs: object) -> _Stub:
-        return object.__new__(_Stub)
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def __call__(self, *args: object, **kwargs: object) -> _Stub:
-        return _Stub()
-
-    def __setstate__(self, state: object) -> None:
-        pass
-
-    def __setitem__(self, key: object, value: object) -> None:
-        pass
-
-    def append(self, item: object) -> None:
-        pass
-
-    def extend(self, items: object) -> None:
-        pass
-
-    def add(self, item: object) -> None:
-        pass
 
 
 class _WholeBuffer(io.RawIOBase):
@@ -96,10 +68,10 @@ def _asked(
     class Recorder(base):  # type: ignore[valid-type,misc]  # noqa: TID251, S301 - stub-only recording loader (module doc)
         def find_class(self, module: str, name: str) -> type:
             asked.add((module, name))
-            return _Stub
+            return InertStub
 
         def persistent_load(self, pid: object) -> object:
-            return _Stub()
+            return InertStub()
 
     unpickler = Recorder(handle)  # type: ignore[arg-type]
     while True:
