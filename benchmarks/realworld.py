@@ -1142,52 +1142,19 @@ def write_results(rows: list[dict[str, object]], results: Path, meta: dict[str, 
     results.write_text("\n".join(lines) + "\n")
 
 
-# Artifacts whose format is being added on another branch (issue 14, items 1, 4, 6-9): their
-# findings are recorded as pending rather than as a false alarm of the merged scanners.
-PENDING = {
-    "torchscript": "pending h/formats (TorchScript)",
-    "keras3/legacy.h5": "pending h/formats (Keras HDF5)",
-    "tf_keras/model.h5": "pending h/formats (Keras HDF5)",
-    "tf_keras/savedmodel": "pending h/formats (SavedModel)",
-    "keras3/exported-savedmodel": "pending h/formats (SavedModel)",
-    "tensorflow/savedmodel": "pending h/formats (SavedModel)",
-    ".tflite": "pending h/formats (TFLite)",
-    ".skops": "pending h/formats (skops)",
-}
-
-
-# Pickles of the gradient-boosting libraries' own classes: not allowlisted (see NOTES).
-UNREVIEWED = {
-    "xgboost/model.": "not allowlisted: native-parser state, see below",
-    "lightgbm/model.": "not allowlisted: native-parser state, see below",
-    "catboost/model.pkl": "not allowlisted: native-parser state, see below",
-}
-
-NOTES = {
-    "pending h/formats": """\
-- **pending h/formats**: TorchScript archives (`torchscript-code` for merely having code
-  members), TensorFlow SavedModels (`saved_model.pb` detected as a malformed ONNX model) and the
-  formats reported as not scanned (Keras HDF5 `.h5`, TFLite, TF checkpoints, SavedModel
-  `variables/`, `fingerprint.pb`, `keras_metadata.pb`) are issue 14 items 1, 4 and 6-9, which
-  the "formats" branch implements; re-run after merging it (`--skip-build` rescans a kept
-  corpus).""",
-    "native-parser": """\
-- **not allowlisted: native-parser state**: `pickle.dump`/`joblib.dump` of an XGBoost,
-  LightGBM or CatBoost model rebuilds the library's Booster/estimator, whose `__setstate__`
-  hands bytes from the pickle to the library's native model parser
-  (`XGBoosterUnserializeFromBuffer`, `LGBM_BoosterLoadModelFromString`,
-  `CatBoost._load_from_string`). That is Python-inert (no callable, import or I/O chosen by the
-  pickle) but not provably inert: its safety is the C++ parser's. mlchain keeps them high until
-  someone reviews those loaders. The libraries' own formats written beside them (XGBoost JSON and
-  UBJSON, LightGBM text, CatBoost `.cbm`/JSON/ONNX) pass, and are what to ship.""",
-}
+# Known, explained failures: artifact substring -> note shown beside the verdict, and note key
+# -> paragraph under "Notes". Empty since allowlist 2026.12.3: the formats branch was merged
+# (TorchScript, SavedModel, HDF5, TFLite, skops) and the XGBoost/LightGBM/CatBoost pickles were
+# reviewed (src/mlchain/scan/pickle/allowlist_data.py, "Gradient-boosting libraries"). A new
+# entry here is a false alarm someone has explained, not fixed: keep the list short.
+EXPLAINED: dict[str, str] = {}
+NOTES: dict[str, str] = {}
 
 
 def _note(artifact: str, row: dict[str, object]) -> str:
     if row.get("exit") == 0:
         return ""
-    notes = {**PENDING, **UNREVIEWED}
-    return next((why for key, why in notes.items() if key in artifact), "")
+    return next((why for key, why in EXPLAINED.items() if key in artifact), "")
 
 
 def _meta() -> dict[str, str]:

@@ -3,9 +3,11 @@
 ``benchmarks/realworld.py`` found (Hist)GradientBoosting and nearest-neighbour pickles failing
 ``--fail-on medium``: their loss/link objects, ``_BinMapper``, ``TreePredictor``, the Cython
 loss objects and the ``KDTree``/``BallTree``/``DistanceMetric`` objects rebuilt through the
-Cython ``newObj`` helpers were not on the allowlist. The files in ``fixtures/realworld/`` were
-written by scikit-learn 1.9.1 (``fixtures/gen_realworld.py``; versions in its README). The new
-entries admit those globals only in the shapes scikit-learn writes; the other shapes stay high.
+Cython ``newObj`` helpers were not on the allowlist; nor were multiclass HistGradientBoosting
+(Cython's generated ``__pyx_unpickle_CyHalfMultinomialLoss``) and the XGBoost, LightGBM and
+CatBoost estimators and boosters. The files in ``fixtures/realworld/`` were written by the real
+libraries (``fixtures/gen_realworld.py``; versions in its README and MANIFEST.json). The new
+entries admit those globals only in the shapes the libraries write; the other shapes stay high.
 """
 
 from __future__ import annotations
@@ -64,6 +66,20 @@ EXPECTED_GLOBALS: dict[str, set[str]] = {
         "sklearn.metrics._dist_metrics.ManhattanDistance64",
     },
     "nn_ball_tree_haversine.pkl": {"sklearn.metrics._dist_metrics.HaversineDistance64"},
+    "hgb_multiclass.pkl": {
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss._loss.__pyx_unpickle_CyHalfMultinomialLoss",
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+    },
+    "xgb_classifier.pkl": {"xgboost.sklearn.XGBClassifier", "xgboost.core.Booster"},
+    "xgb_regressor.pkl": {"xgboost.sklearn.XGBRegressor", "xgboost.core.Booster"},
+    "xgb_booster.pkl": {"xgboost.core.Booster", "builtins.bytearray"},
+    "lgbm_classifier.pkl": {"lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster"},
+    "lgbm_regressor.pkl": {"lightgbm.sklearn.LGBMRegressor", "lightgbm.basic.Booster"},
+    "lgbm_booster.pkl": {"lightgbm.basic.Booster", "collections.defaultdict"},
+    "catboost_classifier.pkl": {"catboost.core.CatBoostClassifier"},
+    "catboost_regressor.pkl": {"catboost.core.CatBoostRegressor"},
 }
 
 
@@ -75,12 +91,13 @@ def _scan(data: bytes) -> tuple[set[str], list[tuple[str, Severity, str]]]:
 
 
 def test_the_fixtures_are_the_committed_set() -> None:
-    assert len(FILES) == 11
+    assert len(FILES) == 23
     assert all(p.is_file() for p in FILES)
     assert MANIFEST["versions"]["scikit-learn"] == "1.9.1"
+    assert MANIFEST["versions"]["xgboost"] == "3.2.0"
     total = sum(p.stat().st_size for p in REALWORLD.iterdir() if p.is_file())
     assert total < 2 * 1024 * 1024
-    assert ALLOWLIST_VERSION >= "2026.12.2"
+    assert ALLOWLIST_VERSION >= "2026.12.3"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -196,10 +213,74 @@ def test_rebuilt_only_classes_called_with_arguments_are_high(cls: str) -> None:
     assert _loud(_call(cls, b"(I1\nI2\nt"))
 
 
-def test_multinomial_loss_stays_unreviewed() -> None:
-    """CyHalfMultinomialLoss pickles through Cython's generated unpickler: not reviewed here."""
+def test_multinomial_unpickler_with_its_own_class_is_quiet() -> None:
     data = _call(
         "sklearn._loss._loss.__pyx_unpickle_CyHalfMultinomialLoss",
-        b"(" + _g("sklearn._loss._loss.CyHalfMultinomialLoss") + b"I1\nNt",
+        b"(" + _g("sklearn._loss._loss.CyHalfMultinomialLoss") + b"J\x44\x04\x3b\x0e)t",
+    )
+    assert _loud(data) == []
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        # CyHalfMultinomialLoss.__new__(cls) takes that class only; anything else is unreviewed.
+        "sklearn._loss._loss.CyHalfBinomialLoss",
+        "builtins.object",
+        "collections.OrderedDict",
+    ],
+)
+def test_multinomial_unpickler_with_another_class_is_high(cls: str) -> None:
+    """mlchain issue #14: the Cython unpickler is allowlisted with its own class only."""
+    data = _call(
+        "sklearn._loss._loss.__pyx_unpickle_CyHalfMultinomialLoss",
+        b"(" + _g(cls) + b"J\x44\x04\x3b\x0e)t",
     )
     assert _loud(data)
+
+
+def test_cython_multinomial_class_called_directly_is_high() -> None:
+    """The class itself is reference-only: calling it was not reviewed."""
+    assert _loud(_call("sklearn._loss._loss.CyHalfMultinomialLoss", b")"))
+
+
+# ------------------------------------------------------ gradient-boosting libraries' shapes ----
+
+_GBM_CLASSES = [
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMRegressor",
+    "catboost.core.CatBoostClassifier",
+]
+
+
+def _newobj_build(cls: str, state: bytes) -> bytes:
+    """Protocol 2: cls.__new__(cls), then BUILD with ``state``, as the libraries' pickles do."""
+    return b"\x80\x02" + _g(cls) + b")\x81" + state + b"b."
+
+
+@pytest.mark.parametrize("cls", _GBM_CLASSES)
+def test_gbm_class_rebuilt_with_plain_state_is_quiet(cls: str) -> None:
+    assert _loud(_newobj_build(cls, b"}(S'best_iteration'\nI1\nu")) == []
+
+
+@pytest.mark.parametrize("cls", _GBM_CLASSES)
+def test_gbm_class_called_is_high(cls: str) -> None:
+    """The entries review NEWOBJ + BUILD only; calling the class runs __init__ (not reviewed)."""
+    assert _loud(_call(cls, b"(S'model.json'\nt"))
+
+
+@pytest.mark.parametrize("cls", _GBM_CLASSES)
+def test_payload_in_gbm_state_is_critical(cls: str) -> None:
+    """An allowlisted booster does not launder what its state carries."""
+    payload = _g("os.system") + b"(S'id'\ntR"
+    findings = _loud(_newobj_build(cls, b"}(S'objective'\n" + payload + b"u"))
+    assert any(sev is Severity.CRITICAL for _, sev, _ in findings), findings
+
+
+def test_xgboost_handle_built_by_an_unreviewed_call_is_high() -> None:
+    """The bytearray xgboost writes is allowlisted; a handle from anything else is not."""
+    handle = _g("numpy.memmap") + b"(S'/tmp/x'\ntR"
+    loud = _loud(_newobj_build("xgboost.core.Booster", b"}(S'handle'\n" + handle + b"u"))
+    assert loud

@@ -1223,6 +1223,91 @@ _REALWORLD_ENTRIES: list[Entry] = [
         )
         for module, name in sorted(_SK_METRICS)
     ),
+    # Multiclass (Hist)GradientBoosting: the multinomial loss is a Cython class without fields,
+    # pickled by Cython's generated __reduce_cython__.
+    _e("sklearn._loss.link.MultinomialLogit", _SK_LOSS_PLAIN, _SKLEARN, new=NOTHING),
+    _e("sklearn._loss.loss.HalfMultinomialLoss", _SK_LOSS_PLAIN, _SKLEARN, new=NOTHING),
+    _e(
+        "sklearn._loss._loss.__pyx_unpickle_CyHalfMultinomialLoss",
+        "Cython-generated unpickler: checks the layout checksum (PickleError otherwise), then "
+        "CyHalfMultinomialLoss.__new__(cls), a TypeError unless cls is that class or a subtype; "
+        "the state must be a tuple, and the class has no fields and no __dict__ to update",
+        _SKLEARN,
+        call=_first_class(
+            frozenset({("sklearn._loss._loss", "CyHalfMultinomialLoss")}), "CyHalfMultinomialLoss"
+        ),
+    ),
+    _ref(
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        "Cython loss class without fields, created only through its generated unpickler",
+        _SKLEARN,
+    ),
+]
+
+# Gradient-boosting libraries (issue 14 acceptance). Their pickles hand the model to the
+# library's own C++ parser: the same parser, on the same bytes, that loads the native formats
+# (XGBoost JSON/UBJSON, LightGBM text, CatBoost .cbm) mlchain already treats as data. Rebuilding
+# them adds no Python-level effect; what it does not add either is a guarantee about those
+# parsers' memory safety (docs/security-model.md says so). Read in xgboost 3.2.0
+# (xgboost/core.py, sklearn.py), lightgbm 4.7.0 (lightgbm/basic.py, sklearn.py) and catboost
+# 1.2.10 (catboost/core.py); regression tests: tests/unit/scan/test_realworld_allowlist.py.
+_XGBOOST = "xgboost 3.2.0"
+_LIGHTGBM = "lightgbm 4.7.0"
+_CATBOOST = "catboost 1.2.10"
+_GBM_WRAPPER = (
+    "scikit-learn wrapper rebuilt by NEWOBJ + BUILD: BaseEstimator.__setstate__ pops "
+    "_sklearn_version (may warn) and updates __dict__; the fitted booster is its own entry; "
+    "no __new__/__del__/__getattr__ of its own"
+)
+_GBM_ENTRIES: list[Entry] = [
+    _e(
+        "xgboost.core.Booster",
+        "Booster.__setstate__: if state['handle'] is not None, XGBoosterCreate then "
+        "XGBoosterUnserializeFromBuffer over that buffer (ctypes from_buffer: a writable buffer "
+        "such as the bytearray xgboost writes, else TypeError), then a __dict__ update; the "
+        "native parser reads the model and its JSON config, and does no file, network or "
+        "process I/O. Booster.__del__ frees the handle, which is None or the one just created",
+        _XGBOOST,
+        new=NOTHING,
+    ),
+    *(
+        _e(f"xgboost.sklearn.{name}", _GBM_WRAPPER, _XGBOOST, new=NOTHING)
+        for name in (
+            "XGBModel",
+            "XGBClassifier",
+            "XGBRegressor",
+            "XGBRanker",
+            "XGBRFClassifier",
+            "XGBRFRegressor",
+        )
+    ),
+    _e(
+        "lightgbm.basic.Booster",
+        "Booster.__setstate__: if state has a '_handle' (or 'handle') that is not None, "
+        "LGBM_BoosterLoadModelFromString on its UTF-8 text (a str; anything else raises), "
+        "then a __dict__ update; the native parser reads the text model, its parameters are "
+        "stored, not applied. Booster.__del__ calls LGBM_NetworkFree when _network is true and "
+        "frees _handle, which is None or the handle just created",
+        _LIGHTGBM,
+        new=NOTHING,
+    ),
+    *(
+        _e(f"lightgbm.sklearn.{name}", _GBM_WRAPPER, _LIGHTGBM, new=NOTHING)
+        for name in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker")
+    ),
+    *(
+        _e(
+            f"catboost.core.{name}",
+            "_CatBoostBase.__setstate__: creates an empty native _CatBoost, deserialises "
+            "state['__model'] (asserted bytes) with the native CBM parser, passes '_test_evals' "
+            "(lists of floats) to the native object, sets two attributes and updates "
+            "_init_params with the rest (parameters are stored, not applied: train_dir and "
+            "the like are used only by fit). No __new__/__del__/__getattr__ in Python",
+            _CATBOOST,
+            new=NOTHING,
+        )
+        for name in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
+    ),
 ]
 
 ENTRIES: tuple[Entry, ...] = (
@@ -1235,5 +1320,6 @@ ENTRIES: tuple[Entry, ...] = (
     *_SKLEARN_ENTRIES,
     *_TRAINING_ENTRIES,
     *_REALWORLD_ENTRIES,
+    *_GBM_ENTRIES,
 )
 """Every entry, grouped by library (the order of docs/allowlist.md)."""
