@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 import threading
 from pathlib import Path
 
@@ -67,6 +66,8 @@ def write_atomically(path: Path, text: str, *, what: str = "", exclusive: bool =
         target = Path(os.path.realpath(target))  # replace the link's target, keep the link
     mode = stat.S_IMODE(info.st_mode) if info is not None else 0o666 & ~current_umask()
     directory = target.parent if str(target.parent) else Path()
+    import tempfile  # here, not at the top: a report on stdout never needs it (start-up)
+
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)

@@ -66,7 +66,7 @@ def scan_paths(
     overflow = entries[limit:]
     entries = entries[:limit]
     results = _run_cached(entries, options, progress)
-    roots = {e.root: display_root(e.root) for e in entries}
+    roots = {root: display_root(root) for root in {e.root for e in entries}}
     results = [r.under(roots[e.root]) for r, e in zip(results, entries, strict=True)]
     if overflow:
         loc = Location(overflow[0].rel)

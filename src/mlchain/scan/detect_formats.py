@@ -66,25 +66,39 @@ def classify_content(name: str, head: bytes, size: int) -> F | None:
 
     ``name`` is the file name (empty for nested content, where only the content decides).
     """
-    from mlchain.scan.savedmodel import looks_like_graphdef, looks_like_savedmodel
-
     name = name.lower()
     if head.startswith(HDF5_SIGNATURE):
         return F.HDF5
     if len(head) >= 8 and head[4:8] == TFLITE_IDENTIFIER and _flatbuffer_root(head, size):
         return F.TFLITE
-    if name == "saved_model.pb" or looks_like_savedmodel(head):
+    if name == "saved_model.pb" or _savedmodel_framing(head):
         return F.SAVEDMODEL
     if name == "saved_model.pbtxt":
         return F.MODEL_UNSUPPORTED  # text-format SavedModel: tf.saved_model.load reads it too
     if name == "keras_metadata.pb":
         return F.KERAS_METADATA
-    if name.endswith(".pb") and looks_like_graphdef(head):
+    if name.endswith(".pb") and _graphdef(head):
         return F.TF_GRAPHDEF
     if name == "fingerprint.pb" and size < 4096:
         return F.TF_DATA
     del size
     return None
+
+
+def _savedmodel_framing(head: bytes) -> bool:
+    # The SavedModel reader (and its protobuf walker) is imported only for content that opens
+    # like one (schema version 1, then a meta graph): most files never need it.
+    if not head.startswith(b"\x08\x01\x12"):
+        return False
+    from mlchain.scan.savedmodel import looks_like_savedmodel
+
+    return looks_like_savedmodel(head)
+
+
+def _graphdef(head: bytes) -> bool:
+    from mlchain.scan.savedmodel import looks_like_graphdef
+
+    return looks_like_graphdef(head)
 
 
 def _flatbuffer_root(head: bytes, size: int) -> bool:

@@ -69,7 +69,7 @@ def iter_scan(
     limit = options.limits.max_files
     overflow = entries[limit:]
     entries = entries[:limit]
-    shown = {e.root: display_root(e.root) for e in entries}
+    shown = {root: display_root(root) for root in {e.root for e in entries}}
 
     def key(entry: Entry) -> str:
         return posixpath.normpath(posixpath.join(shown[entry.root], str(entry.rel)))

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import MiB, finding
+from mlchain.scan.containers.zipreader import is_code_member
 
 if TYPE_CHECKING:
     from mlchain.scan.containers.zipreader import Buffer, ZipEntry
@@ -453,11 +454,6 @@ def check_bytecode(data: bytes, location: Location) -> list[Finding]:
             severity=Severity.HIGH,
         )
     return report.findings
-
-
-def is_code_member(name: str) -> bool:
-    """Whether ``torch.jit.load`` or the mobile loader reads ``name`` as code or bytecode."""
-    return ("/code/" in f"/{name}" and name.endswith(".py")) or name.endswith("bytecode.pkl")
 
 
 def scan_archive_code(

@@ -17,11 +17,7 @@ from mlchain.scan import magic
 from mlchain.scan.base import Artifact, ScanContext, finding
 from mlchain.scan.containers.buffer import Buf, mapped
 from mlchain.scan.containers.common import State, nested_format
-from mlchain.scan.containers.compressed import scan_compressed, seven_zip_finding
-from mlchain.scan.containers.legacy import scan_legacy
-from mlchain.scan.containers.npy import scan_npy
 from mlchain.scan.containers.pickles import scan_pickle_stream
-from mlchain.scan.containers.tarscan import scan_tar
 from mlchain.scan.containers.zipscan import scan_zip
 
 sniff = nested_format
@@ -54,16 +50,27 @@ def scan_buffer(
         yield from scan_pickle_stream(buf, location, ctx, depth=depth).findings
     elif fmt in (F.ZIP, F.PYTORCH_ZIP, F.TORCHSCRIPT, F.NUMPY_ZIP, F.KERAS, F.SKOPS):
         yield from scan_zip(buf, fmt, location, ctx, state, depth)
+    # The rarer readers are imported when first met: a scan pays only for the formats it sees.
     elif fmt in (F.TAR, F.PYTORCH_TAR):
+        from mlchain.scan.containers.tarscan import scan_tar
+
         yield from _pickle_in_front(buf, location, ctx, depth)
         yield from scan_tar(buf, fmt, location, ctx, state, depth)
     elif fmt is F.PYTORCH_LEGACY:
+        from mlchain.scan.containers.legacy import scan_legacy
+
         yield from scan_legacy(buf, location, ctx, depth)
     elif fmt is F.NUMPY:
+        from mlchain.scan.containers.npy import scan_npy
+
         yield from scan_npy(buf, location, ctx, state, depth)
     elif fmt in (F.GZIP, F.BZIP2, F.XZ, F.ZLIB):
+        from mlchain.scan.containers.compressed import scan_compressed
+
         yield from scan_compressed(buf, fmt, location, ctx, state, depth)
     elif fmt is F.SEVEN_ZIP:
+        from mlchain.scan.containers.compressed import seven_zip_finding
+
         yield seven_zip_finding(location)
     else:  # pragma: no cover - callers only route the formats above
         yield finding("not-scanned", f"nested {fmt.value} content was not scanned", location)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import bz2
 import lzma
 import mmap
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
@@ -165,6 +164,8 @@ class Spool:
             self._mem += data
             if len(self._mem) <= IN_MEMORY:
                 return
+            import tempfile  # only for members past IN_MEMORY; it costs a few ms to import
+
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
             self._file.write(self._mem)
             self._mem = None

@@ -500,6 +500,11 @@ def classify_names(names: list[str]) -> F:
     return F.ZIP
 
 
+def is_code_member(name: str) -> bool:
+    """Whether ``torch.jit.load`` or the mobile loader reads ``name`` as code or bytecode."""
+    return ("/code/" in f"/{name}" and name.endswith(".py")) or name.endswith("bytecode.pkl")
+
+
 def classify_zip_buffer(buf: Buffer, max_members: int = 100_000) -> F:
     """Zip flavour of the archive in ``buf`` (plain ``ZIP`` when it cannot be read)."""
     directory = read_directory(buf, max_members=max_members, names_only=True)

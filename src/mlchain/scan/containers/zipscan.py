@@ -46,6 +46,7 @@ from mlchain.scan.containers.zipreader import (
     ZipDirectory,
     ZipEntry,
     ZipProblem,
+    is_code_member,
     member_chunks,
     read_directory,
 )
@@ -142,9 +143,9 @@ def _scan_zip(
     # torch.load hands archives with <prefix>/constants.pkl to torch.jit.load, whose C++
     # unpickler resolves only torch's own globals and TorchScript classes, never Python imports.
     jit = is_torch and any(e.name == f"{prefix}/constants.pkl" for e in entries)
-    from mlchain.scan.torchscript import is_code_member, scan_archive_code
+    if any(is_code_member(e.name) for e in entries):  # mlchain issue #14, item 1
+        from mlchain.scan.torchscript import scan_archive_code
 
-    if is_torch or any(is_code_member(e.name) for e in entries):  # mlchain issue #14, item 1
         yield from scan_archive_code(buf, entries, location)
     counts = Counter(e.raw_name for e in entries)
     for raw, n in counts.items():

@@ -8,7 +8,7 @@ so neither imports the other's data at import time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlchain.scan.pickle.values import Blob, Call, Global, SDict, SList, SSet
 
@@ -20,8 +20,9 @@ _RE_DEBUG = 128
 """``re.DEBUG``: compiling with it prints the parsed pattern to the loader's stdout."""
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
+# NamedTuples, not dataclasses: 900-odd entries are built on every scan that meets a pickle,
+# and a tuple is several times cheaper to define and to construct (issue #19, start-up).
+class Shape(NamedTuple):
     """A named rule on the arguments of a call or rebuild, with the text the docs show."""
 
     name: str
@@ -29,8 +30,7 @@ class Shape:
     check: Callable[[tuple[object, ...]], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One reviewed global: how it may be used, and why that use is inert."""
 
     module: str

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from mlchain.models import Finding, Location, Severity
 from mlchain.scan.base import ScanContext, finding
-from mlchain.scan.pickle import allowlist, dangerous, joblib_frames
+from mlchain.scan.pickle import allowlist, dangerous
 from mlchain.scan.pickle.evaluate import OPAQUE, evaluate, freeze, needs_snapshot
 from mlchain.scan.pickle.values import (
     INLINE_BYTES,
@@ -60,6 +60,7 @@ DEGRADED = Unknown("object not tracked (object budget exhausted)")
 NOT_BYTES_KINDS = frozenset({"utf8", "ascii", "escape", "raw-unicode"})
 _NESTED_MEMBER = "nested-pickle@{offset}"
 _INT32 = struct.Struct("<i")
+_UINT32 = struct.Struct("<I")
 _DOUBLE = struct.Struct(">d")
 _BYTES_IO = frozenset({("io", "BytesIO"), ("_io", "BytesIO")})
 
@@ -263,6 +264,36 @@ class Machine:
                 if code == 0x68 and pos + 2 <= limit:  # BINGET
                     self.pos = pos + 2
                     self.memo_get(data[pos + 1])
+                    if len(stack) > max_stack:
+                        raise self._stack_limit()
+                    continue
+                if code == 0x72 and pos + 5 <= limit:  # LONG_BINPUT (torch's memo is large)
+                    if len(stack) <= (marks[-1] if marks else 0):
+                        raise self.underflow()
+                    self.pos = pos + 5
+                    self.memo_put(_UINT32.unpack_from(data, pos + 1)[0], stack[-1])
+                    continue
+                if code == 0x6A and pos + 5 <= limit:  # LONG_BINGET
+                    self.pos = pos + 5
+                    self.memo_get(_UINT32.unpack_from(data, pos + 1)[0])
+                    if len(stack) > max_stack:
+                        raise self._stack_limit()
+                    continue
+                if code == 0x85 or code == 0x86:  # TUPLE1, TUPLE2
+                    start = len(stack) - (code - 0x84)
+                    if start < (marks[-1] if marks else 0):
+                        raise self.underflow()
+                    items = tuple(stack[start:])
+                    del stack[start:]
+                    stack.append(self.keep(items))
+                    continue
+                if code == 0x29:  # EMPTY_TUPLE
+                    stack.append(())
+                    if len(stack) > max_stack:
+                        raise self._stack_limit()
+                    continue
+                if code == 0x89 or code == 0x88:  # NEWFALSE, NEWTRUE
+                    stack.append(code == 0x88)
                     if len(stack) > max_stack:
                         raise self._stack_limit()
                     continue
@@ -801,6 +832,9 @@ class Machine:
 
     def joblib_array(self, state: object) -> None:
         """Follow joblib's NumpyArrayWrapper.read_array after BUILD (see ``joblib_frames``)."""
+        # Imported here: it brings numpy's dtype parser, which only joblib streams need.
+        from mlchain.scan.pickle import joblib_frames
+
         self.joblib_arrays += 1
         at = self.op_at
         if self.frame_end is not None and self.pos < self.frame_end:
