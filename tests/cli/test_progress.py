@@ -121,6 +121,22 @@ def test_ci_logs_one_line_per_big_step_with_throughput(
     assert "\r" not in result.stderr
 
 
+def test_blake3_summary_counts_the_bytes_it_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BLAKE3 reads through mmap, which the read counter never sees: the summary once said
+    `hashed 0 B`. A completed run reports every byte of the model."""
+    monkeypatch.setattr(progress, "LOG_MIN_BYTES", 1)
+    model = _small_model(tmp_path)
+    pair = write_key(tmp_path)
+    total = sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
+    result = run_cli("sign", str(model), "--key", str(pair.private), "--hash", "blake3")
+    assert result.exit_code == 0, result.stderr
+    summary = [line for line in result.stderr.splitlines() if line.startswith("hashed ")]
+    assert summary and not summary[0].startswith("hashed 0 B"), result.stderr
+    assert summary[0].startswith(f"hashed {progress.human_bytes(total)} in "), summary
+
+
 @pytest.mark.parametrize("flag", ["--no-progress", "-q"])
 def test_no_progress_and_quiet_silence_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str

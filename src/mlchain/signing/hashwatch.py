@@ -122,6 +122,9 @@ def run_hashing(call: Callable[[], _T], paths: Sequence[Path]) -> _T:
             if reporter is not None:
                 reporter.update(progress)
         completed = "error" not in outcome
+        if completed:
+            # BLAKE3 hashes through mmap, which no counter sees: a finished run read it all.
+            progress.done_bytes = max(progress.done_bytes, progress.total_bytes)
     except KeyboardInterrupt:
         progress.cancelled.set()
         worker.join()  # returns within one chunk read per worker
