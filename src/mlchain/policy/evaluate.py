@@ -393,9 +393,9 @@ def _finding_text(result: Mapping[str, Any], item: Any) -> str:
 
 
 def _context(variables: dict[str, Any]) -> Any:
-    import cel
+    from mlchain.policy.celcore import engine
 
-    return cel.Context(variables=variables, functions=dict(FUNCTIONS))
+    return engine().Context(variables=variables, functions=dict(FUNCTIONS))
 
 
 def _validation_rule(v: Validation, variables: dict[str, Any], context: Any) -> RuleResult:

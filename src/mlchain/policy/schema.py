@@ -518,8 +518,9 @@ def _chain(
 
 
 def _validations(doc: Document, items: list[dict[str, Any]], problem: Any) -> list[Validation]:
-    import cel
+    from mlchain.policy.celcore import engine
 
+    cel = engine()
     out: list[Validation] = []
     for i, item in enumerate(items):
         path: Path_ = ("spec", "validations", i, "expression")
