@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import mmap
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from mlchain.models import Finding, Location, Severity
@@ -402,31 +402,42 @@ class _Walk:
         )
 
 
+def _walk_file(
+    artifact: Artifact, ctx: ScanContext, what: str, run: Callable[[_Walk, mmap.mmap], None]
+) -> list[Finding]:
+    """Map ``artifact`` read-only and ``run`` the walker over it.
+
+    Malformed protobuf is a ``parse-error``; what was found before it is kept.
+    """
+    if artifact.size == 0:
+        return [finding("parse-error", f"empty {what}", artifact.location)]
+    with (
+        artifact.path.open("rb") as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
+    ):
+        walk = _Walk(buf, artifact.location, ctx)
+        try:
+            run(walk, buf)
+        except _Stop:
+            pass
+        except WireError as exc:
+            walk.findings.append(
+                finding(
+                    "parse-error",
+                    f"{what} protobuf is malformed; the rest was not examined",
+                    artifact.location.at(exc.offset),
+                    evidence=str(exc),
+                )
+            )
+        return walk.findings
+
+
 class SavedModelScanner:
     """Scans ``saved_model.pb`` without TensorFlow."""
 
     def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
         """Yield op findings; malformed protobuf is a ``parse-error``."""
-        with artifact.path.open("rb") as handle:
-            if artifact.size == 0:
-                yield finding("parse-error", "empty SavedModel", artifact.location)
-                return
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                walk = _Walk(buf, artifact.location, ctx)
-                try:
-                    walk.saved_model()
-                except _Stop:
-                    pass
-                except WireError as exc:
-                    walk.findings.append(
-                        finding(
-                            "parse-error",
-                            "SavedModel protobuf is malformed; the rest was not examined",
-                            artifact.location.at(exc.offset),
-                            evidence=str(exc),
-                        )
-                    )
-                yield from walk.findings
+        yield from _walk_file(artifact, ctx, "SavedModel", lambda walk, _buf: walk.saved_model())
 
 
 class GraphDefScanner:
@@ -434,29 +445,14 @@ class GraphDefScanner:
 
     def scan(self, artifact: Artifact, ctx: ScanContext) -> Iterator[Finding]:
         """Yield op findings; malformed protobuf is a ``parse-error``."""
-        with (
-            artifact.path.open("rb") as handle,
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
-        ):
-            walk = _Walk(buf, artifact.location, ctx)
-            whole = Field(_MG_GRAPH, LEN, 0, len(buf), 0, len(buf))
-            try:
-                walk.graph(whole)
-                for name, offset in walk.referenced.items():
-                    if name not in walk.functions:
-                        walk.judge(_Node(name, offset), {}, f"function attribute {name!r}")
-            except _Stop:
-                pass
-            except WireError as exc:
-                walk.findings.append(
-                    finding(
-                        "parse-error",
-                        "GraphDef protobuf is malformed; the rest was not examined",
-                        artifact.location.at(exc.offset),
-                        evidence=str(exc),
-                    )
-                )
-            yield from walk.findings
+        yield from _walk_file(artifact, ctx, "GraphDef", _graph_def)
+
+
+def _graph_def(walk: _Walk, buf: mmap.mmap) -> None:
+    walk.graph(Field(_MG_GRAPH, LEN, 0, len(buf), 0, len(buf)))
+    for name, offset in walk.referenced.items():
+        if name not in walk.functions:
+            walk.judge(_Node(name, offset), {}, f"function attribute {name!r}")
 
 
 class KerasMetadataScanner:

@@ -225,6 +225,15 @@ def test_graphdef_with_only_a_library(tmp_path: Path) -> None:
     assert ("tf-io-op", Severity.HIGH) in rules(found)
 
 
+def test_truncated_graphdef_is_a_parse_error_naming_the_graphdef(tmp_path: Path) -> None:
+    """SavedModel and GraphDef share one file walker; each names its own format."""
+    data = node("r", "ReadFile") + node("w", "WriteFile")
+    found = scan_pb(tmp_path, data[:-3], name="frozen.pb")
+    assert [(f.rule_id, f.message) for f in found] == [
+        ("parse-error", "GraphDef protobuf is malformed; the rest was not examined")
+    ]
+
+
 def test_onnx_test_vectors_are_data(tmp_path: Path) -> None:
     tensor = fld(1, 3) + fld(2, 1) + fld(8, b"x") + fld(9, bytes(12))  # dims, dtype, name, raw
     path = tmp_path / "input_0.pb"
