@@ -86,13 +86,18 @@ def _walk_dir(state: _Walk, top: Path) -> Iterator[Entry]:
     # The traversal signing uses too (mlchain.fstree): explicit stack, sorted, depth first.
     def skip(rel: str, is_dir: bool) -> bool:
         if is_dir and rel.rpartition("/")[2] in EXCLUDED_DIRS:
-            state.excluded.append(str(_rel(state.root, top / rel)))
+            state.excluded.append(clean_path(rel))
             return True
         return False
 
+    # node.rel is already the posix path below top, and top is the root: no need to take the
+    # root off each path again (pathlib's relative_to is slow per file). Reported names are
+    # sanitised once, here: control characters, ANSI sequences and invalid UTF-8 in file names
+    # must not reach any output format. The real path stays in Entry.path.
+    assert top == state.root
     for node in walk_tree(top, skip=skip):
         full = node.path
-        rel = _rel(state.root, full)
+        rel = PurePosixPath(clean_path(node.rel))
         if node.error is not None:
             # Fail closed: a folder that cannot be listed hides its files (UX audit, top-10
             # item 2); it is a file-unreadable finding naming it, never a quiet "not scanned".
@@ -150,15 +155,3 @@ def _kind(mode: int) -> str:
     if stat.S_ISBLK(mode):
         return "block device"
     return "unknown type"
-
-
-def _rel(root: Path, full: Path) -> PurePosixPath:
-    # Reported names are sanitised once, here: control characters, ANSI sequences and invalid
-    # UTF-8 in file names must not reach any output format. The real path stays in Entry.path.
-    prefix = str(root)
-    text = str(full)
-    if text.startswith(prefix + os.sep):  # fast path; pathlib's relative_to is slow per file
-        rel = text[len(prefix) + 1 :].replace(os.sep, "/")
-    else:
-        rel = full.relative_to(root).as_posix()
-    return PurePosixPath(clean_path(rel))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path, PurePosixPath
 
@@ -60,7 +61,7 @@ def test_path_wrapped_only_at_separators_when_it_fits_a_line() -> None:
 
 
 def test_digest_is_elided_in_the_middle_never_folded() -> None:
-    text = TableFormatter(width=80).render(_report())
+    text = TableFormatter(width=120).render(_report())
     assert "…" in text
     # no line holds a fragment of the digest that is not its start or end
     fragments = re.findall(r"[ab]{8,}", text)
@@ -122,3 +123,56 @@ def test_two_roots_never_print_the_same_name_twice(
     table = run_cli("scan", "a", "b").stdout
     assert "a/model.pkl" in table
     assert "b/model.pkl" in table
+
+
+# Lines as the clean-scan summary prints them: printable ASCII words (paths, reasons, counts)
+# with leading and repeated spaces, sometimes longer than the width, sometimes not ASCII.
+_LINE = st.text(alphabet=st.sampled_from([*"abz/._-:()0129 ", "é", "\t", "界"]), max_size=150)
+
+
+@given(st.lists(st.tuples(_LINE, st.sampled_from(["", "dim", "bold"])), max_size=6), st.data())
+def test_plain_summary_is_what_rich_prints(
+    lines: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    """Without findings to show, the table prints without rich; the text must be rich's."""
+    width = data.draw(st.integers(min_value=40, max_value=160))
+    table = TableFormatter(width=width)
+    by_rich = table._rich([], lines)
+    if all(table._plain(text) for text, _ in lines):
+        assert "".join(f"{text}\n" for text, _ in lines) == by_rich
+    else:  # the lines that rich would change are exactly the ones left to rich
+        assert any(
+            len(text) > width or not (text.isascii() and text.isprintable()) for text, _ in lines
+        )
+
+
+def test_clean_scan_does_not_import_rich(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "a.txt").write_text("hello\n")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from mlchain.output.table import TableFormatter\n"
+        "from mlchain.scan import scan_paths\n"
+        f"text = TableFormatter(width=120).render(scan_paths([Path({str(tmp_path)!r})]))\n"
+        "assert 'file(s) scanned' in text, text\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_clean_scan_in_colour_still_goes_through_rich() -> None:
+    empty = ScanResult(Location(PurePosixPath("e.bin"), root="."), ArtifactFormat.EMPTY)
+    report = ScanReport(
+        results=(dataclasses.replace(empty, skipped="empty file (0 bytes)"),),
+        roots=(".",),
+        tool_version="0",
+    )
+    coloured = TableFormatter(color=True, width=120).render(report)
+    plain = TableFormatter(width=120).render(report)
+    assert "\x1b[1mNot scanned (1):" in coloured  # bold, from rich
+    assert "\x1b" not in plain
+    assert plain.splitlines()[1:] == ["Not scanned (1):", "  e.bin: empty file (0 bytes)"]

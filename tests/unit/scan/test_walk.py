@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import FIXTURES
 from mlchain.errors import InputError
+from mlchain.models import ScanResult
 from mlchain.scan import scan_paths
 from mlchain.scan.walk import walk
 
@@ -82,6 +84,7 @@ def test_pool_and_serial_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     import mlchain.scan
 
     monkeypatch.setattr(mlchain.scan, "POOL_MIN_BYTES", 0)  # small files, but use the pool
+    monkeypatch.setattr(mlchain.scan, "POOL_MIN_FILES", 0)
     pools: list[object] = []
     real = concurrent.futures.ProcessPoolExecutor
 
@@ -101,6 +104,30 @@ def test_pool_and_serial_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert serial.results == pooled.results
     assert len(pooled.results) == 41
     assert len(pools) == 1, "the second scan must have run in the pool"
+
+
+def test_pool_and_serial_agree_on_findings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked workers send clean results packed and the rest whole; the report must not change."""
+    import mlchain.scan
+    from mlchain.scan.base import ScanOptions
+
+    monkeypatch.setattr(mlchain.scan, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(mlchain.scan, "POOL_MIN_FILES", 0)
+    packed: list[int] = []
+    real = mlchain.scan._unpack
+
+    def spy(entry: object, item: object) -> object:
+        packed.append(not isinstance(item, ScanResult))
+        return real(entry, item)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mlchain.scan, "_unpack", spy)
+    roots = [FIXTURES / "pickle", FIXTURES / "safetensors", FIXTURES / "containers"]
+    serial = scan_paths(roots, ScanOptions(jobs=1))
+    assert not packed
+    pooled = scan_paths(roots, ScanOptions(jobs=2))
+    assert serial.results == pooled.results
+    assert [r.location.root for r in serial.results] == [r.location.root for r in pooled.results]
+    assert any(packed) and not all(packed), "both kinds of result must have crossed the pool"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="device nodes need root")
