@@ -447,6 +447,7 @@ def _model_digests(
     if (
         verification.verified
         and verification.hash_algorithm == "sha256"
+        and verification.shard_size is None  # shard digests are not whole-file digests
         and set(verification.ignored) - set(GIT_IGNORES) <= {DEFAULT_SIGNATURE_NAME}
         and model_path.is_dir()
         and not (model_path / "snapshots").is_dir()  # a Hugging Face cache repository
@@ -576,7 +577,7 @@ def _coverage_rules(
             location = result.get("location") if isinstance(result, Mapping) else None
             if isinstance(location, Mapping) and isinstance(location.get("path"), str):
                 scanned.add(location["path"])
-    missing = sorted(f for f in verification.files if clean_path(f) not in scanned)
+    missing = [f for f in verification.signed_files() if clean_path(f) not in scanned]
     if not missing:
         return [*rules, _rule("scan-coverage", True, "every signed file was scanned.")]
     where = "the accepted scan attestation's report" if source == "attestation" else "the scan"

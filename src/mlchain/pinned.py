@@ -161,23 +161,36 @@ def active() -> PinnedFiles | None:
     return _ACTIVE.get()
 
 
-def hash_fd(fd: int, content_hasher: Any, chunk: int = 1 << 20) -> None:
-    """Feed the whole file behind ``fd`` to ``content_hasher.update``, from offset 0.
+def hash_fd(
+    fd: int,
+    content_hasher: Any,
+    chunk: int = 1 << 20,
+    *,
+    start: int = 0,
+    end: int | None = None,
+) -> None:
+    """Feed bytes ``[start, end)`` of the file behind ``fd`` (default: all) to the hasher.
+
+    A file that ends early is read up to its end.
 
     ``os.preadv`` into one reused buffer: the descriptor's offset is untouched, nothing is
     allocated per chunk, and the process does not map (and so keep resident) the file.
     """
+    offset = start
     if not hasattr(os, "preadv"):  # macOS: pread allocates each chunk, same bytes
-        offset = 0
-        while data := os.pread(fd, chunk, offset):
+        while end is None or offset < end:
+            want = chunk if end is None else min(chunk, end - offset)
+            data = os.pread(fd, want, offset)
+            if not data:
+                break
             content_hasher.update(data)
             offset += len(data)
         return
     buffer = bytearray(chunk)
     view = memoryview(buffer)
-    offset = 0
-    while True:
-        n = os.preadv(fd, [buffer], offset)
+    while end is None or offset < end:
+        want = chunk if end is None else min(chunk, end - offset)
+        n = os.preadv(fd, [view[:want] if want < chunk else buffer], offset)
         if n <= 0:
             break
         content_hasher.update(view[:n] if n < chunk else view)

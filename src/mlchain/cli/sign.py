@@ -89,6 +89,17 @@ def sign(
             help="Per-file digest: sha256, or blake3 (several times faster on large models)",
         ),
     ] = HashChoice.SHA256,
+    shard_size: Annotated[
+        str | None,
+        typer.Option(
+            "--shard-size",
+            envvar="MLCHAIN_SHARD_SIZE",
+            metavar="<size>",
+            help="Hash each file in shards of this size (e.g. 1GiB, 256MiB; at least 1MiB), so "
+            "one large file is hashed on every core when signing and verifying",
+            show_default=False,
+        ),
+    ] = None,
     allow_symlinks: AllowSymlinksOption = False,
     attach: Annotated[
         list[Path] | None,
@@ -104,7 +115,13 @@ def sign(
     with error_boundary():
         from mlchain.signing.sign import sign_model
 
+        shard_bytes = parse_shard_size(shard_size) if shard_size is not None else None
         oci = _oci_uri(model_path)
+        if oci is not None and shard_bytes is not None:
+            raise UsageError(
+                "--shard-size applies to files on disk; oci:// models are signed by "
+                "their layer digests."
+            )
         if oci is None:
             check_model_path(model_path, hint=None)
             if attach:
@@ -131,10 +148,13 @@ def sign(
             ignore=ignore or [],
             algorithm=hash_algorithm.value,
             allow_symlinks=allow_symlinks,
+            shard_size=shard_bytes,
         )
+        shards = "" if shard_bytes is None else f" in {len(result.files)} shards"
         console.info(
-            f"Signed {len(result.files)} file(s) of {result.model_name} "
-            f"({method.kind}, {result.hash_algorithm}); signature written to {result.signature}."
+            f"Signed {len(result.signed_files())} file(s) of {result.model_name} "
+            f"({method.kind}, {result.hash_algorithm}{shards}); signature written to "
+            f"{result.signature}."
         )
         extra = sorted(set(result.ignored) - _default_ignores(result.signature))
         if extra:
@@ -150,3 +170,33 @@ def _oci_uri(model_path: Path) -> str | None:
 
 def _default_ignores(signature: Path) -> set[str]:
     return {*SIGNING_DEFAULT_IGNORES, signature.name}
+
+
+_UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30}
+_UNITS |= {"gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
+MIN_SHARD_SIZE = 1 << 20
+"""Smaller shards only make the signature bigger (one digest per shard), never faster."""
+
+
+def parse_shard_size(text: str) -> int:
+    """``--shard-size``: bytes, or a number with a binary unit (KiB, MiB, GiB, TiB; K/M/G/T).
+
+    Raises:
+        UsageError: not a size, or below :data:`MIN_SHARD_SIZE`.
+    """
+    import re
+
+    match = re.fullmatch(r"\s*(\d{1,15})\s*([A-Za-z]*)\s*", text)
+    unit = _UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        raise UsageError(
+            f"--shard-size {text!r} is not a size.",
+            hint="Give bytes or a number with KiB, MiB, GiB or TiB, for example 1GiB.",
+        )
+    size = int(match.group(1)) * unit
+    if size < MIN_SHARD_SIZE:
+        raise UsageError(
+            f"--shard-size {text!r} is below 1 MiB.",
+            hint="Use 1GiB (model-signing's usual size) unless the model's files are smaller.",
+        )
+    return size

@@ -103,8 +103,11 @@ def _verification_lines(result: ModelVerification) -> str:
 
     signer = result.signer or SignerInfo(method="key")
     if result.files:
-        plural = "" if len(result.files) == 1 else "s"
-        counts = f"{len(result.files)} signed file{plural}, {result.hash_algorithm}"
+        files = len(result.signed_files())
+        plural = "" if files == 1 else "s"
+        counts = f"{files} signed file{plural}, {result.hash_algorithm}"
+        if result.shard_size is not None:
+            counts += f" in {len(result.files)} shards of {result.shard_size} bytes"
     else:
         counts = "signature not accepted"
     verdict = verification_verdict(result.verified).value

@@ -9,7 +9,8 @@ Every such import is here, together with model-signing's quirk of naming a singl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -73,15 +74,19 @@ def manifest_digests(manifest: Any, model_path: Path) -> dict[str, str]:
 
 
 def display_names(model_path: Path, digests: dict[str, str]) -> dict[str, str]:
-    """Rename model-signing's ``"."`` to the file's name for a single-file model."""
-    if set(digests) == {"."} and not model_path.is_dir():
-        return {model_path.name: digests["."]}
-    return digests
+    """Rename ``"."`` (and its shards ``".:start:end"``) to the file's name, for a single file."""
+    if model_path.is_dir() or not all(n == "." or n.startswith(".:") for n in digests):
+        return digests
+    return {display_name(model_path, n): d for n, d in digests.items()}
 
 
 def display_name(model_path: Path, identifier: str) -> str:
     """One manifest identifier as mlchain shows it (``"."`` is the single file's name)."""
-    return model_path.name if identifier == "." else identifier
+    if identifier == ".":
+        return model_path.name
+    if identifier.startswith(".:") and not model_path.is_dir():  # a shard of a single file
+        return model_path.name + identifier[1:]
+    return identifier
 
 
 def manifest_from_digests(files: dict[str, str], model_name: str) -> Any:
@@ -160,38 +165,101 @@ def watched_reads(count: Callable[[int], None], check: Callable[[], None]) -> It
 def read_pinned_files(config: Any) -> None:
     """Make ``config`` hash every file pinned by the gate through its pinned descriptor.
 
-    model-signing's per-file serializer builds one ``io.SimpleFileHasher`` per file through its
-    private ``_serializer._hasher_factory``; each such hasher whose file is pinned
-    (:func:`mlchain.pinned.active`) gets a ``compute`` that feeds the *same* content hasher (so
-    the digest is exactly model-signing's) from the pinned descriptor instead of re-opening the
-    name. Other hashers (blake3, shards, files not pinned) are model-signing's own, untouched.
+    model-signing's serializers build one hasher per file (``io.SimpleFileHasher``) or per shard
+    (``io.ShardedFileHasher``) through their private ``_serializer._hasher_factory``; each such
+    hasher whose file is pinned (:func:`mlchain.pinned.active`) gets a ``compute`` that feeds the
+    *same* content hasher (so the digest is exactly model-signing's) from the pinned descriptor
+    instead of re-opening the name. Shard boundaries come from the name's size, so
+    :func:`check_pinned_shards` then checks that they cover each pinned file exactly. Other
+    hashers (blake3, files not pinned) are model-signing's own, untouched.
     """
     from model_signing._hashing import io as oms_io
     from model_signing._serialization import file as oms_file
+    from model_signing._serialization import file_shard as oms_shard
 
     from mlchain.pinned import active, hash_fd
 
     pins = active()
     serializer = getattr(config, "_serializer", None)
-    if pins is None or not isinstance(serializer, oms_file.Serializer):
+    if pins is None:
         return
-    inner = serializer._hasher_factory
 
-    def factory(path: Path) -> Any:
-        hasher = inner(path)
-        fd = pins.fd(path)
-        if fd is None or type(hasher) is not oms_io.SimpleFileHasher:
-            return hasher
-
+    def pinned_compute(hasher: Any, fd: int, *, sharded: bool) -> Any:
         def compute() -> Any:
             from model_signing._hashing import hashing as oms_hashing
 
             engine = hasher._content_hasher
             engine.reset()
-            hash_fd(fd, engine)
+            if sharded:  # read at compute time: set_shard may have moved the shard
+                hash_fd(fd, engine, start=hasher._start, end=hasher._end)
+            else:
+                hash_fd(fd, engine)
             return oms_hashing.Digest(hasher.digest_name, engine.compute().digest_value)
 
-        hasher.compute = compute  # type: ignore[method-assign]
-        return hasher
+        return compute
 
-    serializer._hasher_factory = factory
+    if isinstance(serializer, oms_shard.Serializer):
+        shard_hasher = serializer._hasher_factory
+
+        def shard_factory(path: Path, start: int, end: int) -> Any:
+            hasher = shard_hasher(path, start, end)
+            fd = pins.fd(path)
+            if fd is not None and type(hasher) is oms_io.ShardedFileHasher:
+                hasher.compute = pinned_compute(hasher, fd, sharded=True)  # type: ignore[method-assign]
+            return hasher
+
+        serializer._hasher_factory = shard_factory
+    elif isinstance(serializer, oms_file.Serializer):
+        inner = serializer._hasher_factory
+
+        def factory(path: Path) -> Any:
+            hasher = inner(path)
+            fd = pins.fd(path)
+            if fd is not None and type(hasher) is oms_io.SimpleFileHasher:
+                hasher.compute = pinned_compute(hasher, fd, sharded=False)  # type: ignore[method-assign]
+            return hasher
+
+        serializer._hasher_factory = factory
+
+
+def check_pinned_shards(manifest: Any, model_path: Path) -> None:
+    """In a gate run, check that a sharded manifest's shards end where each pinned file ends.
+
+    The shards were cut by the size of the file the *name* leads to, and hashed from the pinned
+    descriptor: if the file was swapped or grown in between, the pinned bytes past the last shard
+    would be deployed and scanned but never checked.
+
+    Raises:
+        ValueError: a pinned file's size is not the end of its last shard.
+    """
+    from mlchain.pinned import active
+
+    pins = active()
+    if pins is None or manifest.serialization_type.get("method") != "shards":
+        return
+    ends: dict[str, int] = {}
+    for descriptor in manifest.resource_descriptors():
+        identifier = str(descriptor.identifier)
+        name = shard_file(identifier)
+        ends[name] = max(ends.get(name, 0), shard_end(identifier))
+    for name, end in ends.items():
+        fd = pins.fd(model_path if name == "." else model_path / name)
+        if fd is not None and os.fstat(fd).st_size != end:
+            raise ValueError(f"{display_name(model_path, name)} changed while it was verified")
+
+
+def shard_file(identifier: str) -> str:
+    """The file a shard identifier (``path:start:end``) belongs to."""
+    return identifier.rsplit(":", 2)[0]
+
+
+def shard_end(identifier: str) -> int:
+    """Where a shard (``path:start:end``) ends."""
+    return int(identifier.rsplit(":", 1)[1])
+
+
+def file_names(identifiers: Iterable[str], *, sharded: bool) -> list[str]:
+    """The files a manifest's identifiers name, sorted, each once (shards folded)."""
+    if not sharded:
+        return sorted(identifiers)
+    return sorted({shard_file(i) for i in identifiers})

@@ -56,7 +56,9 @@ def hash_model(config: Any, model_path: Path, tree: ModelTree | None = None) -> 
     inputs = listing.hash_inputs()
     _oms.read_pinned_files(config)  # the gate's one open of each file (mlchain issue #15, 5)
     # Interruptible within a 1 MiB read, with progress for a front end (signing/hashwatch.py).
-    return run_hashing(lambda: config.hash(model_path, files_to_hash=inputs), inputs)
+    manifest = run_hashing(lambda: config.hash(model_path, files_to_hash=inputs), inputs)
+    _oms.check_pinned_shards(manifest, model_path)
+    return manifest
 
 
 def signature_ignore(model_path: Path, signature: Path) -> list[Path]:
@@ -226,8 +228,9 @@ def hashing_config(
 ) -> Any:
     """Build a ``model_signing.hashing.Config`` for per-file hashing.
 
-    Sharded hashing is supported only to verify bundles made that way. ``ignore`` (relative to
-    the model folder) and git metadata are skipped.
+    ``method="shards"`` hashes each file in pieces of ``shard_size`` bytes, on every core even for
+    one large file (``mlchain sign --shard-size``). ``ignore`` (relative to the model folder) and
+    git metadata are skipped.
     """
     from model_signing import hashing
 

@@ -95,6 +95,13 @@ class SignResult:
     """``{file name: hex digest}`` as signed."""
     ignored: tuple[str, ...]
     """The signed ignore list (paths relative to the model folder)."""
+    shard_size: int | None = None
+    """Set when files were hashed in shards of this many bytes; ``files`` then names shards
+    (``path:start:end``)."""
+
+    def signed_files(self) -> list[str]:
+        """The files the signature covers, each once (shards folded into their file)."""
+        return _oms.file_names(self.files, sharded=self.shard_size is not None)
 
 
 def sign_model(
@@ -105,6 +112,7 @@ def sign_model(
     ignore: Sequence[Path] = (),
     algorithm: HashAlgorithm = "sha256",
     allow_symlinks: bool = False,
+    shard_size: int | None = None,
 ) -> SignResult:
     """Sign a model file or folder in the OMS format and write the bundle atomically.
 
@@ -131,7 +139,11 @@ def sign_model(
     signer = _model_signer(method)  # fail on a bad key before hashing gigabytes
 
     config = _manifest.hashing_config(
-        algorithm=algorithm, ignore=ignores, allow_symlinks=allow_symlinks
+        algorithm=algorithm,
+        ignore=ignores,
+        allow_symlinks=allow_symlinks,
+        method="files" if shard_size is None else "shards",
+        shard_size=shard_size,
     )
     try:
         manifest = _manifest.hash_model(config, model_path, tree)
@@ -154,6 +166,7 @@ def sign_model(
         hash_algorithm=str(serialization.get("hash_type", algorithm)),
         files=_oms.manifest_digests(manifest, model_path),
         ignored=tuple(sorted(str(p) for p in serialization.get("ignore_paths", ()))),
+        shard_size=shard_size,
     )
 
 

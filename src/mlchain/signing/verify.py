@@ -172,6 +172,13 @@ class ModelVerification:
     """SHA-256 of the trusted CA certificates the signing certificate chained to."""
     trust_root: str | None = None
     """Which Sigstore trust root verified a keyless signature (bundled, or a file's sha256)."""
+    shard_size: int | None = None
+    """Set when the signature hashes files in shards of this many bytes (``sign --shard-size``);
+    ``files`` then names shards, ``path:start:end``."""
+
+    def signed_files(self) -> list[str]:
+        """The files the signature covers, each once (shards folded into their file)."""
+        return _oms.file_names(self.files, sharded=self.shard_size is not None)
 
     @classmethod
     def unverified(cls, reason: str, *, model: str = "") -> ModelVerification:
@@ -210,6 +217,7 @@ class ModelVerification:
             "trust_root": self.trust_root,
             "authority": self.authority,
             "hash_algorithm": self.hash_algorithm,
+            "shard_size": self.shard_size,
             "files": dict(sorted(self.files.items())),
             "ignored": list(self.ignored),
             "unsigned": list(self.unsigned),
@@ -325,8 +333,10 @@ def verify_model(
     signed_ignores = tuple(sorted(str(p) for p in serialization.get("ignore_paths", ())))
     expected_files = {d.identifier: d.digest.digest_hex for d in expected.resource_descriptors()}
     name, root_digest = _signed_subject(statement)
+    sharded = serialization.get("method") == "shards"
     base = _replace(
         base,
+        shard_size=_shard_size(serialization.get("shard_size")) if sharded else None,
         signer=_verified_signer(parsed, method),
         hash_algorithm=algorithm,
         files=_oms.display_names(model_path, expected_files),
@@ -365,10 +375,17 @@ def verify_model(
     except (ValueError, TypeError) as exc:  # unsupported signed settings, special files
         return _replace(base, errors=(f"Cannot hash the model as the signature says: {exc}",))
     actual_files = {d.identifier: d.digest.digest_hex for d in actual.resource_descriptors()}
-    errors = _diff(model_path, expected_files, actual_files)
+    errors = _diff(model_path, expected_files, actual_files, unit="shard" if sharded else "file")
     if not expected_files:  # fail closed: a signature over nothing proves nothing
         errors.insert(0, "The signature covers no files (is everything in its ignore list?).")
     return _replace(base, errors=tuple(errors))
+
+
+def _shard_size(value: object) -> int | None:
+    # NOTE(signing): JSON brings the shard size back as a float.
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    return None
 
 
 def _signed_subject(statement: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -391,7 +408,9 @@ def _replace(result: ModelVerification, **changes: Any) -> ModelVerification:
     return replace(result, **changes)
 
 
-def _diff(model_path: Path, expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+def _diff(
+    model_path: Path, expected: dict[str, str], actual: dict[str, str], *, unit: str = "file"
+) -> list[str]:
     def name(identifier: str) -> str:
         return _oms.display_name(model_path, identifier)
 
@@ -405,7 +424,7 @@ def _diff(model_path: Path, expected: dict[str, str], actual: dict[str, str]) ->
         for n in sorted(expected.keys() - actual.keys())
     ]
     errors += [
-        f"{name(n)}: extra file (present but not signed)"
+        f"{name(n)}: extra {unit} (present but not signed)"
         for n in sorted(actual.keys() - expected.keys())
     ]
     return errors

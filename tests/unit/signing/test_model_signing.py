@@ -37,6 +37,7 @@ JSON_KEYS = {
     "signed_at",
     "log_entry",
     "hash_algorithm",
+    "shard_size",
     "files",
     "ignored",
     "errors",
@@ -409,6 +410,9 @@ def test_upstream_sharded_bundle(model: Path, keys: KeyPair) -> None:
     result = _verify(model, keys)
     assert result.verified, result.errors
     assert "weights-1.bin:1024:2000" in result.files
+    assert result.shard_size == 1024
+    on_disk = (p.relative_to(model).as_posix() for p in model.rglob("*") if p.is_file())
+    assert result.signed_files() == sorted(n for n in on_disk if n != "model.sig")
     (model / "weights-1.bin").write_bytes(b"\x00\x01" * 999 + b"zz")
     assert _verify(model, keys).errors[0].startswith("weights-1.bin:1024:2000: changed")
 
