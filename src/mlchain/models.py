@@ -201,8 +201,10 @@ class ScanResult:
 
     def under(self, root: str | None) -> ScanResult:
         """Return this result with ``root`` as the display root of every location in it."""
+        # Built directly, not with dataclasses.replace: this runs once per file of every scan.
         findings = tuple(replace(f, location=f.location.under(root)) for f in self.findings)
-        return replace(self, location=self.location.under(root), findings=findings)
+        location = self.location.under(root)
+        return ScanResult(location, self.format, findings, self.skipped, self.size, self.sha256)
 
 
 @dataclass(frozen=True, slots=True)
