@@ -9,14 +9,13 @@ from typing import Annotated
 import typer
 
 from mlchain.cli import console
+from mlchain.cli.choices import SeverityChoice, allowed_globals
 from mlchain.cli.errors import ExitCode, error_boundary
 from mlchain.cli.options import (
     AllowSymlinksOption,
     IgnoreOption,
     ModelPathArgument,
-    SeverityChoice,
     allow_global_option,
-    allowed_globals,
     check_model_path,
     digest_model_for_statement,
     fail_on_option,

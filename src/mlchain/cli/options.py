@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from mlchain.errors import UsageError
-from mlchain.models import Severity
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -86,22 +85,6 @@ def ignored_paths(
 # --- Scanning (scan, attest; --jobs also verify --policy) ---
 
 
-@enum.unique
-class SeverityChoice(str, enum.Enum):
-    """Values of ``--fail-on``; ``never`` turns the gate off (advisory runs)."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
-    NEVER = "never"
-
-    def to_severity(self) -> Severity | None:
-        """Map onto the ordered :class:`Severity`; ``None`` for ``never``."""
-        return None if self is SeverityChoice.NEVER else Severity.parse(self.value)
-
-
 def fail_on_option(help_text: str) -> Any:
     """``--fail-on`` (``MLCHAIN_FAIL_ON``), a :class:`SeverityChoice`."""
     return typer.Option("--fail-on", envvar="MLCHAIN_FAIL_ON", help=help_text)
@@ -120,25 +103,6 @@ def allow_global_option(help_text: str) -> Any:
 def jobs_option(help_text: str) -> Any:
     """``--jobs`` / ``-j`` (``MLCHAIN_JOBS``), at least 0 (0: one worker per core)."""
     return typer.Option("--jobs", "-j", envvar="MLCHAIN_JOBS", min=0, help=help_text)
-
-
-def allowed_globals(names: list[str] | None) -> frozenset[str]:
-    """The ``--allow-global`` names, checked.
-
-    Raises:
-        UsageError: on a name that is not ``module.name``.
-    """
-    return frozenset(_check_global(name) for name in names or ())
-
-
-def _check_global(name: str) -> str:
-    module, _, qualname = name.strip().rpartition(".")
-    if not module or not qualname or any(c.isspace() for c in name.strip()):
-        raise UsageError(
-            f"--allow-global expects module.name (for example collections.OrderedDict), "
-            f"got {name!r}."
-        )
-    return name.strip()
 
 
 # --- Output ---

@@ -125,3 +125,15 @@ def install(*, enabled: bool) -> None:
         return
     terminal = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
     hashwatch.set_reporter(ConsoleHashReporter(terminal=terminal))
+
+
+def apply_global_flags(*, verbose: bool, quiet: bool, no_progress: bool) -> None:
+    """Act on ``-v``, ``-q`` and ``--no-progress`` (the root command, or the fast scan path)."""
+    console.state.verbose = verbose
+    console.state.quiet = quiet and not verbose
+    console.state.no_progress = no_progress
+    install(enabled=not (no_progress or console.state.quiet))
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")

@@ -9,7 +9,6 @@ our own :class:`ScanResult` objects (packed as plain tuples when there is no fin
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import logging
 import os
@@ -344,6 +343,8 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
 
 def _check_blob_digest(entry: Entry, result: ScanResult) -> ScanResult:
     """Hash a Hugging Face cache blob and compare with the sha256 its name promises."""
+    import hashlib
+
     digest = hashlib.sha256()
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)

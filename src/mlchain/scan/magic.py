@@ -26,9 +26,6 @@ from pathlib import Path
 
 from mlchain.models import ArtifactFormat as F
 from mlchain.scan.containers.buffer import SNIFF_BYTES, Buf, mapped
-from mlchain.scan.containers.tarreader import classify_tar_buffer, looks_like_tar_header
-from mlchain.scan.containers.zipreader import EOCD_SIG, classify_zip_buffer, find_eocd
-from mlchain.scan.pickle_sniff import OPCODE_BYTES, sniff_pickle
 from mlchain.scan.text import is_text
 
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/v1"
@@ -212,10 +209,14 @@ def _is_binary_pickle(p: Probe) -> bool:
 def _is_text_pickle(p: Probe) -> bool:
     # The loader accepts any opcode first (no PROTO needed, even for protocol 4 opcodes), so
     # every opcode byte may start a pickle; the sniffer's opcode walk then decides.
+    from mlchain.scan.pickle_sniff import OPCODE_BYTES  # imported on first use, like the rest
+
     return p.head[0] in OPCODE_BYTES and _sniff(p)
 
 
 def _sniff(p: Probe) -> bool:
+    from mlchain.scan.pickle_sniff import sniff_pickle
+
     total = p.size if p.size_known else None
     return sniff_pickle(p.head, head_is_whole_file=p.whole, total_size=total)
 
@@ -231,6 +232,8 @@ def _binary_pickle(p: Probe) -> F | None:
 
 def _tar(p: Probe) -> F | None:
     # tarfile accepts any first header whose checksum holds (v7 archives have no "ustar").
+    from mlchain.scan.containers.tarreader import looks_like_tar_header
+
     if p.head[257:262] == b"ustar" or looks_like_tar_header(p.head[:512]):
         return _classify_tar(p)
     return None
@@ -387,6 +390,8 @@ def has_zip_tail(p: Probe, *, exact: bool = False) -> bool:
                 tail = bytes(buf[len(buf) - min(len(buf), tail_size) :])
         except (OSError, ValueError):
             return False
+    from mlchain.scan.containers.zipreader import EOCD_SIG, find_eocd
+
     if EOCD_SIG not in tail:
         return False
     eocd = find_eocd(tail)
@@ -401,6 +406,8 @@ def has_zip_tail(p: Probe, *, exact: bool = False) -> bool:
 def _classify_zip(p: Probe) -> F:
     # Our own lenient central-directory reader: it sees the member names torch sees, including
     # in archives Python's zipfile refuses (see mlchain.scan.containers.zipreader).
+    from mlchain.scan.containers.zipreader import classify_zip_buffer
+
     try:
         with p.content() as buf:
             return classify_zip_buffer(buf)
@@ -410,6 +417,8 @@ def _classify_zip(p: Probe) -> F:
 
 def _classify_tar(p: Probe) -> F:
     # Reads at most 64 member headers (tarfile.getmembers would walk the whole archive).
+    from mlchain.scan.containers.tarreader import classify_tar_buffer
+
     try:
         with p.content() as buf:
             return classify_tar_buffer(buf)
