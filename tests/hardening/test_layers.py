@@ -192,6 +192,7 @@ FLOOR = {
     "mlchain.errors": set(),
     "mlchain.sanitize": set(),
     "mlchain.inputfile": set(),
+    "mlchain.jsontext": set(),
     "mlchain.report": {"mlchain.models", "mlchain.errors", "mlchain.inputfile"},
     "mlchain.scan.containers.buffer": set(),
     "mlchain.fstree": set(),

@@ -5,8 +5,7 @@ The serialisation itself lives in :mod:`mlchain.report`, the one home of the wir
 
 from __future__ import annotations
 
-import json
-
+from mlchain.jsontext import dumps
 from mlchain.models import ScanReport
 from mlchain.output.base import Formatter
 from mlchain.report import finding_to_dict, location_to_dict, report_to_dict, result_to_dict
@@ -17,7 +16,7 @@ class JsonFormatter(Formatter):
 
     def render(self, report: ScanReport) -> str:
         """Return the JSON document followed by a newline."""
-        return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"
+        return dumps(report_to_dict(report)) + "\n"
 
 
 __all__ = [

@@ -8,11 +8,11 @@ the scan root; binary files get a byte region (``byteOffset``) when the offset i
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 from pathlib import PurePosixPath
 from typing import Any
 
+from mlchain.jsontext import dumps
 from mlchain.models import Finding, ScanReport, Severity
 from mlchain.output.base import Formatter
 from mlchain.rules import RULES, Rule
@@ -202,7 +202,7 @@ class SarifFormatter(Formatter):
                 }
             ],
         }
-        return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+        return dumps(log) + "\n"
 
     def _srcroot(self) -> str:
         if self.base is None:
