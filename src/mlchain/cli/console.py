@@ -52,9 +52,9 @@ def stdout_is_color_terminal() -> bool:
 
 def stdout_width() -> int:
     """Columns for tables on stdout: the terminal's, else ``COLUMNS``, else 120 (CI logs)."""
-    import shutil
-
     if sys.stdout.isatty():
+        import shutil  # only here: it imports bz2 and lzma (~5 ms of a one-file scan)
+
         return shutil.get_terminal_size(fallback=(120, 24)).columns
     columns = os.environ.get("COLUMNS", "")
     return int(columns) if columns.isdigit() and int(columns) > 0 else 120

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -28,7 +27,13 @@ from mlchain.sources.hfcache import locate
 
 __all__ = ["ScanOptions", "scan_file", "scan_paths"]
 
-log = logging.getLogger(__name__)
+
+def _debug(message: str, *args: object) -> None:
+    """Log a scanner failure with its traceback (``-v``); logging is imported only then."""
+    import logging
+
+    logging.getLogger(__name__).debug(message, *args, exc_info=True)
+
 
 POOL_THRESHOLD = 24
 """Below this many files, a process pool costs more than it saves."""
@@ -322,7 +327,7 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
     try:
         result = _scan_content(entry, loc, head, options)
     except Exception as exc:  # detection itself failed: report, never crash the run
-        log.debug("detection failed on %s", entry.path, exc_info=True)
+        _debug("detection failed on %s", entry.path)
         return ScanResult(
             loc,
             ArtifactFormat.DATA,
@@ -404,7 +409,7 @@ def _scan_content(entry: Entry, loc: Location, head: bytes, options: ScanOptions
             findings.append(finding("file-unreadable", f"file could not be read: {reason}", loc))
             skipped = f"unreadable: {reason}"
         except Exception as exc:  # a scanner bug must never pass a file or crash the run
-            log.debug("scanner for %s failed on %s", fmt.value, entry.path, exc_info=True)
+            _debug("scanner for %s failed on %s", fmt.value, entry.path)
             findings.append(
                 finding(
                     "scanner-error",

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from mlchain.models import Finding
 from mlchain.scan.base import Artifact, Outcome, ScanContext, Skip
 from mlchain.scan.magic import Probe, is_image, is_known_inert, starts_with_pickle
-from mlchain.scan.pickle_sniff import OPCODE_BYTES
 
 UNRECOGNISED = "unrecognised content: no model format detected"
 
@@ -51,6 +50,8 @@ def named_file_pickle(artifact: Artifact, ctx: ScanContext) -> Iterator[Outcome]
     scanner judges all of it, as it would judge a ``.pkl``. Otherwise, text starting with an
     opcode still gets the VM's look, as unrecognised text does.
     """
+    from mlchain.scan.pickle_sniff import OPCODE_BYTES  # on first use (pickletools: ~3 ms)
+
     head = artifact.head or _read_head(artifact)
     if not head or (head[0] not in OPCODE_BYTES and head[0] != 0x80):
         return  # JSON ('{', '['), comments, docstrings, whitespace: no loader starts a pickle
@@ -69,6 +70,8 @@ def _text_pickle(artifact: Artifact, ctx: ScanContext, head: bytes) -> Iterator[
     loader (as it once did on base-0 integer literals), the authoritative VM still gets a look at
     any text that starts with an opcode, and a complete pickle's findings are reported.
     """
+    from mlchain.scan.pickle_sniff import OPCODE_BYTES
+
     if not head or head[0] not in OPCODE_BYTES:
         return
     from mlchain.scan.pickle.vm import scan_pickle  # the VM only for text that may be a pickle
