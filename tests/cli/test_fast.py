@@ -223,6 +223,7 @@ def test_fast_path_reads_command_lines_as_typer_does(
 def test_common_command_lines_take_the_fast_path(args: list[str]) -> None:
     mine = fast.parse(args, {})
     assert mine is not None
+    assert fast.parse(tuple(args), {}) == mine  # any sequence, not only a list
     assert _typer_reading(args, {}) == (0, mine)
 
 

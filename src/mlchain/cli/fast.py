@@ -118,7 +118,7 @@ def parse(
     while index < len(args) and args[index] in GLOBAL_FLAGS:
         flags[GLOBAL_FLAGS[args[index]]] = True
         index += 1
-    if args[index : index + 1] != ["scan"]:
+    if index >= len(args) or args[index] != "scan":
         return None
     index += 1
     values: dict[str, Any] = {}
