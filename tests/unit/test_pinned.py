@@ -74,3 +74,20 @@ def test_special_files_are_never_pinned(tmp_path: Path) -> None:
     with pinned([(fifo, None), (tmp_path, None)]) as pins:  # no blocking open, no folder
         assert pins.path(fifo) is None
         assert pins.path(tmp_path) is None
+
+
+def test_detection_reads_the_pinned_file_not_the_name(tmp_path: Path) -> None:
+    # read_head opens plain paths itself (no buffered file object); a PinnedPath must still
+    # be read through its descriptor, or a file swapped after hashing would be scanned instead.
+    from mlchain.scan.detect import read_head
+
+    victim = tmp_path / "w.bin"
+    victim.write_bytes(b"signed bytes")
+    with pinned([(victim, None)]) as pins:
+        swapped = tmp_path / "w.tmp"
+        swapped.write_bytes(b"other")
+        swapped.replace(victim)
+        path = pins.path(victim)
+        assert path is not None
+        assert read_head(path) == b"signed bytes"
+        assert read_head(victim) == b"other"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlchain import __version__
 from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
@@ -24,6 +25,9 @@ from mlchain.scan.pickle.version import ALLOWLIST_VERSION
 from mlchain.scan.registry import UNSCANNED, scanner_for
 from mlchain.scan.walk import Entry, walk
 from mlchain.sources.hfcache import locate
+
+if TYPE_CHECKING:
+    from mlchain.pinned import PinnedFiles
 
 __all__ = ["ScanOptions", "scan_file", "scan_paths"]
 
@@ -57,40 +61,19 @@ def scan_paths(
     """
     options = options or ScanOptions()
     excluded: list[str] = []
-    entries: list[Entry] = []
     metadata: dict[str, str] = {}
-    for path in paths:
-        cache = locate(path) if path.is_dir() else None
-        if cache is not None:
-            metadata.update({"hf_repo": cache.repo_id, "hf_commit": cache.commit})
-            metadata["hf_cache_snapshot"] = str(cache.snapshot)
-            path = cache.snapshot
-        entries.extend(walk(path, excluded, cache=cache))
-    entries = _read_pinned(entries)
-    if options.exclude:
-        entries = _drop_excluded(entries, options.exclude, excluded)
-    limit = options.limits.max_files
-    overflow = entries[limit:]
-    entries = entries[:limit]
+    source = _Limited(_entries(paths, options, excluded, metadata), options.limits.max_files)
+    # The walk ends before the scan starts, so forked workers inherit the entries for free.
+    # Overlapping the two (entries sent to workers as the walk finds them) was measured slower
+    # on 2 cores: sending them, and the pool's threads taking turns with the walk for the GIL,
+    # cost more than the walk the overlap hid (benchmarks/RESULTS.md, issue #19, stop 23).
+    entries = list(source)
     results = _run_cached(entries, options, progress)
     roots = {root: display_root(root) for root in {e.root for e in entries}}
     results = [r.under(roots[e.root]) for r, e in zip(results, entries, strict=True)]
-    if overflow:
-        loc = Location(overflow[0].rel)
-        results.append(
-            ScanResult(
-                loc,
-                ArtifactFormat.DATA,
-                (
-                    finding(
-                        "scan-limit-exceeded",
-                        f"{len(overflow)} files beyond the limit of {limit} files were not scanned",
-                        loc,
-                    ),
-                ),
-                skipped="file limit reached",
-            )
-        )
+    over = source.result()
+    if over is not None:
+        results.append(over)
     results.sort(key=lambda r: (r.location.file(), r.location.member or ""))
     if excluded:
         metadata["excluded"] = ",".join(sorted(excluded))
@@ -104,43 +87,99 @@ def scan_paths(
     )
 
 
-def _read_pinned(entries: list[Entry]) -> list[Entry]:
-    """Inside a gate run, read each file through the descriptor the gate hashed it from."""
+def _entries(
+    paths: Sequence[Path], options: ScanOptions, excluded: list[str], metadata: dict[str, str]
+) -> Iterator[Entry]:
+    """Every entry to scan, in walk order: pinned inside a gate run, exclusions left out.
+
+    ``scan_paths`` and the streamed scan (:mod:`mlchain.scan.stream`) both list files with it.
+    """
+    pins = _active_pins()
+    exclude = _Exclusion(options.exclude) if options.exclude else None
+    for path in paths:
+        cache = locate(path) if path.is_dir() else None
+        if cache is not None:
+            metadata.update({"hf_repo": cache.repo_id, "hf_commit": cache.commit})
+            metadata["hf_cache_snapshot"] = str(cache.snapshot)
+            path = cache.snapshot
+        for entry in walk(path, excluded, cache=cache):
+            if pins is not None:
+                entry = _pin(pins, entry)
+            if exclude is not None and exclude.drops(entry, excluded):
+                continue
+            yield entry
+
+
+class _Limited:
+    """The first ``limit`` entries of ``source``; the rest are counted, not yielded."""
+
+    def __init__(self, source: Iterator[Entry], limit: int) -> None:
+        self.source = source
+        self.limit = limit
+        self.over = 0
+        self.first_over: Entry | None = None
+
+    def __iter__(self) -> Iterator[Entry]:
+        kept = 0
+        for entry in self.source:
+            if kept < self.limit:
+                kept += 1
+                yield entry
+                continue
+            if self.first_over is None:
+                self.first_over = entry
+            self.over += 1
+
+    def result(self) -> ScanResult | None:
+        """The report's line for the files beyond the limit, once the source is spent."""
+        if self.first_over is None:
+            return None
+        loc = Location(self.first_over.rel)
+        message = f"{self.over} files beyond the limit of {self.limit} files were not scanned"
+        return ScanResult(
+            loc,
+            ArtifactFormat.DATA,
+            (finding("scan-limit-exceeded", message, loc),),
+            skipped="file limit reached",
+        )
+
+
+def _active_pins() -> PinnedFiles | None:
+    """The gate's pinned files, when this scan runs inside a gate run."""
     import sys
 
     module = sys.modules.get("mlchain.pinned")  # not imported: no gate run pinned anything
-    pins = module.active() if module is not None else None
-    if pins is None:
-        return entries
-    out: list[Entry] = []
-    for entry in entries:
-        path = pins.path(entry.path) if entry.skipped is None and entry.escape is None else None
-        if path is not None:  # the size is the pinned file's, not the name's
-            entry = dataclasses.replace(entry, path=path, size=path.stat().st_size)
-        out.append(entry)
-    return out
+    return module.active() if module is not None else None
 
 
-def _drop_excluded(
-    entries: list[Entry], patterns: tuple[str, ...], excluded: list[str]
-) -> list[Entry]:
-    """Leave out entries matching ``patterns`` (gitignore syntax), recording each one."""
-    import posixpath
+def _pin(pins: PinnedFiles, entry: Entry) -> Entry:
+    """Inside a gate run, read the file through the descriptor the gate hashed it from."""
+    path = pins.path(entry.path) if entry.skipped is None and entry.escape is None else None
+    if path is None:
+        return entry
+    return dataclasses.replace(entry, path=path, size=path.stat().st_size)  # the pinned size
 
-    from pathspec import GitIgnoreSpec
 
-    spec = GitIgnoreSpec.from_lines(patterns)
-    shown_roots: dict[Path, str] = {}
-    kept: list[Entry] = []
-    for entry in entries:
-        if entry.root not in shown_roots:
-            shown_roots[entry.root] = display_root(entry.root)
-        shown = posixpath.normpath(posixpath.join(shown_roots[entry.root], str(entry.rel)))
-        if spec.match_file(shown):
+class _Exclusion:
+    """``--exclude`` patterns (gitignore syntax) against the names the report would show."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        from pathspec import GitIgnoreSpec
+
+        self.spec = GitIgnoreSpec.from_lines(patterns)
+        self.shown_roots: dict[Path, str] = {}
+
+    def drops(self, entry: Entry, excluded: list[str]) -> bool:
+        """Whether ``entry`` is excluded; an excluded entry is recorded in ``excluded``."""
+        import posixpath
+
+        if entry.root not in self.shown_roots:
+            self.shown_roots[entry.root] = display_root(entry.root)
+        shown = posixpath.normpath(posixpath.join(self.shown_roots[entry.root], str(entry.rel)))
+        if self.spec.match_file(shown):
             excluded.append(shown)
-        else:
-            kept.append(entry)
-    return kept
+            return True
+        return False
 
 
 def display_root(root: Path) -> str:
@@ -157,6 +196,11 @@ def display_root(root: Path) -> str:
     except ValueError:
         return clean_path(absolute.as_posix())
     return clean_path(relative.as_posix())
+
+
+def _pays(total: int, content: int) -> bool:
+    """Whether a pool costs less than it saves on this many files holding this many bytes."""
+    return total >= POOL_THRESHOLD and (total >= POOL_MIN_FILES or content >= POOL_MIN_BYTES)
 
 
 def _run_cached(
@@ -184,9 +228,7 @@ def _run(
     total = len(entries)
     jobs = options.jobs or usable_cores()
     results: list[ScanResult] = []
-    content = sum(e.size for e in entries)
-    small = content < POOL_MIN_BYTES and total < POOL_MIN_FILES
-    if jobs <= 1 or total < POOL_THRESHOLD or small:
+    if jobs <= 1 or not _pays(total, sum(e.size for e in entries)):
         for done, entry in enumerate(entries, 1):
             results.append(scan_entry(entry, options))
             if progress:
@@ -234,7 +276,9 @@ def _scan_slice(bounds: tuple[int, int]) -> list[ScanResult | _Packed]:
     out: list[ScanResult | _Packed] = []
     for index in range(*bounds):
         result = scan_entry(entries[index], options)
-        if result.findings or result.location != Location(entries[index].rel):
+        loc = result.location  # packed only when _unpack rebuilds an equal Location
+        whole = result.findings or loc.member is not None or loc.offset is not None
+        if whole or loc.path != entries[index].rel:
             out.append(result)
         else:
             out.append((result.format.value, result.skipped, result.size, result.sha256))

@@ -44,6 +44,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import nodes
+
 from mlchain.models import Severity
 from mlchain.scan.jinja_fold import Folder, format_field_names
 
@@ -283,8 +285,6 @@ class Checker:
     """Evaluates the flows of one template to a fixed point, then checks every node."""
 
     def __init__(self, tree: Any) -> None:
-        from jinja2 import nodes
-
         self.nodes = list(iter_nodes(tree))
         self.folder = Folder(self.nodes)
         self.vars: dict[str, Value] = {}
@@ -299,8 +299,6 @@ class Checker:
     # --- flows ------------------------------------------------------------------------------
 
     def _solve(self) -> None:
-        from jinja2 import nodes
-
         binders = [
             n
             for n in self.nodes
@@ -323,8 +321,6 @@ class Checker:
             self.attrs[attr] = self.attrs[attr] | BUILT | DATA
 
     def _assign(self, target: Any, value: Value) -> None:
-        from jinja2 import nodes
-
         if isinstance(target, nodes.Name):
             self.vars[target.name] = self.vars.get(target.name, NUMBER) | value
         elif isinstance(target, nodes.NSRef):
@@ -334,8 +330,6 @@ class Checker:
                 self._assign(item, value)
 
     def _bind(self, node: Any) -> None:
-        from jinja2 import nodes
-
         if isinstance(node, nodes.Assign):
             self._assign(node.target, self.value(node.node))
         elif isinstance(node, nodes.AssignBlock):
@@ -353,8 +347,6 @@ class Checker:
             self._bind_call(node)
 
     def _bind_call(self, node: Any) -> None:
-        from jinja2 import nodes
-
         func = node.node
         if isinstance(func, nodes.Name) and func.name == "namespace":
             for kw in node.kwargs:
@@ -372,8 +364,6 @@ class Checker:
             self._assign_into(func.node, _union([self.value(a) for a in node.args]))
 
     def _assign_into(self, container: Any, value: Value) -> None:
-        from jinja2 import nodes
-
         while isinstance(container, nodes.Getitem):
             container = container.node
         if isinstance(container, nodes.Name):
@@ -383,8 +373,6 @@ class Checker:
 
     def value(self, node: Any, depth: int = 0) -> Value:
         """The abstract value of expression ``node`` under the current flows."""
-        from jinja2 import nodes
-
         if node is None:
             return NUMBER
         if depth > 200:
@@ -471,8 +459,6 @@ class Checker:
         return _build(base, *args)
 
     def _call_value(self, node: Any, depth: int) -> Value:
-        from jinja2 import nodes
-
         func = node.node
         args = [self.value(a, depth) for a in node.args]
         args += [self.value(k.value, depth) for k in node.kwargs]
@@ -502,8 +488,6 @@ class Checker:
 
     def issues(self) -> Iterator[Issue]:
         """Every construct outside the allowlist, most specific first."""
-        from jinja2 import nodes
-
         for node in self.nodes:
             line = f"line {getattr(node, 'lineno', '?')}"
             kind = type(node).__name__
@@ -556,8 +540,6 @@ class Checker:
             )
 
     def _getattr(self, node: Any, line: str) -> Iterator[Issue]:
-        from jinja2 import nodes
-
         attr = node.attr
         if dangerous_name(attr):
             yield _critical(f"accesses the attribute {attr} ({line})", attr)
@@ -578,8 +560,6 @@ class Checker:
             )
 
     def _getitem(self, node: Any, line: str) -> Iterator[Issue]:
-        from jinja2 import nodes
-
         receiver = node.node
         if (
             isinstance(receiver, nodes.Name)
@@ -599,8 +579,6 @@ class Checker:
         ``literal`` demands a constant (attribute paths, filter and test names); otherwise
         numbers and context data are fine too (``messages[i]``, ``params[key]``).
         """
-        from jinja2 import nodes
-
         value = self.value(node)
         folded = [c for c in self.folder.fold(node) or [] if _dangerous_path(c)]
         bad = folded or [c for c in value.literals if _dangerous_path(c)]
@@ -612,8 +590,6 @@ class Checker:
             yield _high(f"{what} a name that is not a literal ({line})")
 
     def _filter(self, node: Any, line: str) -> Iterator[Issue]:
-        from jinja2 import nodes
-
         name = node.name
         yield from self._smuggling(node, line)
         if name == "attr" or (
@@ -664,8 +640,6 @@ class Checker:
     def _named_callable(
         self, node: Any, allowed: frozenset[str], what: str, line: str
     ) -> Iterator[Issue]:
-        from jinja2 import nodes
-
         if not (isinstance(node, nodes.Const) and isinstance(node.value, str)):
             yield from self._name_value(node, f"names a {what} with", line, literal=True)
         elif node.value not in allowed:
@@ -681,8 +655,6 @@ class Checker:
                         yield _critical(f"smuggles the name {bad[0]!r} ({line})", bad[0])
 
     def _call(self, node: Any, line: str) -> Iterator[Issue]:
-        from jinja2 import nodes
-
         yield from self._smuggling(node, line)
         func = node.node
         if isinstance(func, nodes.Name):
@@ -706,8 +678,6 @@ class Checker:
             yield _high(f"calls a computed function ({line})")
 
     def _format(self, receiver: Any, line: str) -> Iterator[Issue]:
-        from jinja2 import nodes
-
         if not (isinstance(receiver, nodes.Const) and isinstance(receiver.value, str)):
             candidates = self.folder.fold(receiver) or []
             for template in candidates:
@@ -740,8 +710,6 @@ def _format_fields(template: str, line: str) -> Iterator[Issue]:
 
 
 def _is_number(node: Any) -> bool:
-    from jinja2 import nodes
-
     return (
         isinstance(node, nodes.Const)
         and isinstance(node.value, (int, float))
@@ -750,8 +718,6 @@ def _is_number(node: Any) -> bool:
 
 
 def _big_int(node: Any) -> bool:
-    from jinja2 import nodes
-
     return isinstance(node, nodes.Const) and type(node.value) is int and abs(node.value) > MAX_RANGE
 
 
@@ -760,8 +726,6 @@ def _dangerous_path(path: str) -> bool:
 
 
 def _dunder_in(text: str) -> str | None:
-    import re
-
     match = re.search(r"(?:^|[.\[\s'\"])(__\w+__)", text)
     return match.group(1) if match else None
 

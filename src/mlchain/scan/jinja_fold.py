@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from itertools import product
 from typing import Any
 
+from jinja2 import nodes
+
 MAX_CANDIDATES = 32
 MAX_FOLD_LEN = 4096
 _MAX_CANDIDATES = MAX_CANDIDATES
@@ -40,8 +42,6 @@ class Folder:
         self._collect_assignments(all_nodes)
 
     def _collect_assignments(self, all_nodes: list[Any]) -> None:
-        from jinja2 import nodes
-
         # Two rounds so that `set b = a ~ 'x'` after `set a = ...` folds too.
         for _ in range(2):
             for node in all_nodes:
@@ -71,8 +71,6 @@ class Folder:
 
     def fold(self, node: Any, depth: int = 0) -> list[str] | None:
         """Every string ``node`` can evaluate to, when that is knowable statically."""
-        from jinja2 import nodes
-
         if depth > 32 or node is None:
             return None
         result: list[str] | None = None
@@ -109,15 +107,11 @@ class Folder:
         return [r[:_MAX_FOLD_LEN] for r in dict.fromkeys(result)][:_MAX_CANDIDATES]
 
     def _fold_any(self, node: Any, depth: int) -> list[str] | None:
-        from jinja2 import nodes
-
         if isinstance(node, nodes.Const) and isinstance(node.value, (int, float)):
             return [str(node.value)]
         return self.fold(node, depth)
 
     def _fold_list(self, node: Any, depth: int) -> list[list[str]] | None:
-        from jinja2 import nodes
-
         if isinstance(node, (nodes.List, nodes.Tuple)):
             parts = [self._fold_any(item, depth + 1) for item in node.items]
             if all(p is not None for p in parts):
@@ -125,8 +119,6 @@ class Folder:
         return None
 
     def _fold_repeat(self, node: Any, depth: int) -> list[str] | None:
-        from jinja2 import nodes
-
         for text_node, count_node in ((node.left, node.right), (node.right, node.left)):
             if isinstance(count_node, nodes.Const) and type(count_node.value) is int:
                 texts = self.fold(text_node, depth + 1)
@@ -138,8 +130,6 @@ class Folder:
         return None
 
     def _fold_percent(self, node: Any, depth: int) -> list[str] | None:
-        from jinja2 import nodes
-
         left = self.fold(node.left, depth + 1)
         if left is None:
             return None
@@ -208,8 +198,6 @@ class Folder:
         return out
 
     def _fold_subscript(self, node: Any, depth: int) -> list[str] | None:
-        from jinja2 import nodes
-
         base = self.fold(node.node, depth + 1)
         if base is None:
             return None

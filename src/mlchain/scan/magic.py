@@ -115,9 +115,12 @@ class Probe:
         return cls(head, size, _no_content, size_known=not cut)
 
     @classmethod
-    def of_file(cls, path: Path, head: bytes, size: int) -> Probe:
-        """A probe of the top-level file at ``path`` whose first bytes are ``head``."""
-        return cls(head, size, lambda: mapped(path), path.name, path=path)
+    def of_file(cls, path: Path, head: bytes, size: int, name: str | None = None) -> Probe:
+        """A probe of the top-level file at ``path`` whose first bytes are ``head``.
+
+        ``name`` is ``path.name`` when the caller has it at hand already.
+        """
+        return cls(head, size, lambda: mapped(path), path.name if name is None else name, path=path)
 
 
 def _no_content() -> AbstractContextManager[Buf]:
@@ -390,10 +393,10 @@ def has_zip_tail(p: Probe, *, exact: bool = False) -> bool:
                 tail = bytes(buf[len(buf) - min(len(buf), tail_size) :])
         except (OSError, ValueError):
             return False
-    from mlchain.scan.containers.zipreader import EOCD_SIG, find_eocd
-
-    if EOCD_SIG not in tail:
+    if ZIP_MAGIC[1] not in tail:  # the end record's signature (zipreader.EOCD_SIG)
         return False
+    from mlchain.scan.containers.zipreader import find_eocd  # only when a record may be there
+
     eocd = find_eocd(tail)
     if eocd < 0:
         return False

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlchain.models import ArtifactFormat, Location, ScanResult
-from mlchain.scan.base import ScanOptions, finding
-from mlchain.scan.walk import Entry, walk
+from mlchain.models import ScanResult
+from mlchain.scan.base import ScanOptions
+from mlchain.scan.walk import Entry
 
 __all__ = ["CHUNK_FILES", "StreamedScan", "iter_scan", "read_refs"]
 
@@ -49,33 +49,21 @@ def iter_scan(
     Raises:
         InputError: if a given path does not exist or cannot be listed (raised here, not later).
     """
-    from mlchain.scan import _drop_excluded, display_root
-    from mlchain.sources.hfcache import locate
+    from mlchain.scan import _entries, _Limited, display_root
 
     state = StreamedScan(roots=tuple(str(p) for p in paths))
     excluded: list[str] = []
-    entries: list[Entry] = []
-    for path in paths:
-        cache = locate(path) if path.is_dir() else None
-        if cache is not None:
-            state.metadata.update({"hf_repo": cache.repo_id, "hf_commit": cache.commit})
-            state.metadata["hf_cache_snapshot"] = str(cache.snapshot)
-            path = cache.snapshot
-        entries.extend(walk(path, excluded, cache=cache))
-    if options.exclude:
-        entries = _drop_excluded(entries, options.exclude, excluded)
+    source = _Limited(_entries(paths, options, excluded, state.metadata), options.limits.max_files)
+    entries = list(source)
     if excluded:
         state.metadata["excluded"] = ",".join(sorted(excluded))
-    limit = options.limits.max_files
-    overflow = entries[limit:]
-    entries = entries[:limit]
     shown = {root: display_root(root) for root in {e.root for e in entries}}
 
     def key(entry: Entry) -> str:
         return posixpath.normpath(posixpath.join(shown[entry.root], str(entry.rel)))
 
     entries.sort(key=key)  # stable: the report's order (scan_paths sorts its results so)
-    extra = _overflow_result(overflow, limit)
+    extra = source.result()
     state.total = len(entries) + (extra is not None)
     return state, _results(entries, key, shown, extra, options, progress, chunk)
 
@@ -106,24 +94,6 @@ def _results(
             yield result.under(shown[entry.root])
     if extra is not None:
         yield extra
-
-
-def _overflow_result(overflow: list[Entry], limit: int) -> ScanResult | None:
-    if not overflow:
-        return None
-    loc = Location(overflow[0].rel)
-    return ScanResult(
-        loc,
-        ArtifactFormat.DATA,
-        (
-            finding(
-                "scan-limit-exceeded",
-                f"{len(overflow)} files beyond the limit of {limit} files were not scanned",
-                loc,
-            ),
-        ),
-        skipped="file limit reached",
-    )
 
 
 def read_refs(listing: Path, text: str) -> list[str]:

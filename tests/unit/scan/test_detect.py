@@ -5,12 +5,14 @@ from __future__ import annotations
 import pickle
 import struct
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from mlchain.models import ArtifactFormat as F
-from mlchain.scan.detect import detect, read_head
+from mlchain.scan.detect import detect, name_suffix, read_head
 from mlchain.scan.pickle_sniff import sniff_pickle
 
 
@@ -109,3 +111,48 @@ def test_sniff_accepts_text_protocols(protocol: int) -> None:
 
 def test_sniff_accepts_text_global_reduce() -> None:
     assert sniff_pickle(b"cos\nsystem\n(S'true'\ntR.", head_is_whole_file=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(["a", "b", ".", "-", " ", "é", "\x00", "\\", "~"]),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_name_suffix_is_pathlibs(name: str) -> None:
+    # Differential: the suffix that decides what a name claims is pathlib's, on any one
+    # component (dots first, doubled; a name pathlib folds away, like ".", has none). A name
+    # ending in a dot is pinned below instead: Python 3.14's pathlib gives it the suffix ".".
+    assume(not name.endswith("."))
+    assert name_suffix(name) == PurePosixPath(name).suffix
+
+
+@pytest.mark.parametrize(
+    ("name", "suffix"),
+    [("model.", ""), ("a.pt.", ""), (".", ""), ("..", ""), (".pt", ""), ("a.PT", ".PT"), ("a", "")],
+)
+def test_name_suffix_edges(name: str, suffix: str) -> None:
+    assert name_suffix(name) == suffix
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    size=st.sampled_from([0, 1, 49, 4095, 4096, 65535, 65536, 65537, 200_000]),
+    limit=st.sampled_from([1, 100, 65536]),
+)
+def test_read_head_reads_what_a_buffered_read_does(tmp_path: Path, size: int, limit: int) -> None:
+    # The head detection decides on is exactly what path.open("rb").read(limit) returns.
+    path = tmp_path / "f"
+    path.write_bytes(bytes(i % 251 for i in range(size)))
+    with path.open("rb") as handle:
+        expected = handle.read(limit)
+    assert read_head(path, limit) == expected
+
+
+def test_read_head_of_a_missing_file_raises_oserror(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        read_head(tmp_path / "gone")

@@ -165,3 +165,12 @@ def test_unscanned_note_names_formats_from_the_same_table() -> None:
 
 def test_gzip_is_sniffed_the_same(tmp_path: Path) -> None:
     assert _both(gzip.compress(b"hello"), tmp_path) == (F.GZIP, F.GZIP)
+
+
+def test_zip_tail_check_uses_the_readers_end_record_signature() -> None:
+    # has_zip_tail looks for the end record before importing the zip reader; both must name
+    # the same four bytes, or appended zips would go unseen.
+    from mlchain.scan import magic
+    from mlchain.scan.containers.zipreader import EOCD_SIG
+
+    assert magic.ZIP_MAGIC[1] == EOCD_SIG
