@@ -49,15 +49,15 @@ def walk_tree(top: Path, *, skip: Callable[[str, bool], bool] | None = None) -> 
     if isinstance(listing, Node):
         yield listing
         return
-    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [("", iter(listing))]
+    stack: list[tuple[str, Path, Iterator[os.DirEntry[str]]]] = [("", top, iter(listing))]
     while stack:
-        prefix, children = stack[-1]
+        prefix, folder, children = stack[-1]
         child = next(children, None)
         if child is None:
             stack.pop()
             continue
         rel = prefix + child.name
-        path = Path(child.path)
+        path = folder / child.name  # == Path(child.path), parsing one name instead of them all
         try:
             st = child.stat(follow_symlinks=False)  # cached by scandir: no extra syscall
         except OSError as exc:
@@ -72,7 +72,7 @@ def walk_tree(top: Path, *, skip: Callable[[str, bool], bool] | None = None) -> 
             if isinstance(inner, Node):
                 yield inner
             else:
-                stack.append((rel + "/", iter(inner)))
+                stack.append((rel + "/", path, iter(inner)))
 
 
 def _list(folder: Path, rel: str) -> list[os.DirEntry[str]] | Node:

@@ -2,8 +2,8 @@
 
 ``scan_paths`` is the single entry point used by the CLI, the policy gate and the benchmarks. Files
 are scanned in worker processes when there are enough of them to pay for the pool (both cores of a
-CI machine are used). Forked workers inherit the walked entries, take ranges of them, and send back
-our own :class:`ScanResult` objects (packed as plain tuples when there is no finding).
+CI machine are used). Workers forked after the walk (:mod:`mlchain.scan.forkpool`) inherit the
+entries, take ranges of them, and answer in JSON (a result without findings as four values).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlchain import __version__
 from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
@@ -234,60 +234,68 @@ def _run(
             if progress:
                 progress(done, total)
         return results
-    if "fork" not in _start_methods():
-        return _run_spawned(entries, options, progress, jobs)
-    from concurrent.futures import ProcessPoolExecutor  # ~15 ms: only when a pool is used
-    from multiprocessing import get_context
+    from mlchain.scan import forkpool
 
+    if not forkpool.available():
+        return _run_spawned(entries, options, progress, jobs)
     global _FORKED
     # Forked workers inherit the walked entries and the options: a task is a range of indexes
-    # and a clean result comes back as a 4-tuple, so the parent neither pickles paths out nor
-    # rebuilds them in (that cost as much as the scan itself on many small files).
-    _FORKED = (entries, options)
+    # and a result comes back as a line of JSON (a clean one as four values), so the parent
+    # neither pickles paths out nor rebuilds them in (that cost as much as the scan itself on
+    # many small files).
     step = max(1, min(64, total // (jobs * 8)))
-    slices = [(start, min(start + step, total)) for start in range(0, total, step)]
+    starts = range(0, total, step)
+    _FORKED = (entries, options, step)
     try:
-        # Workers ignore SIGINT: Ctrl-C is handled once, in the parent (exit 130, no partial
-        # output).
-        with ProcessPoolExecutor(
-            max_workers=jobs, mp_context=get_context("fork"), initializer=_ignore_sigint
-        ) as pool:
-            for (start, _stop), packed in zip(slices, pool.map(_scan_slice, slices), strict=True):
-                for index, item in enumerate(packed, start):
-                    results.append(_unpack(entries[index], item))
-                if progress:
-                    progress(len(results), total)
+        for start, answer in zip(starts, forkpool.run(len(starts), jobs, _scan_task), strict=True):
+            for index, item in enumerate(_decode_answer(answer), start):
+                results.append(_unpack(entries[index], item))
+            if progress:
+                progress(len(results), total)
     finally:
         _FORKED = None
     return results
 
 
-_FORKED: tuple[list[Entry], ScanOptions] | None = None
-"""The entries and options of the pool being forked; each worker reads them from its copy."""
+_FORKED: tuple[list[Entry], ScanOptions, int] | None = None
+"""The entries, options and task size of the pool being forked; workers read their copy."""
 
-_Packed = tuple[str, str | None, int | None, str | None]
-"""A result without findings, sent from a worker: format, skipped, size, sha256."""
+_Packed = list[Any]
+"""A result without findings as a worker sends it: format, skipped, size, sha256."""
 
 
-def _scan_slice(bounds: tuple[int, int]) -> list[ScanResult | _Packed]:
-    """In a forked worker: scan ``entries[start:stop]``; results without findings are packed."""
+def _scan_task(task: int) -> bytes:
+    """In a forked worker: scan the task's range of entries; the answer is JSON."""
+    import json
+
+    from mlchain.report import result_to_dict
+
     assert _FORKED is not None, "a forked worker inherits the entries"
-    entries, options = _FORKED
-    out: list[ScanResult | _Packed] = []
-    for index in range(*bounds):
+    entries, options, step = _FORKED
+    out: list[_Packed | dict[str, Any]] = []
+    for index in range(task * step, min(task * step + step, len(entries))):
         result = scan_entry(entries[index], options)
         loc = result.location  # packed only when _unpack rebuilds an equal Location
         whole = result.findings or loc.member is not None or loc.offset is not None
         if whole or loc.path != entries[index].rel:
-            out.append(result)
+            out.append(result_to_dict(result))
         else:
-            out.append((result.format.value, result.skipped, result.size, result.sha256))
-    return out
+            out.append([result.format.value, result.skipped, result.size, result.sha256])
+    return json.dumps(out).encode()
 
 
-def _unpack(entry: Entry, item: ScanResult | _Packed) -> ScanResult:
-    if isinstance(item, ScanResult):
-        return item
+def _decode_answer(answer: bytes) -> list[_Packed | dict[str, Any]]:
+    import json
+
+    items: list[_Packed | dict[str, Any]] = json.loads(answer)
+    return items
+
+
+def _unpack(entry: Entry, item: _Packed | dict[str, Any]) -> ScanResult:
+    if isinstance(item, dict):
+        from mlchain.report import result_from_dict
+
+        return result_from_dict(item)
     fmt, skipped, size, sha256 = item
     return ScanResult(Location(entry.rel), ArtifactFormat(fmt), (), skipped, size, sha256)
 
@@ -325,12 +333,6 @@ def usable_cores() -> int:
     from mlchain.cpus import usable_cpus
 
     return usable_cpus()
-
-
-def _start_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()
 
 
 def scan_file(path: Path, options: ScanOptions | None = None) -> ScanResult:

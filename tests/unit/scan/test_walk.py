@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from helpers import FIXTURES
 from mlchain.errors import InputError
-from mlchain.models import ScanResult
 from mlchain.scan import scan_paths
 from mlchain.scan.walk import walk
 
@@ -79,21 +79,19 @@ def test_missing_root_raises_input_error(tmp_path: Path) -> None:
 
 
 def test_pool_and_serial_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import concurrent.futures
-
     import mlchain.scan
+    from mlchain.scan import forkpool
 
     monkeypatch.setattr(mlchain.scan, "POOL_MIN_BYTES", 0)  # small files, but use the pool
     monkeypatch.setattr(mlchain.scan, "POOL_MIN_FILES", 0)
-    pools: list[object] = []
-    real = concurrent.futures.ProcessPoolExecutor
+    pools: list[tuple[int, int]] = []
+    real = forkpool.run
 
-    def spy(*args: object, **kwargs: object) -> object:
-        pool = real(*args, **kwargs)  # type: ignore[arg-type]
-        pools.append(pool)
-        return pool
+    def spy(count: int, jobs: int, work: Callable[[int], bytes]) -> Iterator[bytes]:
+        pools.append((count, jobs))
+        return real(count, jobs, work)
 
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", spy)
+    monkeypatch.setattr(forkpool, "run", spy)
     for i in range(40):
         (tmp_path / f"f{i:02}.md").write_text(f"{i}\n")
     (tmp_path / "x.safetensors").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\0" * 16)
@@ -104,6 +102,7 @@ def test_pool_and_serial_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert serial.results == pooled.results
     assert len(pooled.results) == 41
     assert len(pools) == 1, "the second scan must have run in the pool"
+    assert pools[0][1] == 2 and pools[0][0] > 2, "in several tasks, on two workers"
 
 
 def test_pool_and_serial_agree_on_findings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,11 +116,11 @@ def test_pool_and_serial_agree_on_findings(monkeypatch: pytest.MonkeyPatch) -> N
     real = mlchain.scan._unpack
 
     def spy(entry: object, item: object) -> object:
-        packed.append(not isinstance(item, ScanResult))
+        packed.append(isinstance(item, list))  # a clean result: four values, not a whole one
         return real(entry, item)  # type: ignore[arg-type]
 
     monkeypatch.setattr(mlchain.scan, "_unpack", spy)
-    roots = [FIXTURES / "pickle", FIXTURES / "safetensors", FIXTURES / "containers"]
+    roots = [FIXTURES / area for area in ("pickle", "safetensors", "containers", "nested", "onnx")]
     serial = scan_paths(roots, ScanOptions(jobs=1))
     assert not packed
     pooled = scan_paths(roots, ScanOptions(jobs=2))
