@@ -64,9 +64,10 @@ def scan_paths(
     metadata: dict[str, str] = {}
     source = _Limited(_entries(paths, options, excluded, metadata), options.limits.max_files)
     # The walk ends before the scan starts, so forked workers inherit the entries for free.
-    # Overlapping the two (entries sent to workers as the walk finds them) was measured slower
-    # on 2 cores: sending them, and the pool's threads taking turns with the walk for the GIL,
-    # cost more than the walk the overlap hid (benchmarks/RESULTS.md, issue #19, stop 23).
+    # Overlapping the two (entries sent to the workers as the walk finds them) was tried and
+    # measured slower on 2 cores: sending the entries, and the executor's threads taking turns
+    # with the walk for the GIL, cost more than the walk the overlap hid (benchmarks/RESULTS.md,
+    # issue #19, stop 23).
     entries = list(source)
     results = _run_cached(entries, options, progress)
     roots = {root: display_root(root) for root in {e.root for e in entries}}
@@ -240,9 +241,9 @@ def _run(
         return _run_spawned(entries, options, progress, jobs)
     global _FORKED
     # Forked workers inherit the walked entries and the options: a task is a range of indexes
-    # and a result comes back as a line of JSON (a clean one as four values), so the parent
-    # neither pickles paths out nor rebuilds them in (that cost as much as the scan itself on
-    # many small files).
+    # and its results come back as JSON (a clean one as four values), so the parent neither
+    # sends paths out nor rebuilds them from what comes back (pickling them both ways cost as
+    # much as the scan itself on many small files).
     step = max(1, min(64, total // (jobs * 8)))
     starts = range(0, total, step)
     _FORKED = (entries, options, step)

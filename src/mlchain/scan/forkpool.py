@@ -1,8 +1,8 @@
 """Forked workers for a scan: each runs tasks it takes from one pipe, results come back in order.
 
-Why not ``concurrent.futures.ProcessPoolExecutor``: on a scan of a few thousand small files its
-import (``multiprocessing``, ``socket``, ``tempfile``, threads) and its two helper threads, which
-take turns with the parent for the GIL, cost about a tenth of the run (issue #19; figures in
+Why not ``concurrent.futures.ProcessPoolExecutor``: on a scan of 5,000 small files its import
+(``multiprocessing``, ``socket``, ``tempfile``, threads), its two helper threads, which take turns
+with the parent for the GIL, and pickling cost about 7 % of the run (issue #19; figures in
 benchmarks/RESULTS.md). What a scan needs is much smaller, and it is all here:
 
 * The workers are forked after the walk and inherit everything they need (the entries, the
@@ -84,7 +84,12 @@ def run(count: int, jobs: int, work: Callable[[int], bytes]) -> Iterator[bytes]:
     try:
         for _ in range(min(jobs, count)):
             answer_r, answer_w = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except BaseException:  # no fork (process limit): nothing of this worker stays open
+                os.close(answer_r)
+                os.close(answer_w)
+                raise
             if pid == 0:  # pragma: no cover (runs in the child; its effects are tested)
                 _child(tasks_r, tasks_w, answer_r, answer_w, workers, work)
             os.close(answer_w)
@@ -94,9 +99,10 @@ def run(count: int, jobs: int, work: Callable[[int], bytes]) -> Iterator[bytes]:
         yield from _collect(count, tasks_w, workers)
         os.close(tasks_w)  # the workers read the end of the tasks and leave
         tasks_w = -1
-        for pid in workers.values():
+        while workers:
+            fd, pid = workers.popitem()
+            os.close(fd)
             _reap(pid)
-        workers.clear()
     finally:
         for fd in (tasks_r, tasks_w, *workers):
             if fd >= 0:
@@ -157,6 +163,8 @@ def _send(tasks_w: int, queue: bytes) -> bytes:
         sent = os.write(tasks_w, queue[:_ATOMIC])
     except BlockingIOError:
         return queue
+    except BrokenPipeError:  # every worker is gone: their ended answer pipes say how
+        return b""
     return queue[sent:]
 
 

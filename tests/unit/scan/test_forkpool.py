@@ -32,6 +32,32 @@ def test_every_answer_comes_back_in_task_order() -> None:
         os.waitpid(-1, os.WNOHANG)  # every worker was reaped
 
 
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.parametrize("outcome", ["answered", "abandoned", "failed"])
+def test_no_descriptor_outlives_a_run(outcome: str) -> None:
+    # A gate or a streamed scan runs many pools in one process: each must close every pipe.
+    def work(task: int) -> bytes:
+        if outcome == "failed" and task == 3:
+            raise ValueError("no")
+        return b"x"
+
+    before = _open_descriptors()
+    answers = forkpool.run(50, 2, work)
+    if outcome == "abandoned":
+        next(answers)
+        answers.close()
+    elif outcome == "failed":
+        with pytest.raises(forkpool.WorkerFailed):
+            list(answers)
+    else:
+        assert len(list(answers)) == 50
+    assert _open_descriptors() == before
+
+
 def test_tasks_are_shared_between_workers() -> None:
     def work(task: int) -> bytes:
         time.sleep(0.003)  # long enough that one worker cannot take every task first
