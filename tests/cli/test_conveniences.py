@@ -66,8 +66,11 @@ def test_shell_completion_script_is_available() -> None:
 
     from helpers import REPO
 
+    # Typed in a bash shell, as a user does: typer finds the shell among the command's parent
+    # processes, and a test run started without a shell above it (nox run directly, in the
+    # background) has none. "; exit $?" keeps bash as the parent (bash would exec a lone command).
     result = subprocess.run(
-        [sys.executable, "-m", "mlchain", "--show-completion", "bash"],
+        ["bash", "-c", '"$0" -m mlchain --show-completion bash; exit $?', sys.executable],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},

@@ -130,7 +130,7 @@ def _collect(count: int, tasks_w: int, workers: dict[int, int]) -> Iterator[byte
                 if not queue:
                     poller.unregister(tasks_w)
                 continue
-            chunk = os.read(fd, 1 << 20)
+            chunk = os.read(fd, 1 << 16)  # a pipe holds 64 KiB: asking for more only allocates
             if not chunk:
                 poller.unregister(fd)
                 os.close(fd)
