@@ -26,6 +26,7 @@ Linux and other POSIX systems with a safe ``fork`` only; :func:`available` says 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -221,7 +222,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _death(pid: int) -> str:
-    _, status = os.waitpid(pid, 0)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:  # reaped by the system already (SIGCHLD ignored): cause unknown
+        return "A scan worker ended before it finished its files."
     if os.WIFSIGNALED(status):
         how = f"was killed by signal {os.WTERMSIG(status)}"
     else:
@@ -230,7 +234,10 @@ def _death(pid: int) -> str:
 
 
 def _reap(pid: int) -> None:
-    os.waitpid(pid, 0)
+    # A process started with SIGCHLD ignored (the disposition survives exec) has its children
+    # reaped by the system: waitpid then reports none, and there is nothing left to wait for.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _kill(pid: int) -> None:

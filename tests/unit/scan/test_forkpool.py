@@ -136,6 +136,26 @@ def test_a_worker_that_dies_fails_the_run_never_a_silent_gap(tmp_path: Path) -> 
     workers.assert_reaped()
 
 
+@pytest.mark.parametrize("dies", [False, True], ids=["answers", "a worker dies"])
+def test_a_process_that_ignores_sigchld_still_runs_and_fails_closed(dies: bool) -> None:
+    # SIGCHLD ignored (inherited from whatever started mlchain): children are reaped by the
+    # system and waitpid finds none. The run must still finish, or still fail closed.
+    def work(task: int) -> bytes:
+        if dies and task == 7:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return b"ok"
+
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        if dies:
+            with pytest.raises(forkpool.WorkerDied, match="ended before it finished"):
+                list(forkpool.run(100, 2, work))
+        else:
+            assert list(forkpool.run(100, 2, work)) == [b"ok"] * 100
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+
+
 def test_abandoning_the_run_kills_and_reaps_the_workers(tmp_path: Path) -> None:
     workers = _Workers(tmp_path)
 
