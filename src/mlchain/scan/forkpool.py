@@ -183,10 +183,12 @@ def _child(
         for fd in (tasks_w, answer_r, *siblings):
             os.close(fd)
         while True:
-            record = _read_exactly(tasks_r, _TASK.size)
+            record = os.read(tasks_r, _TASK.size)  # whole records only (see _send): never split
             if not record:
                 code = 0
                 break
+            if len(record) != _TASK.size:  # pragma: no cover (cannot happen; fail, never guess)
+                break  # exit 1: the parent reports this worker as died
             (task,) = _TASK.unpack(record)
             try:
                 message = _message(task, _ANSWER, work(task))
@@ -203,16 +205,6 @@ def _child(
 
 def _message(task: int, kind: int, payload: bytes) -> bytes:
     return _HEADER.pack(_TASK.size + len(payload), kind) + _TASK.pack(task) + payload
-
-
-def _read_exactly(fd: int, n: int) -> bytes:
-    data = os.read(fd, n)
-    while data and len(data) < n:  # pragma: no cover (4-byte pipe reads are not split)
-        more = os.read(fd, n - len(data))
-        if not more:
-            raise WorkerDied("the task pipe ended inside a task")
-        data += more
-    return data
 
 
 def _write_all(fd: int, data: bytes) -> None:
