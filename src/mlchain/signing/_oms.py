@@ -10,15 +10,69 @@ Every such import is here, together with model-signing's quirk of naming a singl
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+#: The names ``model_signing/__init__.py`` binds (1.x). ``tests/unit/signing/test_oms_package.py``
+#: reads that file on every run and fails if it ever does more, so an upgrade is re-read here.
+PACKAGE_MODULES = frozenset({"hashing", "manifest", "signing", "verifying"})
+PACKAGE_NAMES = PACKAGE_MODULES | {"__version__", "__all__"}
+
+_package_lock = threading.RLock()
+
+
+def _package() -> None:
+    """Register the ``model_signing`` package without running its ``__init__`` until it is needed.
+
+    The package's ``__init__`` imports its public ``signing`` and ``verifying`` modules, which
+    import every signer: sigstore's keyless client with its TUF, Rekor and pydantic models. A key
+    or a certificate needs none of it, and it is a fifth of the deploy gate's CPU (0.18 s of
+    0.66 s above one hashing pass; issue #19 item 7). So the package module is created from its
+    spec and registered unexecuted; its submodules import as usual, each with its own imports.
+
+    The package still behaves as itself for any other reader: a public module read as an
+    attribute (``model_signing.signing``) is imported on the spot, and any other name
+    (``__version__``) runs the real ``__init__`` first. Nothing changes if the package is already
+    imported, or if this runs twice.
+    """
+    with _package_lock:
+        if "model_signing" in sys.modules:
+            return
+        import importlib
+        import importlib.util
+
+        spec = importlib.util.find_spec("model_signing")
+        if spec is None or spec.loader is None:
+            return  # the import that follows raises the usual ModuleNotFoundError
+        package = importlib.util.module_from_spec(spec)
+        loader = spec.loader
+        ran = threading.Event()
+
+        def lazy_attribute(name: str) -> Any:
+            if name in PACKAGE_MODULES:
+                return importlib.import_module(f"model_signing.{name}")
+            if not ran.is_set():
+                with _package_lock:
+                    if not ran.is_set():
+                        loader.exec_module(package)
+                        ran.set()
+            try:
+                return vars(package)[name]
+            except KeyError:
+                raise AttributeError(f"module 'model_signing' has no attribute {name!r}") from None
+
+        package.__getattr__ = lazy_attribute  # type: ignore[method-assign]
+        sys.modules["model_signing"] = package
+
 
 def signing() -> ModuleType:
     """``model_signing._signing.signing`` (``Payload``, ``dsse_payload_to_manifest``)."""
+    _package()
     from model_signing._signing import signing as module
 
     return module
@@ -26,6 +80,7 @@ def signing() -> ModuleType:
 
 def sign_ec_key() -> ModuleType:
     """``model_signing._signing.sign_ec_key`` (key ``Signer``/``Verifier``, hash choice)."""
+    _package()
     from model_signing._signing import sign_ec_key as module
 
     return module
@@ -33,6 +88,7 @@ def sign_ec_key() -> ModuleType:
 
 def sign_certificate() -> ModuleType:
     """``model_signing._signing.sign_certificate`` (certificate ``Signer``/``Verifier``)."""
+    _package()
     from model_signing._signing import sign_certificate as module
 
     return module
@@ -40,6 +96,7 @@ def sign_certificate() -> ModuleType:
 
 def sign_sigstore() -> ModuleType:
     """``model_signing._signing.sign_sigstore`` (keyless ``Signer``)."""
+    _package()
     from model_signing._signing import sign_sigstore as module
 
     return module
@@ -47,6 +104,7 @@ def sign_sigstore() -> ModuleType:
 
 def sign_sigstore_pb() -> ModuleType:
     """``model_signing._signing.sign_sigstore_pb`` (``Signature``, ``pae``, bundle media type)."""
+    _package()
     from model_signing._signing import sign_sigstore_pb as module
 
     return module
@@ -89,6 +147,14 @@ def display_name(model_path: Path, identifier: str) -> str:
     return identifier
 
 
+def hashing_config() -> Any:
+    """A new ``model_signing.hashing.Config`` (the public hashing API)."""
+    _package()
+    from model_signing import hashing
+
+    return hashing.Config()  # type: ignore[no-untyped-call]
+
+
 def manifest_from_digests(files: dict[str, str], model_name: str) -> Any:
     """A model-signing ``Manifest`` of (file name, sha256) pairs computed elsewhere.
 
@@ -96,6 +162,7 @@ def manifest_from_digests(files: dict[str, str], model_name: str) -> Any:
     each digest to the bytes, so the weights need not be read. The per-file, sha256, no-symlink
     serialization is the one ``mlchain sign`` uses for folders.
     """
+    _package()
     from model_signing import manifest as ms_manifest
     from model_signing._hashing import hashing
 
@@ -144,6 +211,7 @@ def watched_reads(count: Callable[[int], None], check: Callable[[], None]) -> It
     """
     import builtins
 
+    _package()
     from model_signing._hashing import io as hashing_io
 
     def watched_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
@@ -173,6 +241,7 @@ def read_pinned_files(config: Any) -> None:
     :func:`check_pinned_shards` then checks that they cover each pinned file exactly. Other
     hashers (blake3, files not pinned) are model-signing's own, untouched.
     """
+    _package()
     from model_signing._hashing import io as oms_io
     from model_signing._serialization import file as oms_file
     from model_signing._serialization import file_shard as oms_shard

@@ -232,9 +232,7 @@ def hashing_config(
     one large file (``mlchain sign --shard-size``). ``ignore`` (relative to the model folder) and
     git metadata are skipped.
     """
-    from model_signing import hashing
-
-    config = hashing.Config()  # type: ignore[no-untyped-call]
+    config = _oms.hashing_config()
     hash_type = cast(HashAlgorithm, algorithm)
     if method == "shards":
         # NOTE(signing): shard_size comes back from JSON as a float; model-signing needs an int.

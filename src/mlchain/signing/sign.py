@@ -381,7 +381,16 @@ def _keyless_model_signer(method: SigningMethod) -> Any:
 
 
 def _run_signer(call: Callable[[], _T], method: SigningMethod) -> _T:
-    """Run a third-party signing step, turning its errors into :class:`SigningError`."""
+    """Run a third-party signing step, turning its errors into :class:`SigningError`.
+
+    Only keyless signing talks to Sigstore; a key or certificate signer raises none of its
+    errors, so those paths do not import sigstore's client (and ``requests``) to catch them.
+    """
+    if method.kind != "sigstore":
+        try:
+            return call()
+        except (ValueError, TypeError) as exc:
+            raise SigningError(f"Signing failed: {exc}") from exc
     import requests
     from sigstore.errors import Error as SigstoreError
     from sigstore.errors import NetworkError as SigstoreNetworkError
@@ -407,8 +416,7 @@ def _run_signer(call: Callable[[], _T], method: SigningMethod) -> _T:
             hint="Check network access, or pass --trust-config for a private Sigstore instance.",
         ) from exc
     except (ValueError, TypeError) as exc:
-        what = "Sigstore keyless signing" if method.kind == "sigstore" else "Signing"
-        raise SigningError(f"{what} failed: {exc}") from exc
+        raise SigningError(f"Sigstore keyless signing failed: {exc}") from exc
 
 
 def _one_line(exc: BaseException) -> str:
