@@ -14,6 +14,8 @@ Readers do not need to know: the scanner opens ``artifact.path``, and a :class:`
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import stat as stat_module
 from collections.abc import Iterable, Iterator
@@ -38,7 +40,7 @@ def _stamp(st: os.stat_result) -> Stamp:
 class PinnedPath(PosixPath):
     """A path whose ``open`` and ``stat`` read a descriptor opened earlier, never the name."""
 
-    _pinned_fd: int | None
+    _pinned_fd: int | None = None
 
     def open(  # type: ignore[override]
         self,
@@ -48,19 +50,23 @@ class PinnedPath(PosixPath):
         errors: str | None = None,
         newline: str | None = None,
     ) -> IO[Any]:
-        """Open the pinned file for reading (each handle starts at offset 0)."""
-        fd = getattr(self, "_pinned_fd", None)
+        """Open the pinned file for reading: each handle has its own offset, starting at 0.
+
+        Handles never share an offset (a ``dup`` would): a scanner that opens the file again
+        while it still reads it, at any depth, cannot move the other reader.
+        """
+        fd = self._pinned_fd
         if fd is None:
             return super().open(mode, buffering, encoding, errors, newline)
-        if any(c in mode for c in "wax+"):
+        if mode != "rb" and not set(mode) <= _READ_MODES:
             raise PermissionError(f"{self.name} is pinned for reading only")
-        dup = os.dup(fd)
-        try:
-            os.lseek(dup, 0, os.SEEK_SET)
-            return open(dup, mode, buffering, encoding, errors, newline)  # noqa: PTH123
-        except BaseException:
-            os.close(dup)
-            raise
+        raw = PinnedFile(fd, str(self))
+        if "b" in mode:
+            if buffering == 0:
+                return raw  # type: ignore[return-value]
+            size = buffering if buffering > 1 else io.DEFAULT_BUFFER_SIZE
+            return io.BufferedReader(raw, size)
+        return io.TextIOWrapper(io.BufferedReader(raw), encoding, errors, newline)
 
     def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
         """``fstat`` of the pinned descriptor."""
@@ -72,6 +78,77 @@ class PinnedPath(PosixPath):
     def __reduce__(self) -> Any:
         # A forked scan worker inherits the descriptor; any other child re-checks the parent.
         return (_rebuild, (str(self), getattr(self, "_pinned_fd", None), os.getpid()))
+
+
+_READ_MODES = frozenset("rbt")
+
+
+class PinnedFile(io.RawIOBase):
+    """A read-only file over a descriptor it does not own, at an offset of its own (``pread``).
+
+    ``fileno()`` is the pinned descriptor (for ``mmap`` and ``fstat``); closing the file leaves
+    the descriptor open for the next reader.
+    """
+
+    def __init__(self, fd: int, name: str) -> None:
+        super().__init__()
+        self._fd = fd
+        self._pos = 0
+        self.name = name
+        self.mode = "rb"
+
+    def readable(self) -> bool:
+        """Always: the file is open for reading."""
+        return True
+
+    def seekable(self) -> bool:
+        """Always: the offset is this object's own."""
+        return True
+
+    def fileno(self) -> int:
+        """The pinned descriptor (shared: read it with ``pread`` or ``mmap``, not ``read``)."""
+        self._check()
+        return self._fd
+
+    def readinto(self, buffer: Any) -> int:
+        """Read into ``buffer`` from this file's offset and advance it; 0 at the end."""
+        self._check()
+        view = memoryview(buffer).cast("B")
+        if not len(view):
+            return 0
+        if hasattr(os, "preadv"):
+            n = os.preadv(self._fd, [view], self._pos)
+        else:  # macOS
+            data = os.pread(self._fd, len(view), self._pos)
+            n = len(data)
+            view[:n] = data
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move this file's offset, as ``lseek`` would (past the end is allowed)."""
+        self._check()
+        if whence == os.SEEK_SET:
+            target = offset
+        elif whence == os.SEEK_CUR:
+            target = self._pos + offset
+        elif whence == os.SEEK_END:
+            target = os.fstat(self._fd).st_size + offset
+        else:
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        if target < 0:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        self._pos = target
+        return target
+
+    def tell(self) -> int:
+        """This file's offset."""
+        self._check()
+        return self._pos
+
+    def _check(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
 
 
 def _rebuild(path: str, fd: int | None, parent: int) -> PinnedPath:

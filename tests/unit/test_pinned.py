@@ -6,8 +6,11 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlchain.pinned import PinnedPath, active, hash_fd, pinned
 
@@ -91,3 +94,79 @@ def test_detection_reads_the_pinned_file_not_the_name(tmp_path: Path) -> None:
         assert path is not None
         assert read_head(path) == b"signed bytes"
         assert read_head(victim) == b"other"
+
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("read"), st.integers(-1, 5000)),
+        st.tuples(st.just("readinto"), st.integers(0, 5000)),
+        st.tuples(st.just("seek"), st.integers(-100, 6000), st.sampled_from([0, 1, 2])),
+        st.tuples(st.just("tell")),
+        st.tuples(st.just("readline")),
+        st.tuples(st.just("other")),  # the other handle reads: offsets are not shared
+    ),
+    max_size=25,
+)
+
+
+def _apply(handle: Any, other: Any, op: tuple[Any, ...]) -> object:
+    try:
+        if op[0] == "read":
+            return handle.read(op[1])
+        if op[0] == "readinto":
+            buffer = bytearray(op[1])
+            return handle.readinto(buffer), bytes(buffer)
+        if op[0] == "seek":
+            return handle.seek(op[1], op[2])
+        if op[0] == "tell":
+            return handle.tell()
+        if op[0] == "readline":
+            return handle.readline()
+        return other.read(777)
+    except (OSError, ValueError) as exc:
+        return type(exc).__name__
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=5000), ops=_OPS, buffering=st.sampled_from([-1, 0, 64]))
+def test_a_pinned_handle_reads_like_a_file_opened_by_name(
+    tmp_path: Path, data: bytes, ops: list[tuple[Any, ...]], buffering: int
+) -> None:
+    # Differential: every operation on a handle of the pinned file returns what the same
+    # operation returns on the file opened by name, while a second handle reads in between
+    # (two handles of one file never share an offset, whichever way it was opened).
+    victim = tmp_path / "w.bin"
+    victim.write_bytes(data)
+    with pinned([(victim, None)]) as pins:
+        path = pins.path(victim)
+        assert path is not None
+        with (
+            path.open("rb", buffering=buffering) as mine,
+            path.open("rb") as my_other,
+            victim.open("rb", buffering=buffering) as theirs,
+            victim.open("rb") as their_other,
+        ):
+            for op in ops:
+                assert _apply(mine, my_other, op) == _apply(theirs, their_other, op), op
+            assert os.fstat(mine.fileno()).st_ino == os.fstat(theirs.fileno()).st_ino
+
+
+def test_a_pinned_handle_reads_text_and_keeps_the_descriptor_open(tmp_path: Path) -> None:
+    victim = tmp_path / "t.txt"
+    victim.write_text("one\ntwo\n", encoding="utf-8")
+    with pinned([(victim, None)]) as pins:
+        path = pins.path(victim)
+        assert path is not None
+        assert path.read_text(encoding="utf-8") == "one\ntwo\n"
+        with path.open("r", encoding="utf-8") as handle:
+            assert handle.readline() == "one\n"
+        handle = path.open("rb")
+        handle.close()
+        with pytest.raises(ValueError, match="closed file"):
+            handle.read()
+        assert path.read_bytes() == b"one\ntwo\n"  # closing a handle left the pin open
+        for mode in ("wb", "ab", "r+b", "xb"):
+            with pytest.raises(PermissionError):
+                path.open(mode)
