@@ -7,6 +7,9 @@ in progress, an attacker racing the scanner) must give findings or a clean resul
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,3 +117,116 @@ def test_bundles_beside_the_model_are_read_with_a_bound(tmp_path: Path) -> None:
         read_bundle(huge)
     with pytest.raises(ValueError, match="not a regular file"):  # refused before any read
         bundle.read_bundle_text(Path("/dev/zero"))
+
+
+# A name swapped after the walk (mlchain scans a folder others can write to: shared storage, a
+# checkout a build step still writes). Each file is opened once, without blocking, and every
+# scanner reads that descriptor; what happens to the name afterwards changes nothing.
+
+EVERY_FORMAT = sorted(
+    p
+    for p in FIXTURES.rglob("*")
+    if p.is_file()
+    and p.suffix not in {".py", ".md"}
+    and p.parent != FIXTURES
+    and p.stat().st_size < 2_000_000
+)[::4]
+
+SWAPPED_IN = (
+    b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03." + b"\x00" * 70_000
+)
+"""What is renamed over the name: a pickle that runs ``os.system`` and is longer than the head."""
+
+
+@pytest.mark.parametrize("fixture", EVERY_FORMAT, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_a_file_renamed_over_after_detection_is_not_what_the_scanners_read(
+    fixture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlchain.scan.detect as detection
+
+    target = tmp_path / fixture.name
+    target.write_bytes(fixture.read_bytes())
+    (entry,) = list(walk(target, []))
+    options = ScanOptions(jobs=1)
+    expected = scan_entry(entry, options)
+    read_head = detection.read_head
+
+    def swap_after_reading(path: Path, limit: int = detection.HEAD_BYTES) -> bytes:
+        head = read_head(path, limit)
+        other = tmp_path / "other"
+        other.write_bytes(SWAPPED_IN)
+        other.replace(target)
+        return head
+
+    monkeypatch.setattr(detection, "read_head", swap_after_reading)
+    assert scan_entry(entry, options) == expected
+    assert target.read_bytes() == SWAPPED_IN  # the name did change
+
+
+class _Hung(Exception):  # not an OSError: no reader may take it for an unreadable file
+    """The alarm went off: something waited on a FIFO."""
+
+
+@contextlib.contextmanager
+def _no_hang(seconds: int = 10) -> Iterator[None]:
+    """Fail (instead of waiting for ever) if the block does not end within ``seconds``."""
+
+    def hung(signum: int, frame: object) -> None:
+        raise _Hung("the scan blocked opening a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_put_in_place_after_the_walk_is_a_finding_not_a_hang(tmp_path: Path) -> None:
+    import os
+
+    target = tmp_path / "model.pkl"
+    target.write_bytes(b"\x80\x04K\x01.")
+    (entry,) = list(walk(target, []))
+    target.unlink()
+    os.mkfifo(target)
+
+    with _no_hang():
+        result = scan_entry(entry, ScanOptions(jobs=1))
+    (found,) = result.findings
+    assert found.rule_id == "file-unreadable"
+    assert "became a FIFO after it was listed" in found.message
+    assert result.skipped == "not a regular file when opened (FIFO)"
+
+
+def test_scan_paths_reports_a_fifo_swapped_in_between_walk_and_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import mlchain.scan as scan_module
+    from mlchain.scan import scan_paths
+
+    names = [f"m{i:02}.pkl" for i in range(scan_module.POOL_THRESHOLD)]  # enough for a pool
+    monkeypatch.setattr(scan_module, "POOL_MIN_FILES", 0)
+    run = scan_module._run_cached
+
+    def swap_then_run(entries: list[object], *args: object) -> object:
+        (tmp_path / names[-1]).unlink()
+        os.mkfifo(tmp_path / names[-1])
+        return run(entries, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scan_module, "_run_cached", swap_then_run)
+    for jobs in (1, 2):
+        for name in names:
+            (tmp_path / name).unlink(missing_ok=True)
+            (tmp_path / name).write_bytes(b"\x80\x04K\x01.")
+        with _no_hang():
+            report = scan_paths([tmp_path], ScanOptions(jobs=jobs))
+        by_name = {str(r.location.path): r for r in report.results}
+        assert sorted(by_name) == names
+        assert all(by_name[name].findings == () for name in names[:-1])
+        (found,) = by_name[names[-1]].findings
+        assert found.rule_id == "file-unreadable"
+        assert "became a FIFO after it was listed" in found.message

@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlchain import __version__
 from mlchain.models import ArtifactFormat, Finding, Location, ScanReport, ScanResult
+from mlchain.pinned import PinnedPath
 from mlchain.scan import detect as detection  # as a module: tests replace its read_head
 from mlchain.scan.base import Artifact, Outcome, ScanContext, ScanOptions, Skip, finding
 from mlchain.scan.inert import named_file_pickle
@@ -103,7 +105,7 @@ def _entries(
             metadata.update({"hf_repo": cache.repo_id, "hf_commit": cache.commit})
             metadata["hf_cache_snapshot"] = str(cache.snapshot)
             path = cache.snapshot
-        for entry in walk(path, excluded, cache=cache):
+        for entry in walk(_openable(path), excluded, cache=cache):
             if pins is not None:
                 entry = _pin(pins, entry)
             if exclude is not None and exclude.drops(entry, excluded):
@@ -364,6 +366,73 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
         return ScanResult(loc, ArtifactFormat.DATA, (found,), skipped=entry.unreadable)
     if entry.skipped is not None:
         return ScanResult(loc, ArtifactFormat.DATA, skipped=entry.skipped)
+    path = entry.path
+    if _OPEN_ONCE and getattr(path, "_pinned_fd", None) is None:
+        return _scan_opened_once(entry, loc, options)
+    return _scan_walked(entry, loc, options)
+
+
+_OPEN_ONCE = os.name == "posix"
+"""Each file is opened once and read through that descriptor only (POSIX: ``pread``, ``dup``)."""
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _openable(path: Path) -> Path:
+    """``path`` as the class the walk should build its paths of (see :func:`_scan_opened_once`)."""
+    return PinnedPath(path) if _OPEN_ONCE else path
+
+
+def _scan_opened_once(entry: Entry, loc: Location, options: ScanOptions) -> ScanResult:
+    """Open a listed file once, never blocking, and scan it through that descriptor alone.
+
+    The walk saw a regular file, but the name may lead elsewhere by the time it is opened: a
+    FIFO put in its place would make a plain ``open`` wait for a writer for ever, and a file
+    renamed over it between two scanners' opens would give them different bytes. So the name is
+    opened once, without blocking, and must be a regular file; every scanner then reads that
+    descriptor through a :class:`mlchain.pinned.PinnedPath`, whatever happens to the name.
+
+    The walk builds its paths as ``PinnedPath`` (:func:`_openable`): the descriptor is set on the
+    entry's own path for the length of the scan, which costs nothing per file. A path of another
+    class (an entry built by hand) is copied into one.
+    """
+    try:
+        fd = os.open(entry.path, _OPEN_FLAGS)
+    except OSError as exc:
+        return _unreadable(loc, exc)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+            message = f"became a {kind} after it was listed; it was not read: {entry.rel}"
+            return ScanResult(
+                loc,
+                ArtifactFormat.DATA,
+                (finding("file-unreadable", message, loc),),
+                skipped=f"not a regular file when opened ({kind})",
+            )
+        path = entry.path
+        if type(path) is not PinnedPath:
+            path = PinnedPath(path)
+            entry = dataclasses.replace(entry, path=path)
+        path._pinned_fd = fd
+        try:
+            return _scan_walked(entry, loc, options)
+        finally:
+            path._pinned_fd = None
+    finally:
+        os.close(fd)
+
+
+_KINDS = {
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFDIR: "folder",
+}
+
+
+def _scan_walked(entry: Entry, loc: Location, options: ScanOptions) -> ScanResult:
     try:
         head = detection.read_head(entry.path)
     except OSError as exc:

@@ -9,6 +9,7 @@ differs from the real one, which is itself a ``format-mismatch`` finding.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from mlchain.scan.text import is_text
 HEAD_BYTES = SNIFF_BYTES
 """How much of a file detection reads."""
 
-_PLAIN_PATH = type(Path())
+PLAIN_PATH = type(Path())
+"""The concrete ``Path`` class of this system; a subclass (``PinnedPath``) may redefine ``open``."""
 """``PosixPath`` (``WindowsPath`` there): paths whose ``open`` is the file system's."""
 
 _EXTENSION_CLAIMS: dict[str, frozenset[F]] = {
@@ -95,11 +97,17 @@ def read_head(path: Path, limit: int = HEAD_BYTES) -> bytes:
 
     A plain path is read with the flags of ``path.open("rb")`` but without the buffered file
     object around the descriptor: for the many small files of a big scan that object cost more
-    than the reads. A ``Path`` subclass may define what opening means (the gate's
-    :class:`mlchain.pinned.PinnedPath` reads the descriptor it hashed, never the name), so it is
-    opened through its own ``open``.
+    than the reads. A :class:`mlchain.pinned.PinnedPath` with a descriptor is read from it,
+    never by name; any other ``Path`` subclass may define what opening means and is opened
+    through its own ``open``.
     """
-    if type(path) is not _PLAIN_PATH:
+    pinned = getattr(path, "_pinned_fd", None)
+    if pinned is not None:  # POSIX only: read at offset 0, the descriptor's offset untouched
+        head = os.pread(pinned, limit, 0)
+        if not head or len(head) == limit:
+            return head
+        return _read_rest(head, lambda n, at: os.pread(pinned, n, at), limit)
+    if type(path) is not PLAIN_PATH:
         with path.open("rb") as handle:
             return handle.read(limit)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -107,14 +115,22 @@ def read_head(path: Path, limit: int = HEAD_BYTES) -> bytes:
         head = os.read(fd, limit)
         if not head or len(head) == limit:
             return head
-        parts = [head]
-        got = len(head)
-        while got < limit and (more := os.read(fd, limit - got)):
-            parts.append(more)
-            got += len(more)
-        return b"".join(parts)
+        return _read_rest(head, lambda n, at: os.read(fd, n), limit)
     finally:
         os.close(fd)
+
+
+def _read_rest(head: bytes, read: Callable[[int, int], bytes], limit: int) -> bytes:
+    """``head`` and what ``read(size, offset)`` gives after it, up to ``limit`` bytes in all.
+
+    A read may return less than asked before the end of the file; only an empty one ends it.
+    """
+    parts = [head]
+    got = len(head)
+    while got < limit and (more := read(limit - got, got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 __all__ = [

@@ -103,7 +103,7 @@ class SkopsScanner:
         yield from ContainerScanner().scan(as_zip, ctx)
         member = artifact.location.with_member("schema.json")
         try:
-            with zipfile.ZipFile(artifact.path) as archive:
+            with artifact.path.open("rb") as raw, zipfile.ZipFile(raw) as archive:
                 info = archive.getinfo("schema.json")
                 if info.file_size > MAX_SCHEMA_BYTES:
                     yield finding(
