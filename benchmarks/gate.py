@@ -2,14 +2,15 @@
 
 Usage::
 
-    python benchmarks/gate.py [--work DIR] [--runs 5] [--src SRC ...]
+    python benchmarks/gate.py [--work DIR] [--runs 5] [--size BYTES] [--src SRC ...]
 
-Builds the 2 GB Hugging Face-like folder of ``artifacts.py``, signs it with a key, writes three
-signed attestations beside it (``<model>.mlchain/``: SLSA provenance, CycloneDX ML-BOM, scan
-report) and a policy that requires all three, then times ``mlchain verify --policy`` (the whole
-process: wall, user and system CPU, peak RSS) against ``openssl dgst -sha256`` over the same
-files, the one-hashing-pass limit. ``--src`` runs the gate from other source trees too (a
-``git archive`` of an older commit) for before/after rows; the first is the baseline tree.
+Builds the 2 GB (or ``--size`` bytes) Hugging Face-like folder of ``artifacts.py``, signs it
+with a key, writes three signed attestations beside it (``<model>.mlchain/``: SLSA provenance,
+CycloneDX ML-BOM, scan report) and a policy that requires all three, then times ``mlchain verify
+--policy`` (the whole process: wall, user and system CPU, peak RSS) against ``openssl dgst
+-sha256`` over the same files, the one-hashing-pass limit. ``--src`` runs the gate from other
+source trees too (a ``git archive`` of an older commit) for before/after rows; the first is the
+baseline tree.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def _mlchain(src: Path, *args: str) -> list[str]:
     ]
 
 
-def prepare(work: Path) -> tuple[Path, Path]:
-    model = artifacts.hf_folder(work / "gate-model", 2_000_000_000)
+def prepare(work: Path, size: int = 2_000_000_000) -> tuple[Path, Path]:
+    name = "gate-model" if size == 2_000_000_000 else f"gate-model-{size}"
+    model = artifacts.hf_folder(work / name, size)
     key = work / "gate-key.pem"
     _make_key(key)
     src = ROOT / "src"
@@ -84,7 +86,7 @@ def prepare(work: Path) -> tuple[Path, Path]:
             subprocess.run(
                 _mlchain(src, *args, *signed, "-o", str(beside / name)), env=env, check=True
             )
-    policy = work / "gate-policy.yaml"
+    policy = work / f"{name}-policy.yaml"
     policy.write_text(
         "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: bench\n"
         "spec:\n  authorities:\n    - name: release\n      key:\n"
@@ -101,9 +103,10 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mlchain-bench")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--src", type=Path, nargs="*", default=[ROOT / "src"])
+    parser.add_argument("--size", type=int, default=2_000_000_000, help="model bytes (2 GB)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    model, policy = prepare(args.work)
+    model, policy = prepare(args.work, args.size)
     files = sorted(str(p) for p in model.iterdir() if p.is_file() and p.name != "model.sig")
     env = dict(os.environ)
     lines = [
