@@ -373,7 +373,7 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
 
 
 _OPEN_ONCE = os.name == "posix"
-"""Each file is opened once and read through that descriptor only (POSIX: ``pread``, ``dup``)."""
+"""Each file is opened once and read through that descriptor only (POSIX: ``pread``, ``mmap``)."""
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 

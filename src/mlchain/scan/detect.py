@@ -22,8 +22,7 @@ from mlchain.scan.text import is_text
 HEAD_BYTES = SNIFF_BYTES
 """How much of a file detection reads."""
 
-PLAIN_PATH = type(Path())
-"""The concrete ``Path`` class of this system; a subclass (``PinnedPath``) may redefine ``open``."""
+_PLAIN_PATH = type(Path())
 """``PosixPath`` (``WindowsPath`` there): paths whose ``open`` is the file system's."""
 
 _EXTENSION_CLAIMS: dict[str, frozenset[F]] = {
@@ -107,7 +106,7 @@ def read_head(path: Path, limit: int = HEAD_BYTES) -> bytes:
         if not head or len(head) == limit:
             return head
         return _read_rest(head, lambda n, at: os.pread(pinned, n, at), limit)
-    if type(path) is not PLAIN_PATH:
+    if type(path) is not _PLAIN_PATH:
         with path.open("rb") as handle:
             return handle.read(limit)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
