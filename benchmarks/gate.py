@@ -66,8 +66,8 @@ def _mlchain(src: Path, *args: str) -> list[str]:
 
 
 def prepare(work: Path, size: int = 2_000_000_000) -> tuple[Path, Path]:
-    name = "gate-model" if size == 2_000_000_000 else f"gate-model-{size}"
-    model = artifacts.hf_folder(work / name, size)
+    folder = "gate-model" if size == 2_000_000_000 else f"gate-model-{size}"
+    model = artifacts.hf_folder(work / folder, size)
     key = work / "gate-key.pem"
     _make_key(key)
     src = ROOT / "src"
@@ -86,7 +86,7 @@ def prepare(work: Path, size: int = 2_000_000_000) -> tuple[Path, Path]:
             subprocess.run(
                 _mlchain(src, *args, *signed, "-o", str(beside / name)), env=env, check=True
             )
-    policy = work / f"{name}-policy.yaml"
+    policy = work / f"{folder}-policy.yaml"
     policy.write_text(
         "apiVersion: mlchain.dev/v1alpha1\nkind: ModelPolicy\nmetadata:\n  name: bench\n"
         "spec:\n  authorities:\n    - name: release\n      key:\n"
