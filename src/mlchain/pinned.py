@@ -40,7 +40,8 @@ def _stamp(st: os.stat_result) -> Stamp:
 class PinnedPath(PosixPath):
     """A path whose ``open`` and ``stat`` read a descriptor opened earlier, never the name."""
 
-    _pinned_fd: int | None = None
+    __slots__ = ("_pinned_fd",)  # no instance dict: the walk builds one per file
+    _pinned_fd: int | None
 
     def open(  # type: ignore[override]
         self,
@@ -55,7 +56,7 @@ class PinnedPath(PosixPath):
         Handles never share an offset (a ``dup`` would): a scanner that opens the file again
         while it still reads it, at any depth, cannot move the other reader.
         """
-        fd = self._pinned_fd
+        fd = getattr(self, "_pinned_fd", None)
         if fd is None:
             return super().open(mode, buffering, encoding, errors, newline)
         if mode != "rb" and not set(mode) <= _READ_MODES:
