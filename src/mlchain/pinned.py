@@ -8,7 +8,10 @@ file through the one descriptor opened here: a rename over the path changes noth
 and a write into the file itself changes its ``ctime``, which :meth:`PinnedFiles.changed` reports.
 
 Readers do not need to know: the scanner opens ``artifact.path``, and a :class:`PinnedPath` is a
-``Path`` (same name, parent, suffix) whose ``open``/``stat`` use the pinned descriptor.
+``Path`` (same name, parent, suffix) whose ``open``/``stat`` use the pinned descriptor. Every
+handle it opens reads at an offset of its own (:class:`PinnedFile`). Outside the gate, ``mlchain
+scan`` uses the same class for one file at a time: its walk builds ``PinnedPath`` objects, and
+each file's descriptor is set while that file is scanned (:mod:`mlchain.scan`).
 """
 
 from __future__ import annotations
