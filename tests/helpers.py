@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +41,23 @@ def validate_sarif(document: dict[str, Any]) -> None:
 
     schema = json.loads(SARIF_SCHEMA.read_text())
     jsonschema.Draft4Validator(schema).validate(document)
+
+
+class Hung(Exception):  # not an OSError: no reader in mlchain may take it for an unreadable file
+    """:func:`deadline` expired: something blocked, e.g. opening a FIFO for reading."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int = 20) -> Iterator[None]:
+    """Fail with :class:`Hung` (instead of hanging the suite) if the block outlasts ``seconds``."""
+
+    def expired(signum: int, frame: Any) -> None:
+        raise Hung(f"blocked for {seconds} s (a FIFO opened for a blocking read?)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

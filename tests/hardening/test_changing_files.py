@@ -7,15 +7,12 @@ in progress, an attacker racing the scanner) must give findings or a clean resul
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from helpers import FIXTURES
+from helpers import FIXTURES, deadline
 from mlchain.scan import scan_entry
 from mlchain.scan.base import ScanOptions
 from mlchain.scan.walk import walk
@@ -163,26 +160,6 @@ def test_a_file_renamed_over_after_detection_is_not_what_the_scanners_read(
     assert target.read_bytes() == SWAPPED_IN  # the name did change
 
 
-class _Hung(Exception):  # not an OSError: no reader may take it for an unreadable file
-    """The alarm went off: something waited on a FIFO."""
-
-
-@contextlib.contextmanager
-def _no_hang(seconds: int = 10) -> Iterator[None]:
-    """Fail (instead of waiting for ever) if the block does not end within ``seconds``."""
-
-    def hung(signum: int, frame: object) -> None:
-        raise _Hung("the scan blocked opening a FIFO")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def test_a_fifo_put_in_place_after_the_walk_is_a_finding_not_a_hang(tmp_path: Path) -> None:
     import os
 
@@ -192,7 +169,7 @@ def test_a_fifo_put_in_place_after_the_walk_is_a_finding_not_a_hang(tmp_path: Pa
     target.unlink()
     os.mkfifo(target)
 
-    with _no_hang():
+    with deadline(10):
         result = scan_entry(entry, ScanOptions(jobs=1))
     (found,) = result.findings
     assert found.rule_id == "file-unreadable"
@@ -222,7 +199,7 @@ def test_scan_paths_reports_a_fifo_swapped_in_between_walk_and_scan(
         for name in names:
             (tmp_path / name).unlink(missing_ok=True)
             (tmp_path / name).write_bytes(b"\x80\x04K\x01.")
-        with _no_hang():
+        with deadline(10):
             report = scan_paths([tmp_path], ScanOptions(jobs=jobs))
         by_name = {str(r.location.path): r for r in report.results}
         assert sorted(by_name) == names

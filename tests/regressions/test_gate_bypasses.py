@@ -7,11 +7,9 @@ documented exit code. There is no public advisory for these: the reference is th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,26 +18,11 @@ import pytest
 
 from fakesigstore.fixture import fake_sigstore  # noqa: F401
 from helpers import FIXTURES, run_cli
+from helpers import deadline as _deadline
 from signing_helpers import write_key
 
 EVIL_PICKLE = b"cos\nsystem\n(S'echo pwned'\ntR."
 """The review's 27-byte protocol-0 pickle (critical pickle-dangerous-call); never loaded."""
-
-
-@contextlib.contextmanager
-def _deadline(seconds: int = 20) -> Iterator[None]:
-    """Fail (instead of hanging the suite) if the block blocks, e.g. on a FIFO open."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError("mlchain blocked (a FIFO was opened for a blocking read?)")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _fresh(tmp_path: Path, name: str = "m") -> tuple[Path, Path, Path]:

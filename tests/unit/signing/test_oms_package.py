@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mlchain.signing import _oms
+from signing_helpers import write_key
 
 
 def _fresh(code: str) -> dict[str, object]:
@@ -87,27 +88,10 @@ def test_an_already_imported_package_is_left_as_it_is() -> None:
 
 
 def test_verify_with_a_key_does_not_import_sigstore(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     model = tmp_path / "model"
     model.mkdir()
     (model / "weights.bin").write_bytes(b"\x00" * 4096)
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = tmp_path / "key.pem"
-    public = tmp_path / "key.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    keys = write_key(tmp_path)
     run = (
         "import json, sys\nfrom mlchain._entry import main\nsys.argv = ['mlchain', *sys.argv[1:]]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
@@ -115,8 +99,8 @@ def test_verify_with_a_key_does_not_import_sigstore(tmp_path: Path) -> None:
         " if m == 'sigstore' or m.startswith('sigstore.'))}))\n"
     )
     for args in (
-        ["sign", str(model), "--key", str(private)],
-        ["verify", str(model), "--key", str(public)],
+        ["sign", str(model), "--key", str(keys.private)],
+        ["verify", str(model), "--key", str(keys.public)],
     ):
         result = subprocess.run(
             [sys.executable, "-c", run, *args],
