@@ -207,3 +207,24 @@ def test_scan_paths_reports_a_fifo_swapped_in_between_walk_and_scan(
         (found,) = by_name[names[-1]].findings
         assert found.rule_id == "file-unreadable"
         assert "became a FIFO after it was listed" in found.message
+
+
+def test_a_symlink_put_in_place_after_the_walk_is_not_followed(tmp_path: Path) -> None:
+    # The walk refuses links that leave the root; a link swapped in after it must not be
+    # followed either: the scan would read (and may quote) a file outside the root.
+    import os
+
+    outside = tmp_path / "outside.pkl"
+    outside.write_bytes(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R.")
+    root = tmp_path / "root"
+    root.mkdir()
+    target = root / "model.pkl"
+    target.write_bytes(b"\x80\x04K\x01.")
+    (entry,) = list(walk(target, []))
+    target.unlink()
+    os.symlink(outside, target)
+    result = scan_entry(entry, ScanOptions(jobs=1))
+    (found,) = result.findings
+    assert found.rule_id == "file-unreadable"
+    assert "became a symbolic link after it was listed; it was not followed" in found.message
+    assert result.skipped == "not a regular file when opened (symbolic link)"

@@ -9,6 +9,7 @@ entries, take ranges of them, and answer in JSON (a result without findings as f
 from __future__ import annotations
 
 import dataclasses
+import errno
 import itertools
 import os
 import stat
@@ -374,7 +375,12 @@ def scan_entry(entry: Entry, options: ScanOptions) -> ScanResult:
 
 _OPEN_ONCE = os.name == "posix"
 """Each file is opened once and read through that descriptor only (POSIX: ``pread``, ``mmap``)."""
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)  # the walk resolved links: a link here was put there since
+)
 
 
 def _openable(path: Path) -> Path:
@@ -386,10 +392,12 @@ def _scan_opened_once(entry: Entry, loc: Location, options: ScanOptions) -> Scan
     """Open a listed file once, never blocking, and scan it through that descriptor alone.
 
     The walk saw a regular file, but the name may lead elsewhere by the time it is opened: a
-    FIFO put in its place would make a plain ``open`` wait for a writer for ever, and a file
-    renamed over it between two scanners' opens would give them different bytes. So the name is
-    opened once, without blocking, and must be a regular file; every scanner then reads that
-    descriptor through a :class:`mlchain.pinned.PinnedPath`, whatever happens to the name.
+    FIFO put in its place would make a plain ``open`` wait for a writer for ever, a symbolic link
+    would lead out of the scan root, and a file renamed over it between two scanners' opens would
+    give them different bytes. So the name is opened once, without blocking or following a link
+    (the walk already resolved the links it allows), and must be a regular file; every scanner
+    then reads that descriptor through a :class:`mlchain.pinned.PinnedPath`, whatever happens to
+    the name.
 
     The walk builds its paths as ``PinnedPath`` (:func:`_openable`): the descriptor is set on the
     entry's own path for the length of the scan, which costs nothing per file. A path of another
@@ -398,18 +406,14 @@ def _scan_opened_once(entry: Entry, loc: Location, options: ScanOptions) -> Scan
     try:
         fd = os.open(entry.path, _OPEN_FLAGS)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return _changed(entry, loc, "symbolic link", "it was not followed")
         return _unreadable(loc, exc)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = _KINDS.get(stat.S_IFMT(mode), "special file")
-            message = f"became a {kind} after it was listed; it was not read: {entry.rel}"
-            return ScanResult(
-                loc,
-                ArtifactFormat.DATA,
-                (finding("file-unreadable", message, loc),),
-                skipped=f"not a regular file when opened ({kind})",
-            )
+            return _changed(entry, loc, kind, "it was not read")
         path = entry.path
         if type(path) is not PinnedPath:
             path = PinnedPath(path)
@@ -421,6 +425,17 @@ def _scan_opened_once(entry: Entry, loc: Location, options: ScanOptions) -> Scan
             path._pinned_fd = None
     finally:
         os.close(fd)
+
+
+def _changed(entry: Entry, loc: Location, kind: str, outcome: str) -> ScanResult:
+    """A listed regular file that is a ``kind`` when it is opened: fail closed."""
+    message = f"became a {kind} after it was listed; {outcome}: {entry.rel}"
+    return ScanResult(
+        loc,
+        ArtifactFormat.DATA,
+        (finding("file-unreadable", message, loc),),
+        skipped=f"not a regular file when opened ({kind})",
+    )
 
 
 _KINDS = {
