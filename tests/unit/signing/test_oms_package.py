@@ -87,7 +87,7 @@ def test_an_already_imported_package_is_left_as_it_is() -> None:
     assert _fresh(code) == {"same": True, "getattr": False}
 
 
-def test_verify_with_a_key_does_not_import_sigstore(tmp_path: Path) -> None:
+def test_sign_and_verify_with_a_key_import_no_sigstore(tmp_path: Path) -> None:
     model = tmp_path / "model"
     model.mkdir()
     (model / "weights.bin").write_bytes(b"\x00" * 4096)
