@@ -51,16 +51,13 @@ def _package() -> None:
             return  # the import that follows raises the usual ModuleNotFoundError
         package = importlib.util.module_from_spec(spec)
         loader = spec.loader
-        ran = threading.Event()
 
         def lazy_attribute(name: str) -> Any:
             if name in PACKAGE_MODULES:
                 return importlib.import_module(f"model_signing.{name}")
-            if not ran.is_set():
-                with _package_lock:
-                    if not ran.is_set():
-                        loader.exec_module(package)
-                        ran.set()
+            with _package_lock:
+                if "__all__" not in vars(package):  # the real __init__ has not run yet
+                    loader.exec_module(package)
             try:
                 return vars(package)[name]
             except KeyError:
